@@ -1,0 +1,269 @@
+"""Make an agent known to the registry: `Beacon` for services, `announce()` for ephemeral workers.
+
+async with Beacon(card, broker_url) as beacon:   # registers
+    await serve()                                 # heartbeats run in the background
+                                                  # deregisters on exit, SIGTERM or SIGINT
+
+announcement = await announce(card, ttl_s=300)    # a KEDA worker: one registration
+...; await announcement.renew()                   # per job
+await announcement.close()                        # deregister
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import os
+import random
+import signal
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, Self
+
+from agentroster.client._cards import card_to_dict
+from agentroster.client._publisher import DEFAULT_BROKER_URL, CommandPublisher
+from agentroster.contracts import (
+    Deregister,
+    Endpoint,
+    Heartbeat,
+    Register,
+    card_digest,
+    derive_agent_id,
+    new_instance_id,
+)
+
+log = logging.getLogger(__name__)
+
+
+class Announcement:
+    """One instance of an agent, registered with the registry; renew it, close it.
+
+    The base of `Beacon`; `announce()` returns one for an ephemeral worker.
+    """
+
+    def __init__(
+        self,
+        card: Any,
+        broker_url: str | None = None,
+        *,
+        ttl_s: float,
+        agent_id: str | None = None,
+        instance_id: str | None = None,
+        interval_s: float | None = None,
+        idle_ttl_s: float | None = None,
+        endpoints: list[Endpoint] | None = None,
+        labels: dict[str, str] | None = None,
+        prefix: str = "agentroster",
+        user_id: str | None = None,
+    ) -> None:
+        self.card = card_to_dict(card)
+        name = self.card.get("name")
+        if agent_id is None and not isinstance(name, str):
+            raise ValueError("the card has no name to derive agent_id from; pass agent_id")
+        self.agent_id = agent_id or derive_agent_id(str(name))
+        self.instance_id = instance_id or new_instance_id()
+        self.ttl_s = ttl_s
+        self.interval_s = interval_s
+        self.idle_ttl_s = idle_ttl_s
+        self.endpoints = endpoints
+        self.labels = labels
+        self.digest = card_digest(self.card)
+        self._seq = itertools.count(1)
+        self._publisher = CommandPublisher(
+            broker_url or os.environ.get("AGENTROSTER_BROKER_URL", DEFAULT_BROKER_URL),
+            prefix=prefix,
+            user_id=user_id,
+        )
+        self._registered = False
+
+    async def open(self) -> Self:
+        """Connect and register; raises if the broker is down or nothing routes the command."""
+        await self._publisher.connect()
+        await self.register()
+        return self
+
+    async def register(self) -> None:
+        """Publish a full registration (card, lease settings); it also renews the lease."""
+        await self._publisher.publish(
+            "register",
+            Register(
+                agent_id=self.agent_id,
+                instance_id=self.instance_id,
+                seq=next(self._seq),
+                ttl_s=self.ttl_s,
+                interval_s=self.interval_s,
+                idle_ttl_s=self.idle_ttl_s,
+                card=self.card,
+                endpoints=self.endpoints,
+                labels=self.labels,
+                sent_at=datetime.now(UTC),
+            ),
+        )
+        self._registered = True
+
+    async def renew(self) -> None:
+        """Renew the lease with a small heartbeat (the card is referred to by its digest)."""
+        await self._publisher.publish(
+            "heartbeat",
+            Heartbeat(
+                agent_id=self.agent_id,
+                instance_id=self.instance_id,
+                seq=next(self._seq),
+                ttl_s=self.ttl_s,
+                card_digest=self.digest,
+                sent_at=datetime.now(UTC),
+            ),
+        )
+
+    async def deregister(self, reason: str = "shutdown") -> None:
+        """End this instance's lease (other instances of the agent are untouched)."""
+        if not self._registered:
+            return
+        self._registered = False
+        await self._publisher.publish(
+            "deregister",
+            Deregister(
+                agent_id=self.agent_id,
+                instance_id=self.instance_id,
+                seq=next(self._seq),
+                reason=reason,
+                sent_at=datetime.now(UTC),
+            ),
+        )
+
+    async def close(self, reason: str = "shutdown") -> None:
+        """Deregister (best effort: the lease expires anyway) and disconnect."""
+        try:
+            await self.deregister(reason)
+        except Exception as exc:
+            log.warning("could not deregister %s/%s: %s", self.agent_id, self.instance_id, exc)
+        finally:
+            await self._publisher.close()
+
+    async def __aenter__(self) -> Self:
+        return await self.open()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+
+async def announce(
+    card: Any, broker_url: str | None = None, *, ttl_s: float, **options: Any
+) -> Announcement:
+    """Register an ephemeral instance once, with an explicit TTL; renew it per job."""
+    return await Announcement(card, broker_url, ttl_s=ttl_s, **options).open()
+
+
+class Beacon(Announcement):
+    """Register on enter, heartbeat every `interval_s` (jittered), deregister on exit or signal.
+
+    Every `full_every` beats (and after any failure) the full registration is sent instead of a
+    heartbeat, so a registry that lost its data heals by itself. A failed beat is logged and
+    retried with backoff; missed beats are not queued, the next one replaces them.
+    """
+
+    def __init__(
+        self,
+        card: Any,
+        broker_url: str | None = None,
+        *,
+        interval_s: float = 10.0,
+        ttl_s: float | None = None,
+        full_every: int = 10,
+        handle_signals: bool = True,
+        **options: Any,
+    ) -> None:
+        super().__init__(
+            card, broker_url, ttl_s=ttl_s or 3 * interval_s, interval_s=interval_s, **options
+        )
+        self.full_every = full_every
+        self.handle_signals = handle_signals
+        self._loop_task: asyncio.Task[None] | None = None
+        self._shutdown: asyncio.Task[None] | None = None
+        self._waiters = 0
+        self._signalled = asyncio.Event()
+        self._signals: list[signal.Signals] = []
+
+    async def open(self) -> Self:
+        """Register, start heartbeating, and install SIGTERM/SIGINT handlers."""
+        await super().open()
+        self._loop_task = asyncio.create_task(self._beat(), name=f"beacon-{self.agent_id}")
+        if self.handle_signals:
+            self._install_signal_handlers()
+        return self
+
+    async def wait_for_signal(self) -> None:
+        """Return when SIGTERM or SIGINT arrived (after the instance deregistered).
+
+        A program that waits here exits on its own; one that does not gets the signal again,
+        with its previous handling, once the instance deregistered.
+        """
+        self._waiters += 1
+        try:
+            await self._signalled.wait()
+        finally:
+            self._waiters -= 1
+
+    async def close(self, reason: str = "shutdown") -> None:
+        """Stop heartbeating, deregister, disconnect, restore signal handling."""
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            await asyncio.gather(self._loop_task, return_exceptions=True)
+            self._loop_task = None
+        self._remove_signal_handlers()
+        await super().close(reason)
+
+    async def _beat(self) -> None:
+        assert self.interval_s is not None
+        failures = 0
+        for beat in itertools.count(1):
+            if failures:
+                delay = min(self.interval_s, 0.5 * 2 ** min(failures, 10))
+            else:
+                delay = self.interval_s * random.uniform(0.9, 1.1)
+            await asyncio.sleep(delay)
+            try:
+                if failures or beat % self.full_every == 0:
+                    await self.register()
+                else:
+                    await self.renew()
+                failures = 0
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                failures += 1
+                log.warning("heartbeat of %s failed (%s); retrying", self.agent_id, exc)
+
+    def _install_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                loop.add_signal_handler(sig, self._on_signal, sig)
+            except (NotImplementedError, RuntimeError):  # not the main thread, or Windows
+                return
+            self._signals.append(sig)
+
+    def _remove_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in self._signals:
+            loop.remove_signal_handler(sig)
+        self._signals = []
+
+    def _on_signal(self, sig: signal.Signals) -> None:
+        log.info("%s: deregistering %s/%s", sig.name, self.agent_id, self.instance_id)
+        self._remove_signal_handlers()
+        self._shutdown = asyncio.get_running_loop().create_task(self._shutdown_on_signal(sig))
+
+    async def _shutdown_on_signal(self, sig: signal.Signals) -> None:
+        await self.close(reason=sig.name.lower())
+        self._signalled.set()
+        if not self._waiters:
+            # nobody waits for the signal: deliver it again to the handler that was there
+            # before (SIGTERM's default ends the process, SIGINT's raises KeyboardInterrupt)
+            os.kill(os.getpid(), sig)

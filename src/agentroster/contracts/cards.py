@@ -1,0 +1,113 @@
+"""Agent cards: A2A v0.3, A2A v1.0 or a generic card (MCP, ACP, custom).
+
+The registry hands back exactly the card an agent registered, so a card is kept as the JSON
+object it arrived as; these helpers only read it. `card_digest` is what heartbeats carry to say
+"my card has not changed": agent and registry compute it the same way, here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field
+
+from agentroster.contracts.endpoints import (
+    Endpoint,
+    endpoints_from_a2a_v03,
+    endpoints_from_a2a_v10,
+)
+
+CardFormat = Literal["a2a/1.0", "a2a/0.3", "generic"]
+
+#: Cards larger than this (serialised) are rejected by the registry unless configured otherwise.
+DEFAULT_MAX_CARD_BYTES = 64 * 1024
+
+
+class Skill(BaseModel):
+    """The part of a card's skill discovery needs: id, name, tags."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    id: str
+    name: str = ""
+    description: str = ""
+    tags: tuple[str, ...] = ()
+
+
+class AgentView(BaseModel):
+    """The digest of an agent's card that discovery and events carry, beside the card itself."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    description: str = ""
+    version: str = ""
+    card_format: CardFormat = Field(description="How the card is written.")
+    endpoints: list[Endpoint] = Field(default_factory=list)
+    skills: list[Skill] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list, description="Union of the skills' tags.")
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+def card_format(card: dict[str, Any]) -> CardFormat:
+    """Tell the card's format from its fields: `supportedInterfaces` is v1.0, `url` is v0.3."""
+    if "supportedInterfaces" in card:
+        return "a2a/1.0"
+    if "url" in card or "preferredTransport" in card:
+        return "a2a/0.3"
+    return "generic"
+
+
+def card_bytes(card: dict[str, Any]) -> bytes:
+    """The card as the registry stores and serves it: compact JSON, keys in their given order."""
+    return orjson.dumps(card)
+
+
+def card_digest(card: dict[str, Any]) -> str:
+    """A digest of the card's content, independent of key order and whitespace."""
+    canonical = orjson.dumps(card, option=orjson.OPT_SORT_KEYS)
+    return "sha256:" + hashlib.sha256(canonical).hexdigest()
+
+
+def derive_endpoints(card: dict[str, Any]) -> list[Endpoint]:
+    """The endpoints an A2A card declares; a generic card declares none by itself."""
+    match card_format(card):
+        case "a2a/1.0":
+            return endpoints_from_a2a_v10(card)
+        case "a2a/0.3":
+            return endpoints_from_a2a_v03(card)
+        case _:
+            return []
+
+
+def card_skills(card: dict[str, Any]) -> list[Skill]:
+    """The card's skills that have an id (A2A and generic cards share the `skills[]` shape)."""
+    skills = card.get("skills")
+    if not isinstance(skills, list):
+        return []
+    return [
+        Skill.model_validate(s)
+        for s in skills
+        if isinstance(s, dict) and isinstance(s.get("id"), str)
+    ]
+
+
+def agent_view(
+    card: dict[str, Any], endpoints: list[Endpoint] | None, labels: dict[str, str] | None
+) -> AgentView:
+    """Build the view of an agent from its card, explicit endpoints (if any) and labels."""
+    skills = card_skills(card)
+    tags = sorted({tag for skill in skills for tag in skill.tags})
+    name = card.get("name")
+    return AgentView(
+        name=name if isinstance(name, str) else "",
+        description=str(card.get("description") or ""),
+        version=str(card.get("version") or ""),
+        card_format=card_format(card),
+        endpoints=endpoints if endpoints is not None else derive_endpoints(card),
+        skills=skills,
+        tags=tags,
+        labels=labels or {},
+    )

@@ -1,0 +1,87 @@
+"""Commands agents publish to the registry: register, heartbeat, deregister (design section 3).
+
+Commands are strict (`extra="forbid"`): a field the registry does not know is an error, not a
+silent drop. The kind travels in the routing key (`agent.<agent_id>.<kind>`) and the AMQP
+`type` property.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from agentroster.contracts.endpoints import Endpoint
+from agentroster.contracts.ids import AgentId, InstanceId
+
+LabelKey = Annotated[str, StringConstraints(min_length=1, max_length=63)]
+LabelValue = Annotated[str, StringConstraints(max_length=256)]
+
+
+class _Command(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    agent_id: AgentId = Field(description="The logical agent, a DNS label.", examples=["weather"])
+    instance_id: InstanceId = Field(
+        description="One running process of the agent, unique per process lifetime.",
+        examples=["weather-7d9f-5c2a1b3e"],
+    )
+    seq: int = Field(
+        ge=1,
+        description="Per-instance message number, 1, 2, 3...; a seq not greater than the last "
+        "applied one is a duplicate or late, and is ignored.",
+    )
+    sent_at: datetime = Field(
+        description="When the agent sent it (informational: the registry uses its own clock)."
+    )
+
+
+class Register(_Command):
+    """Start or refresh an instance's lease and state the agent's card."""
+
+    kind: Literal["register"] = Field(default="register", exclude=True)
+    ttl_s: float = Field(
+        gt=0, description="Lease length; the registry bounds it (default 5 s to 24 h)."
+    )
+    interval_s: float | None = Field(
+        default=None, gt=0, description="Heartbeat interval of a persistent agent."
+    )
+    idle_ttl_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="A queue-addressed agent that scales to zero stays `idle` (reachable "
+        "through its queue) this long after its last lease expired.",
+    )
+    card: dict[str, Any] = Field(
+        description="The agent's native card (A2A v0.3, v1.0, or a generic card), as JSON."
+    )
+    endpoints: list[Endpoint] | None = Field(
+        default=None, description="How to reach the agent; derived from an A2A card when absent."
+    )
+    labels: dict[LabelKey, LabelValue] | None = Field(default=None, max_length=64)
+
+
+class Heartbeat(_Command):
+    """Renew an instance's lease; `card_digest` says which card the instance runs."""
+
+    kind: Literal["heartbeat"] = Field(default="heartbeat", exclude=True)
+    ttl_s: float = Field(gt=0, description="Lease length; the registry bounds it.")
+    card_digest: str = Field(
+        max_length=128, description="`card_digest(card)` of the card last registered."
+    )
+
+
+class Deregister(_Command):
+    """End one instance's lease (a graceful shutdown deregisters only its own instance)."""
+
+    kind: Literal["deregister"] = Field(default="deregister", exclude=True)
+    reason: str = Field(default="shutdown", max_length=256)
+
+
+Command = Register | Heartbeat | Deregister
+COMMAND_MODELS: dict[str, type[Register] | type[Heartbeat] | type[Deregister]] = {
+    "register": Register,
+    "heartbeat": Heartbeat,
+    "deregister": Deregister,
+}

@@ -1,0 +1,129 @@
+"""Endpoints: how to reach an agent, over HTTP or a queue, whatever its protocol.
+
+An endpoint is derived from an A2A card (v0.3 `url` + `preferredTransport` +
+`additionalInterfaces`; v1.0 `supportedInterfaces[]`) or given explicitly for MCP, ACP and
+custom agents. An `amqp://` or `amqps://` url is a queue endpoint: its query names the
+exchange and routing key (`?exchange=E&routing_key=K`, or `?queue=Q` for the default exchange).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+#: The A2A core protocol bindings, spelled exactly as the specification does.
+CORE_BINDINGS = ("JSONRPC", "GRPC", "HTTP+JSON")
+#: The binding URI agentroster uses for an A2A interface reached through AMQP 0-9-1.
+AMQP_BINDING_URI = "urn:agentroster:binding:amqp-0-9-1"
+AMQP_SCHEMES = ("amqp", "amqps")
+
+
+class Endpoint(BaseModel):
+    """One way to reach an agent: an HTTP url, or an AMQP exchange and routing key."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    transport: str = Field(
+        description="`http`, `amqp`, or another transport such as `azure-service-bus`.",
+        examples=["http", "amqp"],
+        min_length=1,
+        max_length=64,
+    )
+    protocol: str = Field(
+        description="`a2a`, `mcp`, `acp` or `custom`.",
+        examples=["a2a"],
+        min_length=1,
+        max_length=64,
+    )
+    protocol_version: str | None = Field(default=None, examples=["1.0"], max_length=32)
+    binding: str | None = Field(
+        default=None,
+        description="Protocol binding: `JSONRPC`, `GRPC`, `HTTP+JSON`, or a URI for custom ones.",
+        examples=["JSONRPC", AMQP_BINDING_URI],
+        max_length=256,
+    )
+    url: str | None = Field(default=None, max_length=2048, examples=["https://weather.example/a2a"])
+    exchange: str | None = Field(
+        default=None, description="AMQP exchange; empty routes to the queue named by the key."
+    )
+    routing_key: str | None = Field(default=None, max_length=255)
+
+    @model_validator(mode="after")
+    def _addressable(self) -> Endpoint:
+        if self.url is None and self.routing_key is None:
+            raise ValueError("an endpoint needs a url, or an exchange and routing_key")
+        return self
+
+
+def endpoint_from_url(
+    url: str, *, protocol: str, binding: str | None, protocol_version: str | None
+) -> Endpoint:
+    """Build an endpoint from a card's url: `amqp(s)://` becomes a queue endpoint."""
+    parts = urlsplit(url)
+    if parts.scheme in AMQP_SCHEMES:
+        query = parse_qs(parts.query)
+        queue = query.get("queue", [None])[0]
+        exchange = query.get("exchange", [""])[0]
+        routing_key = query.get("routing_key", [queue])[0]
+        return Endpoint(
+            transport="amqp",
+            protocol=protocol,
+            protocol_version=protocol_version,
+            binding=binding,
+            url=url,
+            exchange=exchange,
+            routing_key=routing_key,
+        )
+    return Endpoint(
+        transport="http" if parts.scheme in ("http", "https", "") else parts.scheme,
+        protocol=protocol,
+        protocol_version=protocol_version,
+        binding=binding,
+        url=url,
+    )
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def endpoints_from_a2a_v03(card: dict[str, Any]) -> list[Endpoint]:
+    """Endpoints of an A2A v0.3 card: `url` + `preferredTransport`, then `additionalInterfaces`."""
+    version = _str(card.get("protocolVersion")) or "0.3.0"
+    found: list[Endpoint] = []
+    main_url = _str(card.get("url"))
+    if main_url:
+        binding = _str(card.get("preferredTransport")) or "JSONRPC"
+        found.append(
+            endpoint_from_url(main_url, protocol="a2a", binding=binding, protocol_version=version)
+        )
+    for interface in card.get("additionalInterfaces") or ():
+        if isinstance(interface, dict) and (url := _str(interface.get("url"))):
+            binding = _str(interface.get("transport")) or "JSONRPC"
+            found.append(
+                endpoint_from_url(url, protocol="a2a", binding=binding, protocol_version=version)
+            )
+    return _unique(found)
+
+
+def endpoints_from_a2a_v10(card: dict[str, Any]) -> list[Endpoint]:
+    """Endpoints of an A2A v1.0 card: one per `supportedInterfaces[]` entry."""
+    found: list[Endpoint] = []
+    for interface in card.get("supportedInterfaces") or ():
+        if isinstance(interface, dict) and (url := _str(interface.get("url"))):
+            found.append(
+                endpoint_from_url(
+                    url,
+                    protocol="a2a",
+                    binding=_str(interface.get("protocolBinding")) or "JSONRPC",
+                    protocol_version=_str(interface.get("protocolVersion")) or "1.0",
+                )
+            )
+    return _unique(found)
+
+
+def _unique(endpoints: list[Endpoint]) -> list[Endpoint]:
+    seen: set[Endpoint] = set()
+    return [e for e in endpoints if not (e in seen or seen.add(e))]  # type: ignore[func-returns-value]

@@ -1,0 +1,48 @@
+"""Agent and instance identifiers.
+
+An `agent_id` is a DNS label (1-63 chars of `[a-z0-9-]`, no leading or trailing dash): safe in
+routing keys, URLs and Redis keys alike.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import socket
+import unicodedata
+from typing import Annotated
+
+from pydantic import StringConstraints
+
+AGENT_ID_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+_AGENT_ID_RE = re.compile(AGENT_ID_PATTERN)
+_NOT_LABEL = re.compile(r"[^a-z0-9]+")
+
+AgentId = Annotated[str, StringConstraints(pattern=AGENT_ID_PATTERN)]
+#: Instance ids appear in Redis keys and logs: printable, no spaces, bounded.
+InstanceId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:@-]{1,128}$")]
+
+
+def is_agent_id(value: str) -> bool:
+    """Whether `value` is a valid agent id."""
+    return bool(_AGENT_ID_RE.match(value))
+
+
+def derive_agent_id(name: str) -> str:
+    """The agent id a card's name stands for: lower-case, ASCII, dashes, at most 63 chars.
+
+    `"Weather Bot (EU)"` becomes `"weather-bot-eu"`. Raises `ValueError` when nothing is left.
+    """
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    label = _NOT_LABEL.sub("-", ascii_name.lower()).strip("-")[:63].strip("-")
+    if not label:
+        raise ValueError(f"cannot derive an agent id from name {name!r}; pass agent_id")
+    return label
+
+
+def new_instance_id() -> str:
+    """An id unique to this process lifetime: host (or pod) name plus a random suffix."""
+    host = os.environ.get("HOSTNAME") or socket.gethostname() or "host"
+    host = re.sub(r"[^A-Za-z0-9.-]", "-", host)[:100]
+    return f"{host}-{secrets.token_hex(4)}"

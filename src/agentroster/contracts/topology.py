@@ -1,0 +1,80 @@
+"""Every AMQP name of one registry, derived from its prefix (design section 3).
+
+Two registries with different prefixes share a broker without touching each other's
+exchanges or queues. Nothing else in the code spells a name by hand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+CommandKind = Literal["register", "heartbeat", "deregister"]
+EventKind = Literal["joined", "updated", "left"]
+
+COMMAND_KINDS: tuple[CommandKind, ...] = ("register", "heartbeat", "deregister")
+EVENT_KINDS: tuple[EventKind, ...] = ("joined", "updated", "left")
+
+DEFAULT_PREFIX = "agentroster"
+#: Quorum queues count redeliveries; past this a message is dead-lettered (poison message).
+DEFAULT_DELIVERY_LIMIT = 5
+#: The event log stream keeps events this long (replay for late subscribers).
+DEFAULT_EVENT_LOG_MAX_AGE = "7D"
+#: Header that carries why agentroster dead-lettered a message.
+REASON_HEADER = "x-agentroster-reason"
+#: Header with a human-readable detail of the reason (e.g. the validation error).
+DETAIL_HEADER = "x-agentroster-detail"
+
+
+@dataclass(frozen=True, slots=True)
+class Topology:
+    """Exchange, queue and routing-key names for one registry prefix."""
+
+    prefix: str = DEFAULT_PREFIX
+
+    @property
+    def commands_exchange(self) -> str:
+        """Topic exchange agents publish register/heartbeat/deregister to."""
+        return f"{self.prefix}.commands"
+
+    @property
+    def commands_queue(self) -> str:
+        """Quorum queue the worker replicas share."""
+        return f"{self.prefix}.commands"
+
+    #: Binding of the commands queue: `agent.<agent_id>.<kind>`.
+    commands_binding: str = "agent.*.*"
+
+    @property
+    def dead_letter_exchange(self) -> str:
+        """Fanout exchange for rejected commands."""
+        return f"{self.prefix}.dead-letter"
+
+    @property
+    def dead_letter_queue(self) -> str:
+        """Quorum queue keeping every rejected command with its reason."""
+        return f"{self.prefix}.dead-letter"
+
+    @property
+    def events_exchange(self) -> str:
+        """Topic exchange the registry publishes agent.joined/updated/left to."""
+        return f"{self.prefix}.events"
+
+    @property
+    def events_log(self) -> str:
+        """Stream queue bound to every event, for replay."""
+        return f"{self.prefix}.events.log"
+
+    @staticmethod
+    def command_key(agent_id: str, kind: CommandKind) -> str:
+        """Routing key of one command: `agent.<agent_id>.<kind>`."""
+        return f"agent.{agent_id}.{kind}"
+
+    @staticmethod
+    def event_key(kind: EventKind, agent_id: str) -> str:
+        """Routing key of one event: `agent.<kind>.<agent_id>`."""
+        return f"agent.{kind}.{agent_id}"
+
+    def event_type(self, kind: EventKind) -> str:
+        """CloudEvents `type` of an event kind, e.g. `agentroster.agent.joined`."""
+        return f"agentroster.agent.{kind}"

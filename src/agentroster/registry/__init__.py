@@ -1,0 +1,1 @@
+"""The registry's domain rules: lease arithmetic, status, transitions, command validation."""

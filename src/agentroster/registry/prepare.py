@@ -1,0 +1,152 @@
+"""Turn a raw command message into what the store applies, or a rejection with a reason.
+
+Everything that can be wrong with a message is found here, before Redis is touched, so a bad
+message costs no round trip and never fails a batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pydantic import ValidationError
+
+from agentroster.contracts import (
+    COMMAND_MODELS,
+    DEFAULT_MAX_CARD_BYTES,
+    Deregister,
+    Heartbeat,
+    Register,
+    agent_view,
+    card_bytes,
+    card_digest,
+)
+from agentroster.registry.rules import TtlBounds
+
+
+class Rejected(Exception):
+    """A command that can never be applied; it is dead-lettered with `reason`."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What the registry accepts."""
+
+    ttl: TtlBounds = field(default_factory=TtlBounds)
+    max_card_bytes: int = DEFAULT_MAX_CARD_BYTES
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A validated command in the flat form the apply script takes.
+
+    `digest` is the card's digest (heartbeats compare it); `state_digest` also covers endpoints
+    and labels, so any change a subscriber can see produces `agent.updated`.
+    """
+
+    kind: str
+    agent_id: str
+    instance_id: str
+    seq: int
+    ttl_ms: int = 0
+    interval_ms: int = 0
+    idle_ttl_ms: int = 0
+    user_id: str = ""
+    digest: str = ""
+    state_digest: str = ""
+    card: bytes = b""
+    view: bytes = b""
+    reason: str = ""
+
+
+def kind_from_routing_key(routing_key: str) -> tuple[str, str]:
+    """Split `agent.<agent_id>.<kind>` into (agent_id, kind); reject anything else."""
+    parts = routing_key.split(".")
+    if len(parts) != 3 or parts[0] != "agent":
+        raise Rejected("bad-routing-key", f"expected agent.<agent_id>.<kind>, got {routing_key!r}")
+    return parts[1], parts[2]
+
+
+def prepare(routing_key: str, body: bytes, user_id: str | None, limits: Limits) -> Prepared:
+    """Validate one command message; raise `Rejected` with the reason it cannot be applied."""
+    key_agent, kind = kind_from_routing_key(routing_key)
+    model = COMMAND_MODELS.get(kind)
+    if model is None:
+        raise Rejected("unknown-kind", f"unknown command kind {kind!r}")
+    try:
+        command = model.model_validate_json(body)
+    except ValidationError as exc:
+        json_broken = any(e["type"] == "json_invalid" for e in exc.errors())
+        raise Rejected(
+            "malformed-json" if json_broken else "invalid-schema",
+            _short(exc),
+        ) from None
+    if command.agent_id != key_agent:
+        raise Rejected(
+            "agent-id-mismatch",
+            f"routing key names {key_agent!r}, body names {command.agent_id!r}",
+        )
+    user = user_id or ""
+    match command:
+        case Register():
+            return _prepare_register(command, user, limits)
+        case Heartbeat():
+            return Prepared(
+                kind="heartbeat",
+                agent_id=command.agent_id,
+                instance_id=command.instance_id,
+                seq=command.seq,
+                ttl_ms=limits.ttl.clamp_ms(command.ttl_s),
+                user_id=user,
+                digest=command.card_digest,
+            )
+        case Deregister():
+            return Prepared(
+                kind="deregister",
+                agent_id=command.agent_id,
+                instance_id=command.instance_id,
+                seq=command.seq,
+                user_id=user,
+                reason=command.reason,
+            )
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _prepare_register(command: Register, user: str, limits: Limits) -> Prepared:
+    card = card_bytes(command.card)
+    if len(card) > limits.max_card_bytes:
+        raise Rejected(
+            "card-too-large", f"card is {len(card)} bytes, the limit is {limits.max_card_bytes}"
+        )
+    try:
+        view = agent_view(command.card, command.endpoints, command.labels)
+    except ValidationError as exc:
+        raise Rejected("invalid-card", _short(exc)) from None
+    view_json = view.model_dump_json(exclude_defaults=False).encode()
+    digest = card_digest(command.card)
+    return Prepared(
+        kind="register",
+        agent_id=command.agent_id,
+        instance_id=command.instance_id,
+        seq=command.seq,
+        ttl_ms=limits.ttl.clamp_ms(command.ttl_s),
+        interval_ms=round((command.interval_s or 0) * 1000),
+        idle_ttl_ms=round((command.idle_ttl_s or 0) * 1000),
+        user_id=user,
+        digest=digest,
+        state_digest=card_digest({"d": digest, "v": view_json.decode()}),
+        card=card,
+        view=view_json,
+    )
+
+
+def _short(exc: ValidationError) -> str:
+    """First few validation errors, one line each, without echoing the input back."""
+    lines = [
+        f"{'.'.join(str(p) for p in e['loc']) or '<body>'}: {e['msg']}" for e in exc.errors()[:5]
+    ]
+    return "; ".join(lines)[:1000]

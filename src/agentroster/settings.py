@@ -1,0 +1,60 @@
+"""Configuration of the registry, from `AGENTROSTER_*` environment variables.
+
+Built where it is used (`Settings()` in the CLI, or passed in by tests); nothing reads the
+environment at import time.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from agentroster.contracts import DEFAULT_MAX_CARD_BYTES
+from agentroster.contracts.ids import AGENT_ID_PATTERN
+from agentroster.contracts.topology import DEFAULT_DELIVERY_LIMIT, DEFAULT_EVENT_LOG_MAX_AGE
+
+
+class Settings(BaseSettings):
+    """Every knob of the worker and the API; the env var is `AGENTROSTER_<NAME>`."""
+
+    model_config = SettingsConfigDict(env_prefix="AGENTROSTER_", extra="ignore")
+
+    broker_url: str = Field(
+        default="amqp://guest:guest@127.0.0.1:5672/", description="RabbitMQ URL."
+    )
+    redis_url: str = Field(default="redis://127.0.0.1:6379/0", description="Redis URL.")
+    prefix: str = Field(
+        default="agentroster",
+        pattern=AGENT_ID_PATTERN,
+        description="Prefix of every exchange, queue and Redis key of this registry.",
+    )
+    ttl_min_s: float = Field(default=5.0, gt=0, description="Smallest lease TTL accepted.")
+    ttl_max_s: float = Field(default=24 * 3600.0, gt=0, description="Largest lease TTL accepted.")
+    sweep_interval_s: float = Field(
+        default=1.0, gt=0, description="How often the reaper looks for expired leases."
+    )
+    retention_s: float = Field(
+        default=24 * 3600.0, ge=0, description="How long an offline agent stays readable."
+    )
+    max_card_bytes: int = Field(default=DEFAULT_MAX_CARD_BYTES, gt=0)
+    prefetch: int = Field(
+        default=2000, gt=0, description="Unacknowledged commands one worker holds at a time."
+    )
+    batch_max: int = Field(default=500, gt=0, description="Commands applied per Redis call.")
+    delivery_limit: int = Field(
+        default=DEFAULT_DELIVERY_LIMIT,
+        gt=0,
+        description="Deliveries of one command before it is dead-lettered as poison.",
+    )
+    event_log_max_age: str = Field(
+        default=DEFAULT_EVENT_LOG_MAX_AGE, description="Retention of the events stream queue."
+    )
+    event_source: str = Field(
+        default="urn:agentroster", description="CloudEvents `source` of every event."
+    )
+    relay_lock_ttl_s: float = Field(
+        default=5.0, gt=0, description="A relay that stops renewing its lock is replaced after."
+    )
+    api_host: str = Field(default="127.0.0.1", description="Address the HTTP API listens on.")
+    api_port: int = Field(default=8000, ge=0, le=65535)
+    log_level: str = Field(default="INFO")

@@ -1,0 +1,91 @@
+"""Every Redis key of one registry, in one place.
+
+All keys start with `{<prefix>}:`: the braces are a Redis Cluster hash tag, so every key of
+one registry lives in one slot and the multi-key scripts run on a cluster too (invariant 7).
+The Lua scripts build the per-agent keys from the same base; the layout is written out here
+so that this file is the one map of the data.
+
+    {p}:rev              string  global revision, INCR once per event
+    {p}:epoch            string  registry epoch; a missing epoch means Redis lost its data
+    {p}:outbox           stream  events not yet confirmed by RabbitMQ (fields: rev, kind, ...)
+    {p}:relay            string  lock of the one outbox relay that publishes, in order
+    {p}:leases           zset    "<agent_id>|<instance_id>" -> lease deadline (ms, Redis clock)
+    {p}:idle             zset    agent_id -> end of its idle period (ms)
+    {p}:retain           zset    offline agent_id -> when it is deleted (ms)
+    {p}:agents           zset    every known agent_id, score 0 (lexicographic paging)
+    {p}:available        zset    live or idle agent_id, score 0
+    {p}:reaper           string  Redis time (ms) of the last reaper sweep
+    {p}:agent:<a>        hash    card, digest, sdigest, view, status, owner, ttl, interval,
+                                 idle_ttl, first_seen, last_seen, rev
+    {p}:inst:<a>         zset    live instance_id -> lease deadline (ms)
+    {p}:i:<a>:<i>        hash    seq, state, first_seen, last_seen, ttl, deadline; outlives the
+                                 lease by one TTL as a tombstone, so late messages stay late
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    """Redis key names for one registry prefix."""
+
+    prefix: str
+
+    @property
+    def base(self) -> str:
+        """The common start of every key, hash tag included: `{prefix}:`."""
+        return f"{{{self.prefix}}}:"
+
+    @property
+    def revision(self) -> str:
+        """Global revision counter."""
+        return self.base + "rev"
+
+    @property
+    def epoch(self) -> str:
+        """Registry epoch, set when the keyspace is first written."""
+        return self.base + "epoch"
+
+    @property
+    def outbox(self) -> str:
+        """Stream of events awaiting publication."""
+        return self.base + "outbox"
+
+    @property
+    def relay_lock(self) -> str:
+        """Lock held by the replica that relays the outbox."""
+        return self.base + "relay"
+
+    @property
+    def leases(self) -> str:
+        """Sorted set of every live lease by deadline: the source of expiries."""
+        return self.base + "leases"
+
+    @property
+    def agents(self) -> str:
+        """Every known agent id."""
+        return self.base + "agents"
+
+    @property
+    def available(self) -> str:
+        """Agent ids that are live or idle."""
+        return self.base + "available"
+
+    @property
+    def reaper(self) -> str:
+        """Time of the last reaper sweep."""
+        return self.base + "reaper"
+
+    def agent(self, agent_id: str) -> str:
+        """Hash with an agent's card, view and status."""
+        return f"{self.base}agent:{agent_id}"
+
+    def instances(self, agent_id: str) -> str:
+        """Sorted set of an agent's live instances by lease deadline."""
+        return f"{self.base}inst:{agent_id}"
+
+    def instance(self, agent_id: str, instance_id: str) -> str:
+        """Hash of one instance: seq, lease, tombstone."""
+        return f"{self.base}i:{agent_id}:{instance_id}"

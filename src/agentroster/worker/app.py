@@ -1,0 +1,176 @@
+"""Assemble the worker: FastStream broker, declared subscriber and publishers, background loops.
+
+Built by `create_worker(settings)`; nothing connects until `start()`.
+
+The commands subscriber is declared in FastStream (it declares and binds the quorum queue, owns
+the consuming channel and its prefetch, reconnects, and documents the payload in AsyncAPI), but
+its deliveries go straight to `CommandBatcher.on_message` instead of FastStream's per-message
+pipeline: see bench/README.md for why (about 4x the throughput).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Annotated
+
+from faststream import AckPolicy
+from faststream.rabbit import Channel, RabbitBroker
+from faststream.rabbit.publisher import RabbitPublisher
+from faststream.rabbit.subscriber import RabbitSubscriber
+from pydantic import Field
+from redis.asyncio import Redis
+
+from agentroster.contracts import (
+    EVENT_KINDS,
+    AgentEvent,
+    Deregister,
+    EventKind,
+    Heartbeat,
+    Register,
+    Topology,
+)
+from agentroster.registry.prepare import Limits
+from agentroster.registry.rules import TtlBounds
+from agentroster.settings import Settings
+from agentroster.store.redis_store import RedisStore
+from agentroster.worker.batcher import CommandBatcher
+from agentroster.worker.dead_letters import DeadLetters
+from agentroster.worker.metrics import WorkerMetrics
+from agentroster.worker.reaper import Reaper
+from agentroster.worker.relay import OutboxRelay
+from agentroster.worker.topology import RabbitTopology, rabbit_topology
+
+log = logging.getLogger(__name__)
+
+CommandPayload = Annotated[Register | Heartbeat | Deregister, Field(description="A command.")]
+
+
+async def apply_command(command: CommandPayload) -> None:
+    """Apply a register, heartbeat or deregister command to the registry.
+
+    Documents the subscriber; deliveries are handled by `CommandBatcher.on_message`.
+    """
+    raise RuntimeError("commands are consumed by CommandBatcher, not through this handler")
+
+
+class Worker:
+    """One worker replica: consumes commands, expires leases, relays events."""
+
+    def __init__(self, settings: Settings, *, redis: Redis | None = None) -> None:
+        self.settings = settings
+        self.names = Topology(settings.prefix)
+        self.rabbit: RabbitTopology = rabbit_topology(
+            self.names,
+            delivery_limit=settings.delivery_limit,
+            event_log_max_age=settings.event_log_max_age,
+        )
+        self.metrics = WorkerMetrics()
+        self.redis = redis or Redis.from_url(settings.redis_url)
+        self.store = RedisStore(
+            self.redis, settings.prefix, retention_ms=round(settings.retention_s * 1000)
+        )
+        self.broker = RabbitBroker(
+            settings.broker_url,
+            logger=logging.getLogger("agentroster.broker"),
+            description="agentroster registry worker",
+        )
+        self.subscriber: RabbitSubscriber = self.broker.subscriber(
+            self.rabbit.commands_queue,
+            self.rabbit.commands_exchange,
+            channel=Channel(prefetch_count=settings.prefetch),
+            ack_policy=AckPolicy.MANUAL,
+            title=f"{self.names.commands_queue}:consume",
+            description="Commands from agents: register, heartbeat, deregister.",
+        )
+        self.subscriber(apply_command)
+        self.event_publishers: dict[EventKind, RabbitPublisher] = {
+            kind: self.broker.publisher(
+                exchange=self.rabbit.events_exchange,
+                routing_key=self.names.event_key(kind, "{agent_id}"),
+                persist=True,
+                title=f"{self.names.events_exchange}:agent.{kind}",
+                description=f"agent.{kind}: CloudEvents binary mode, data is AgentEvent.",
+                schema=AgentEvent,
+            )
+            for kind in EVENT_KINDS
+        }
+        self.dead_letter_publisher = self.broker.publisher(
+            exchange=self.rabbit.dead_letter_exchange,
+            persist=True,
+            title=f"{self.names.dead_letter_exchange}:publish",
+            description="Rejected commands, body unchanged, reason in x-agentroster-reason.",
+            schema=CommandPayload,
+        )
+        limits = Limits(
+            ttl=TtlBounds(settings.ttl_min_s, settings.ttl_max_s),
+            max_card_bytes=settings.max_card_bytes,
+        )
+        self.batcher = CommandBatcher(
+            self.store,
+            DeadLetters(self.dead_letter_publisher, self.metrics),
+            self.metrics,
+            limits=limits,
+            batch_max=settings.batch_max,
+        )
+        # deliveries skip FastStream's per-message pipeline (see the module docstring)
+        self.subscriber.consume = self.batcher.on_message  # type: ignore[method-assign,assignment]
+        self.reaper = Reaper(self.store, self.metrics, interval_s=settings.sweep_interval_s)
+        self.relay = OutboxRelay(
+            self.store,
+            self.event_publishers,
+            self.metrics,
+            topology=self.names,
+            source=settings.event_source,
+            lock_ttl_s=settings.relay_lock_ttl_s,
+        )
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        """Connect, declare the topology, and start consuming, sweeping and relaying."""
+        await self.redis.ping()
+        await self.broker.connect()
+        await self.declare_topology()
+        self._tasks = [
+            asyncio.create_task(self.batcher.run(), name="agentroster-batcher"),
+            asyncio.create_task(self.reaper.run(), name="agentroster-reaper"),
+            asyncio.create_task(self.relay.run(), name="agentroster-relay"),
+        ]
+        await self.broker.start()
+        log.info("worker started: consuming %s", self.names.commands_queue)
+
+    async def declare_topology(self) -> None:
+        """Declare what no subscriber declares: dead-letter queue, events exchange and log."""
+        rabbit = self.rabbit
+        dlx = await self.broker.declare_exchange(rabbit.dead_letter_exchange)
+        dlq = await self.broker.declare_queue(rabbit.dead_letter_queue)
+        await dlq.bind(dlx, routing_key="")
+        events = await self.broker.declare_exchange(rabbit.events_exchange)
+        log_queue = await self.broker.declare_queue(rabbit.events_log)
+        await log_queue.bind(events, routing_key="#")
+        await self.broker.declare_exchange(rabbit.commands_exchange)
+
+    async def stop(self, timeout_s: float = 10.0) -> None:
+        """Stop consuming, settle what was taken, give up the relay lock, disconnect."""
+        await self.subscriber.stop()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.batcher.drained(), timeout_s)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        await self.broker.stop()
+        await self.redis.aclose()
+
+    async def __aenter__(self) -> Worker:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+
+def create_worker(settings: Settings, *, redis: Redis | None = None) -> Worker:
+    """Build a worker from settings (nothing connects until `start()`)."""
+    return Worker(settings, redis=redis)

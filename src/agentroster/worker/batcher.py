@@ -1,0 +1,177 @@
+"""The hot path: commands in, one Redis script per batch, acknowledgements out.
+
+aio-pika hands each delivery to `on_message`, which validates it (no I/O) and queues it. One
+flusher task takes everything queued (up to `batch_max`), applies it with one script call, parks
+the rejects in the dead-letter queue, and then acknowledges the whole batch with a single
+`basic.ack(multiple=True)`. Under load, batches fill while the previous one commits; when idle, a
+command is applied alone at once. A command is acknowledged only after its batch committed
+(invariant 1), and batches settle in delivery order, so a multiple-ack never covers a message
+that is still pending.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from aio_pika.abc import AbstractIncomingMessage
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from agentroster.registry.prepare import Limits, Prepared, Rejected, prepare
+from agentroster.store.redis_store import FORBIDDEN, OUTCOMES, UNKNOWN_AGENT, RedisStore
+from agentroster.worker.dead_letters import DeadLetters
+from agentroster.worker.metrics import WorkerMetrics
+
+log = logging.getLogger(__name__)
+
+REDIS_UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, OSError)
+
+
+@dataclass(slots=True)
+class _Item:
+    message: AbstractIncomingMessage
+    command: Prepared | None
+    rejected: Rejected | None
+    requeue: bool = False
+
+
+class CommandBatcher:
+    """Applies commands from the queue in batches; see the module docstring."""
+
+    def __init__(
+        self,
+        store: RedisStore,
+        dead_letters: DeadLetters,
+        metrics: WorkerMetrics,
+        *,
+        limits: Limits,
+        batch_max: int = 500,
+    ) -> None:
+        self._store = store
+        self._dead_letters = dead_letters
+        self._metrics = metrics
+        self._limits = limits
+        self._batch_max = batch_max
+        self._pending: list[_Item] = []
+        self._wakeup = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    async def on_message(self, message: AbstractIncomingMessage) -> None:
+        """aio-pika consumer callback: validate and queue; the flusher does the rest."""
+        try:
+            command = prepare(
+                message.routing_key or "", message.body, message.user_id, self._limits
+            )
+            item = _Item(message, command, None)
+        except Rejected as rejected:
+            item = _Item(message, None, rejected)
+        self._pending.append(item)
+        self._idle.clear()
+        self._wakeup.set()
+
+    async def run(self) -> None:
+        """Flush queued commands until cancelled."""
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            while self._pending:
+                batch = self._pending[: self._batch_max]
+                del self._pending[: self._batch_max]
+                try:
+                    await self._flush(batch)
+                except Exception:
+                    log.exception(
+                        "a batch of %d commands failed; returning it to the queue", len(batch)
+                    )
+                    await _settle_unsettled(batch)
+            self._idle.set()
+
+    async def drained(self) -> None:
+        """Wait until every queued command is settled (used on graceful shutdown)."""
+        await self._idle.wait()
+
+    async def _flush(self, batch: list[_Item]) -> None:
+        commands = [item for item in batch if item.command is not None]
+        codes = await self._apply([i.command for i in commands if i.command]) if commands else []
+        for item, code in zip(commands, codes, strict=True):
+            assert item.command is not None
+            if code is None:
+                item.requeue = True  # failed in Redis itself: the delivery limit decides
+            elif code == FORBIDDEN:
+                item.rejected = Rejected(
+                    "forbidden",
+                    f"agent {item.command.agent_id!r} is owned by another broker user",
+                )
+            elif code == UNKNOWN_AGENT:
+                log.debug("heartbeat for unknown agent %s ignored", item.command.agent_id)
+            if code is not None:
+                self._metrics.commands.labels(item.command.kind, OUTCOMES[code]).inc()
+        rejects = [item for item in batch if item.rejected is not None]
+        if rejects:
+            parked = await asyncio.gather(
+                *(self._dead_letters.park(i.message, i.rejected) for i in rejects if i.rejected),
+                return_exceptions=True,
+            )
+            for item, result in zip(rejects, parked, strict=True):
+                if isinstance(result, BaseException):
+                    log.warning("could not dead-letter a command (%s); requeueing it", result)
+                    item.requeue = True
+        for item in batch:
+            if item.requeue:
+                await item.message.nack(requeue=True)
+        await _ack_all(batch)
+
+    async def _apply(self, commands: Sequence[Prepared]) -> list[int | None]:
+        """One script call for the batch; Redis outages are waited out, never dropped."""
+        delay = 0.1
+        while True:
+            try:
+                codes, _events = await self._store.apply(commands)
+            except REDIS_UNAVAILABLE as exc:
+                self._metrics.redis_errors.inc()
+                log.warning("Redis unavailable (%s); retrying the batch in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            except ResponseError:
+                if len(commands) == 1:
+                    raise
+                log.exception("a batch failed in Redis; applying its commands one by one")
+                return [await self._apply_one(c) for c in commands]
+            self._metrics.batches.inc()
+            return list(codes)
+
+    async def _apply_one(self, command: Prepared) -> int | None:
+        try:
+            (code,) = await self._apply([command])
+        except ResponseError:
+            log.exception("command for %s failed in Redis", command.agent_id)
+            return None
+        return code
+
+
+async def _settle_unsettled(batch: list[_Item]) -> None:
+    """Return a failed batch to the queue; a closed channel returns it by itself."""
+    for item in batch:
+        try:
+            await item.message.nack(requeue=True)
+        except Exception as exc:  # already settled, or the channel is gone
+            log.debug("could not requeue a command: %s", exc)
+
+
+async def _ack_all(batch: list[_Item]) -> None:
+    """Acknowledge a batch with one multiple-ack per channel (a reconnect starts a new one)."""
+    last_per_channel: dict[int, AbstractIncomingMessage] = {}
+    for item in batch:
+        if not item.requeue:
+            last_per_channel[id(item.message.channel)] = item.message
+    for message in last_per_channel.values():
+        try:
+            await message.ack(multiple=True)
+        except Exception as exc:  # the channel closed: the broker redelivers, seq dedups
+            log.warning("could not acknowledge a batch (%s); it will be redelivered", exc)

@@ -1,0 +1,47 @@
+"""Prometheus metrics of the worker (exposed by the API's /metrics, or the worker's own)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+
+@dataclass
+class WorkerMetrics:
+    """Counters of one worker; each worker gets its own registry so tests never share state."""
+
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        r = self.registry
+        self.commands = Counter(
+            "agentroster_commands_total",
+            "Commands taken from the queue, by kind and outcome.",
+            ["kind", "outcome"],
+            registry=r,
+        )
+        self.dead_lettered = Counter(
+            "agentroster_dead_lettered_total",
+            "Commands dead-lettered, by reason.",
+            ["reason"],
+            registry=r,
+        )
+        self.batches = Counter(
+            "agentroster_command_batches_total", "Redis script calls applying commands.", registry=r
+        )
+        self.events_relayed = Counter(
+            "agentroster_events_relayed_total",
+            "Events confirmed by RabbitMQ, by kind.",
+            ["kind"],
+            registry=r,
+        )
+        self.leases_expired = Counter(
+            "agentroster_leases_expired_total", "Instance leases expired by the reaper.", registry=r
+        )
+        self.outbox_depth = Gauge(
+            "agentroster_outbox_depth", "Events written but not yet confirmed.", registry=r
+        )
+        self.redis_errors = Counter(
+            "agentroster_redis_errors_total", "Failed Redis calls (retried).", registry=r
+        )
