@@ -15,6 +15,11 @@ app = typer.Typer(
 )
 
 
+@app.callback()
+def _root() -> None:
+    """Run the registry (worker, API) and inspect it; every setting is an AGENTROSTER_* variable."""
+
+
 @app.command()
 def worker() -> None:
     """Run one worker replica: apply commands to Redis, expire leases, publish events.

@@ -1,0 +1,11 @@
+"""agentroster: an event-driven registry for AI agents.
+
+Agents announce themselves over RabbitMQ (`agentroster.client`); the registry keeps their
+leases in Redis and publishes agent.joined / agent.updated / agent.left.
+"""
+
+from agentroster.client import Announcement, Beacon, announce
+
+__version__ = "0.1.0"
+
+__all__ = ["Announcement", "Beacon", "__version__", "announce"]

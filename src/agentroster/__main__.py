@@ -1,0 +1,5 @@
+"""`python -m agentroster` runs the CLI."""
+
+from agentroster.cli import main
+
+main()

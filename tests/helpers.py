@@ -1,0 +1,251 @@
+"""Test helpers: an independent event subscriber, clean-up of what a test created."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aio_pika
+import orjson
+from aio_pika.abc import AbstractIncomingMessage
+from redis.asyncio import Redis
+
+from agentroster.contracts import Topology
+from agentroster.settings import Settings
+
+
+@dataclass
+class ReceivedEvent:
+    """One event as a plain AMQP consumer sees it."""
+
+    routing_key: str
+    headers: dict[str, Any]
+    message_id: str | None
+    type: str | None
+    data: dict[str, Any]
+
+    @property
+    def kind(self) -> str:
+        """joined, updated or left."""
+        return self.routing_key.split(".")[1]
+
+    @property
+    def agent_id(self) -> str:
+        """The agent the event is about."""
+        return str(self.data["agent_id"])
+
+    @property
+    def revision(self) -> int:
+        """The registry revision of the event."""
+        return int(self.data["revision"])
+
+
+@dataclass
+class EventCollector:
+    """A plain aio-pika consumer on the events exchange (not the project's own code)."""
+
+    events: list[ReceivedEvent] = field(default_factory=list)
+    _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+
+    async def on_message(self, message: AbstractIncomingMessage) -> None:
+        """Record one delivery."""
+        async with message.process():
+            event = ReceivedEvent(
+                routing_key=message.routing_key or "",
+                headers=dict(message.headers or {}),
+                message_id=message.message_id,
+                type=message.type,
+                data=orjson.loads(message.body),
+            )
+        async with self._changed:
+            self.events.append(event)
+            self._changed.notify_all()
+
+    async def wait_until(
+        self, predicate: Callable[[list[ReceivedEvent]], bool], *, timeout: float = 30.0
+    ) -> list[ReceivedEvent]:
+        """Wait for events satisfying `predicate` (the timeout only guards against a hang)."""
+
+        async def satisfied() -> None:
+            async with self._changed:
+                await self._changed.wait_for(lambda: predicate(self.events))
+
+        try:
+            await asyncio.wait_for(satisfied(), timeout)
+        except TimeoutError:
+            summary = [(e.kind, e.agent_id, e.data.get("reason")) for e in self.events]
+            raise AssertionError(f"events never satisfied the condition; got {summary}") from None
+        return self.events
+
+    def of(self, kind: str, reason: str | None = None) -> list[ReceivedEvent]:
+        """The events of one kind (and reason)."""
+        return [
+            e
+            for e in self.events
+            if e.kind == kind and (reason is None or e.data.get("reason") == reason)
+        ]
+
+
+async def cleanup_broker(broker_url: str, prefix: str) -> None:
+    """Delete the exchanges and queues of registry `prefix` (only those: never others')."""
+    names = Topology(prefix)
+    connection = await aio_pika.connect(broker_url)
+    try:
+        for queue in (names.commands_queue, names.dead_letter_queue, names.events_log):
+            channel = await connection.channel()
+            try:
+                await channel.queue_delete(queue)
+            except Exception:  # it was never declared
+                pass
+        for exchange in (
+            names.commands_exchange,
+            names.dead_letter_exchange,
+            names.events_exchange,
+        ):
+            channel = await connection.channel()
+            try:
+                await channel.exchange_delete(exchange)
+            except Exception:
+                pass
+    finally:
+        await connection.close()
+
+
+async def cleanup_redis(redis_url: str, prefix: str) -> None:
+    """Delete every key of registry `prefix`."""
+    client = Redis.from_url(redis_url)
+    try:
+        keys = [key async for key in client.scan_iter(match=f"{{{prefix}}}:*", count=1000)]
+        for start in range(0, len(keys), 1000):
+            await client.delete(*keys[start : start + 1000])
+    finally:
+        await client.aclose()
+
+
+class RawPublisher:
+    """Publishes hand-made command messages (bad ones too), with confirms."""
+
+    def __init__(self, broker_url: str, prefix: str) -> None:
+        self._url = broker_url
+        self._names = Topology(prefix)
+        self._connection: aio_pika.abc.AbstractConnection | None = None
+        self._exchange: aio_pika.abc.AbstractExchange | None = None
+
+    async def __aenter__(self) -> RawPublisher:
+        self._connection = await aio_pika.connect(self._url)
+        channel = await self._connection.channel(publisher_confirms=True)
+        self._exchange = await channel.get_exchange(self._names.commands_exchange)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._connection is not None:
+            await self._connection.close()
+
+    async def send(self, routing_key: str, body: bytes | dict[str, Any], **properties: Any) -> None:
+        """Publish one message; a dict body is serialised as JSON."""
+        assert self._exchange is not None
+        payload = body if isinstance(body, bytes) else orjson.dumps(body)
+        properties.setdefault("content_type", "application/json")
+        await self._exchange.publish(
+            aio_pika.Message(payload, **properties), routing_key=routing_key, mandatory=True
+        )
+
+
+async def drain_queue(
+    broker_url: str, queue: str, expected: int, timeout: float = 30.0
+) -> list[AbstractIncomingMessage]:
+    """Consume `expected` messages from `queue` (acknowledging them)."""
+    got: list[AbstractIncomingMessage] = []
+    done = asyncio.Event()
+    connection = await aio_pika.connect(broker_url)
+    try:
+        channel = await connection.channel()
+        q = await channel.declare_queue(queue, passive=True)
+
+        async def on_message(message: AbstractIncomingMessage) -> None:
+            await message.ack()
+            got.append(message)
+            if len(got) >= expected:
+                done.set()
+
+        await q.consume(on_message)
+        try:
+            await asyncio.wait_for(done.wait(), timeout)
+        except TimeoutError:
+            raise AssertionError(f"{queue}: expected {expected} messages, got {len(got)}") from None
+    finally:
+        await connection.close()
+    return got
+
+
+class WorkerProcess:
+    """`python -m agentroster worker` in a subprocess, for multi-replica and kill -9 tests."""
+
+    def __init__(self, settings: Settings, name: str = "worker") -> None:
+        self.name = name
+        self._env = {
+            **os.environ,
+            **{f"AGENTROSTER_{k.upper()}": str(v) for k, v in settings.model_dump().items()},
+        }
+        self.process: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> WorkerProcess:
+        """Start it and wait until it consumes (its log says "worker started")."""
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "agentroster",
+            "worker",
+            env=self._env,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        assert self.process.stderr is not None
+        lines: list[str] = []
+
+        async def started() -> None:
+            assert self.process is not None and self.process.stderr is not None
+            while line := (await self.process.stderr.readline()).decode():
+                lines.append(line)
+                if "worker started" in line:
+                    return
+            raise AssertionError(f"{self.name} exited before starting:\n{''.join(lines)}")
+
+        await asyncio.wait_for(started(), 30)
+        self._drain = asyncio.create_task(self._discard(self.process.stderr))
+        return self
+
+    @staticmethod
+    async def _discard(stream: asyncio.StreamReader) -> None:
+        while await stream.readline():
+            pass
+
+    def kill(self) -> None:
+        """kill -9: no shutdown, no acknowledgement, no lock release."""
+        if self.process is not None and self.process.returncode is None:
+            self.process.send_signal(signal.SIGKILL)
+
+    async def stop(self) -> int:
+        """SIGTERM, then wait for a graceful exit."""
+        assert self.process is not None
+        if self.process.returncode is None:
+            self.process.send_signal(signal.SIGTERM)
+        return await asyncio.wait_for(self.process.wait(), 30)
+
+
+async def queue_depth(broker_url: str, queue: str) -> int:
+    """Messages in `queue`, ready and unacknowledged."""
+    connection = await aio_pika.connect(broker_url)
+    try:
+        channel = await connection.channel()
+        declared = await channel.declare_queue(queue, passive=True)
+        assert declared.declaration_result.message_count is not None
+        ready = declared.declaration_result.message_count
+    finally:
+        await connection.close()
+    return ready

@@ -1,0 +1,208 @@
+"""The examples under examples/ run as documented against a real worker."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import aio_pika
+import pytest
+
+from agentroster.client import Beacon
+from agentroster.worker import Worker
+from tests.helpers import EventCollector, ReceivedEvent
+from tests.integration.agents import a2a_card
+
+#: Guards against a hang only; nothing waits this long when things work.
+TIMEOUT_S = 30.0
+
+
+class Example:
+    """One example program running as a subprocess, its stdout and stderr read line by line."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+        self.lines: list[str] = []
+
+    async def wait_for_line(self, predicate: Callable[[str], bool]) -> str:
+        """Read output until a line satisfies `predicate`; return that line."""
+        assert self.process.stdout is not None
+
+        async def read() -> str:
+            assert self.process.stdout is not None
+            while raw := await self.process.stdout.readline():
+                line = raw.decode(errors="replace").rstrip("\n")
+                self.lines.append(line)
+                if predicate(line):
+                    return line
+            raise AssertionError(f"the example ended without the expected line: {self.output}")
+
+        try:
+            return await asyncio.wait_for(read(), TIMEOUT_S)
+        except TimeoutError:
+            raise AssertionError(f"no expected line within {TIMEOUT_S} s: {self.output}") from None
+
+    async def stop(self) -> int:
+        """Send SIGTERM and wait for the exit status, reading the rest of the output."""
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            rest, _ = await asyncio.wait_for(self.process.communicate(), TIMEOUT_S)
+        except TimeoutError:
+            raise AssertionError(
+                f"no exit within {TIMEOUT_S} s of SIGTERM: {self.output}"
+            ) from None
+        self.lines.extend(rest.decode(errors="replace").splitlines())
+        assert self.process.returncode is not None
+        return self.process.returncode
+
+    @property
+    def output(self) -> str:
+        """Everything read so far, for failure messages."""
+        return "\n".join(self.lines)
+
+
+@asynccontextmanager
+async def run_example(
+    repo_root: Path, worker: Worker, script: str, *args: str
+) -> AsyncIterator[Example]:
+    """Start `examples/<script>` against the test registry; kill it if it is still running."""
+    env = {
+        **os.environ,
+        "AGENTROSTER_BROKER_URL": worker.settings.broker_url,
+        "AGENTROSTER_PREFIX": worker.settings.prefix,
+        "PYTHONUNBUFFERED": "1",
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(repo_root / "examples" / script),
+        *args,
+        cwd=repo_root,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        yield Example(process)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+def of_agent(agent_id: str, kind: str, reason: str) -> Callable[[list[ReceivedEvent]], bool]:
+    """A predicate: an event of `kind` and `reason` about `agent_id` arrived."""
+    return lambda evs: any(
+        e.agent_id == agent_id and e.kind == kind and e.data["reason"] == reason for e in evs
+    )
+
+
+async def test_long_lived_agent_joins_then_leaves_on_sigterm(
+    worker: Worker, events: EventCollector, repo_root: Path
+) -> None:
+    async with run_example(
+        repo_root, worker, "long_lived_agent.py", "--name", "Weather Bot", "--interval", "0.5"
+    ) as agent:
+        line = await agent.wait_for_line(lambda line: line.startswith("registered "))
+        agent_id, instance_id = line.split()[1].split("/")
+        assert agent_id == "weather-bot"
+        await events.wait_until(of_agent(agent_id, "joined", "registered"), timeout=TIMEOUT_S)
+        (joined,) = [e for e in events.of("joined") if e.agent_id == agent_id]
+        assert joined.data["status"] == "live"
+        assert joined.data["agent"]["tags"] == ["forecast", "weather"]
+        assert joined.data["card"]["supportedInterfaces"][0]["protocolBinding"] == "JSONRPC"
+
+        assert await agent.stop() == 0, agent.output
+        assert f"deregistered {agent_id}/{instance_id}" in agent.lines
+        await events.wait_until(of_agent(agent_id, "left", "deregistered"), timeout=TIMEOUT_S)
+        (left,) = [e for e in events.of("left") if e.agent_id == agent_id]
+        assert left.data["status"] == "offline"
+        assert left.data["live_instances"] == 0
+        assert left.revision > joined.revision
+
+
+@pytest.mark.parametrize(
+    ("idle_ttl", "kind", "reason", "status"),
+    [("3600", "updated", "scaled-to-zero", "idle"), ("0", "left", "deregistered", "offline")],
+    ids=["scales-to-zero", "goes-offline"],
+)
+async def test_keda_worker_announces_takes_a_job_and_deregisters_on_sigterm(
+    worker: Worker,
+    events: EventCollector,
+    repo_root: Path,
+    idle_ttl: str,
+    kind: str,
+    reason: str,
+    status: str,
+) -> None:
+    queue_name = f"{worker.settings.prefix}.summarizer.jobs"
+    connection = await aio_pika.connect(worker.settings.broker_url)
+    try:
+        async with run_example(
+            repo_root,
+            worker,
+            "keda_worker.py",
+            "--name",
+            "Summarizer",
+            "--queue",
+            queue_name,
+            "--ttl",
+            "60",
+            "--idle-ttl",
+            idle_ttl,
+        ) as keda:
+            line = await keda.wait_for_line(lambda line: line.startswith("announced "))
+            agent_id = line.split()[1].split("/")[0]
+            assert agent_id == "summarizer"
+            await events.wait_until(of_agent(agent_id, "joined", "registered"), timeout=TIMEOUT_S)
+            (joined,) = [e for e in events.of("joined") if e.agent_id == agent_id]
+            (endpoint,) = joined.data["agent"]["endpoints"]
+            assert endpoint["transport"] == "amqp"
+            assert endpoint["binding"] == "urn:agentroster:binding:amqp-0-9-1"
+            assert endpoint["exchange"] == ""
+            assert endpoint["routing_key"] == queue_name
+
+            # a caller sends a job where the card says: the default exchange, the queue's name
+            channel = await connection.channel(publisher_confirms=True)
+            job_id = uuid.uuid4().hex
+            await channel.default_exchange.publish(
+                aio_pika.Message(b"summarise this", message_id=job_id),
+                routing_key=endpoint["routing_key"],
+                mandatory=True,
+            )
+            assert await keda.wait_for_line(lambda line: line.startswith(f"job {job_id}")) == (
+                f"job {job_id}: summarise this"
+            )
+
+            assert await keda.stop() == 0, keda.output
+            await events.wait_until(of_agent(agent_id, kind, reason), timeout=TIMEOUT_S)
+            (last,) = [e for e in events.of(kind, reason) if e.agent_id == agent_id]
+            assert last.data["status"] == status
+            assert last.data["live_instances"] == 0
+    finally:
+        channel = await connection.channel()
+        await channel.queue_delete(queue_name)
+        await connection.close()
+
+
+async def test_subscriber_prints_the_events_of_an_agent(worker: Worker, repo_root: Path) -> None:
+    async with run_example(repo_root, worker, "subscriber.py") as subscriber:
+        await subscriber.wait_for_line(lambda line: line.startswith("subscribed "))
+        beacon = Beacon(
+            a2a_card("Translator"),
+            worker.settings.broker_url,
+            prefix=worker.settings.prefix,
+            interval_s=0.5,
+            handle_signals=False,
+        )
+        async with beacon:
+            line = await subscriber.wait_for_line(lambda line: line.startswith("joined "))
+            assert line.startswith("joined translator status=live reason=registered revision=")
+        line = await subscriber.wait_for_line(lambda line: line.startswith("left "))
+        assert line.startswith("left translator status=offline reason=deregistered revision=")
+        assert await subscriber.stop() == 0, subscriber.output
