@@ -36,7 +36,9 @@ class Settings(BaseSettings):
     retention_s: float = Field(
         default=24 * 3600.0, ge=0, description="How long an offline agent stays readable."
     )
-    max_card_bytes: int = Field(default=DEFAULT_MAX_CARD_BYTES, gt=0)
+    max_card_bytes: int = Field(
+        default=DEFAULT_MAX_CARD_BYTES, gt=0, description="Largest card accepted (serialised)."
+    )
     prefetch: int = Field(
         default=2000, gt=0, description="Unacknowledged commands one worker holds at a time."
     )
@@ -55,6 +57,4 @@ class Settings(BaseSettings):
     relay_lock_ttl_s: float = Field(
         default=5.0, gt=0, description="A relay that stops renewing its lock is replaced after."
     )
-    api_host: str = Field(default="127.0.0.1", description="Address the HTTP API listens on.")
-    api_port: int = Field(default=8000, ge=0, le=65535)
-    log_level: str = Field(default="INFO")
+    log_level: str = Field(default="INFO", description="Python logging level.")

@@ -347,8 +347,9 @@ def test_rejected_message_has_reason_and_detail() -> None:
 
 def test_rejection_detail_does_not_echo_the_body() -> None:
     """The detail of a schema error does not echo the offending input back."""
-    secret = "s3cr3t-value-that-must-not-leak"
-    rejected = rejection("agent.weather.register", dumps(register_body(agent_id=secret)))
+    secret = "S3CRET-VALUE-THAT-MUST-NOT-LEAK"
+    rejected = rejection(f"agent.{secret}.register", dumps(register_body(agent_id=secret)))
+    assert rejected.reason == "invalid-schema"
     assert secret not in rejected.detail
 
 
@@ -391,7 +392,15 @@ routing_keys = st.one_of(
     ),
 )
 
-json_scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
+# Integers stay within 64 bits: larger ones hit a known bug (test_card_with_big_integer_is_rejected)
+# and would make this property fail at random instead of pinning the bug in one xfail test.
+json_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.floats()
+    | st.text(max_size=20)
+)
 json_like = st.recursive(
     json_scalars,
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=5),
@@ -403,12 +412,7 @@ def _near_valid(kind: str, mutation: dict[str, Any]) -> bytes:
     base = {"register": register_body, "heartbeat": heartbeat_body, "deregister": deregister_body}
     body = base[kind]()
     body.update(mutation)
-    try:
-        return orjson.dumps(body)
-    except TypeError:  # integers outside 64 bits: let the JSON encoder of the stdlib write them
-        import json
-
-        return json.dumps(body).encode()
+    return orjson.dumps(body)
 
 
 @settings(max_examples=300)
