@@ -234,3 +234,27 @@ async def test_a_second_broker_user_cannot_speak_for_an_owned_agent(
     await events.wait_until(
         lambda evs: any(e.agent_id == "owned" and e.kind == "left" for e in evs)
     )
+
+
+async def test_queue_agent_scales_to_zero_wakes_and_finally_leaves(
+    worker: Worker, events: EventCollector
+) -> None:
+    """An agent with idle_ttl_s goes idle when its last instance ends, wakes, then expires."""
+    card = a2a_card("queued")
+    first = await announcement(worker, card, idle_ttl_s=0.5).open()
+    await events.wait_until(lambda evs: any(e.agent_id == "queued" for e in evs))
+    await first.close()
+    await events.wait_until(lambda evs: len(kinds_for(events, "queued")) >= 2)
+    second = await announcement(worker, card, idle_ttl_s=0.5).open()
+    await events.wait_until(lambda evs: len(kinds_for(events, "queued")) >= 3)
+    await second.close()
+    await events.wait_until(lambda evs: len(kinds_for(events, "queued")) >= 5)
+    assert kinds_for(events, "queued") == [
+        ("joined", "registered"),
+        ("updated", "scaled-to-zero"),
+        ("updated", "woke"),
+        ("updated", "scaled-to-zero"),
+        ("left", "expired"),
+    ]
+    statuses = [e.data["status"] for e in events.events if e.agent_id == "queued"]
+    assert statuses == ["live", "idle", "live", "idle", "offline"]
