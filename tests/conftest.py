@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aio_pika
@@ -84,6 +84,6 @@ async def events(services: Services, prefix: str, cleanup: None) -> AsyncIterato
 
 
 @pytest.fixture
-def repo_root() -> Iterator[Path]:
+def repo_root() -> Path:
     """The repository's top folder."""
-    yield Path(__file__).resolve().parent.parent
+    return Path(__file__).resolve().parent.parent

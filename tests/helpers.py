@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sys
@@ -98,20 +99,16 @@ async def cleanup_broker(broker_url: str, prefix: str) -> None:
     try:
         for queue in (names.commands_queue, names.dead_letter_queue, names.events_log):
             channel = await connection.channel()
-            try:
+            with contextlib.suppress(Exception):  # it was never declared
                 await channel.queue_delete(queue)
-            except Exception:  # it was never declared
-                pass
         for exchange in (
             names.commands_exchange,
             names.dead_letter_exchange,
             names.events_exchange,
         ):
             channel = await connection.channel()
-            try:
+            with contextlib.suppress(Exception):
                 await channel.exchange_delete(exchange)
-            except Exception:
-                pass
     finally:
         await connection.close()
 
@@ -209,7 +206,8 @@ class WorkerProcess:
         lines: list[str] = []
 
         async def started() -> None:
-            assert self.process is not None and self.process.stderr is not None
+            assert self.process is not None
+            assert self.process.stderr is not None
             while line := (await self.process.stderr.readline()).decode():
                 lines.append(line)
                 if "worker started" in line:

@@ -46,7 +46,8 @@ async def test_hundred_agents_join_then_forty_expire_and_twenty_deregister(
         assert event.data["card"]["name"] == event.agent_id
     assert len({e.message_id for e in joined}) == 100
     revisions = [e.revision for e in joined]
-    assert revisions == sorted(revisions) and len(set(revisions)) == 100
+    assert revisions == sorted(revisions)
+    assert len(set(revisions)) == 100
 
     # 40 crash: their heartbeat tasks stop without a deregistration
     crashed, rest = beacons[:40], beacons[40:]
@@ -61,7 +62,7 @@ async def test_hundred_agents_join_then_forty_expire_and_twenty_deregister(
     bound_ms = 1000 + 2 * worker.settings.sweep_interval_s * 1000
     for b in crashed:
         last_seen = int(
-            await worker.redis.hget(keys.instance(b.agent_id, b.instance_id), "last_seen")
+            await worker.redis.hget(keys.instance(b.agent_id, b.instance_id), "last_seen") or 0
         )
         (event,) = [e for e in expired if e.agent_id == b.agent_id]
         expired_ms = datetime.fromisoformat(event.headers["cloudEvents_time"]).timestamp() * 1000
