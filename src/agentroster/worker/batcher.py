@@ -70,6 +70,9 @@ class CommandBatcher:
             item = _Item(message, command, None)
         except Rejected as rejected:
             item = _Item(message, None, rejected)
+        except Exception as exc:  # a bug of ours must not leave the delivery unsettled
+            log.exception("could not validate a command")
+            item = _Item(message, None, Rejected("internal-error", repr(exc)))
         self._pending.append(item)
         self._idle.clear()
         self._wakeup.set()
