@@ -24,7 +24,9 @@ from agentroster.contracts.cards import card_skills
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text(max_size=10),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4)
+    ),
     max_leaves=20,
 )
 json_objects = st.dictionaries(st.text(max_size=8), json_values, max_size=6)
@@ -45,15 +47,13 @@ json_objects = st.dictionaries(st.text(max_size=8), json_values, max_size=6)
     ],
 )
 def test_card_format(card: dict[str, Any], expected: str) -> None:
-    """supportedInterfaces means v1.0 (even beside url), url or preferredTransport v0.3, else generic."""
+    """supportedInterfaces: v1.0 (even beside url); url/preferredTransport: v0.3; else generic."""
     assert card_format(card) == expected
 
 
 def test_card_format_of_sdk_cards() -> None:
     """The SDK's v1.0 protobuf card is a2a/1.0, its v0.3 pydantic card is a2a/0.3."""
-    v10 = MessageToDict(
-        AgentCard(name="w", supported_interfaces=[AgentInterface(url="https://w")])
-    )
+    v10 = MessageToDict(AgentCard(name="w", supported_interfaces=[AgentInterface(url="https://w")]))
     old = v03.AgentCard(
         name="w",
         description="d",

@@ -109,7 +109,10 @@ def test_v03_ignores_malformed_interfaces() -> None:
 
 def test_v03_without_url_has_only_additional_interfaces() -> None:
     """A v0.3 card with an empty url yields only its additional interfaces."""
-    card = {"url": "", "additionalInterfaces": [{"url": "https://w.example/g", "transport": "GRPC"}]}
+    card = {
+        "url": "",
+        "additionalInterfaces": [{"url": "https://w.example/g", "transport": "GRPC"}],
+    }
     assert endpoints_from_a2a_v03(card) == [_http("https://w.example/g", "GRPC", "0.3.0")]
 
 
@@ -121,7 +124,11 @@ def test_v10_one_endpoint_per_supported_interface() -> None:
     card = {
         "name": "w",
         "supportedInterfaces": [
-            {"url": "https://w.example/a2a", "protocolBinding": "JSONRPC", "protocolVersion": "1.0"},
+            {
+                "url": "https://w.example/a2a",
+                "protocolBinding": "JSONRPC",
+                "protocolVersion": "1.0",
+            },
             {"url": "https://w.example/grpc", "protocolBinding": "GRPC", "protocolVersion": "1.1"},
             {"url": "https://w.example/rest", "protocolBinding": "HTTP+JSON"},
         ],
@@ -142,7 +149,9 @@ def test_v10_defaults_binding_and_version() -> None:
 def test_v10_duplicates_removed_and_malformed_skipped() -> None:
     """Repeated interfaces appear once; entries without a url are skipped."""
     iface = {"url": "https://w.example/a2a", "protocolBinding": "JSONRPC"}
-    card: dict[str, Any] = {"supportedInterfaces": [iface, dict(iface), {"protocolBinding": "X"}, 3]}
+    card: dict[str, Any] = {
+        "supportedInterfaces": [iface, dict(iface), {"protocolBinding": "X"}, 3]
+    }
     assert endpoints_from_a2a_v10(card) == [_http("https://w.example/a2a", "JSONRPC", "1.0")]
 
 
@@ -301,9 +310,7 @@ def test_sdk_v03_pydantic_card() -> None:
             v03.AgentInterface(transport="HTTP+JSON", url="https://w.example/a2a"),
             v03.AgentInterface(transport="GRPC", url="https://w.example/grpc"),
         ],
-        skills=[
-            v03.AgentSkill(id="forecast", name="Forecast", description="d", tags=["weather"])
-        ],
+        skills=[v03.AgentSkill(id="forecast", name="Forecast", description="d", tags=["weather"])],
     )
     card_dict = card.model_dump(mode="json", by_alias=True, exclude_none=True)
     assert derive_endpoints(card_dict) == [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import orjson
@@ -63,7 +64,19 @@ def deregister_body(**overrides: Any) -> dict[str, Any]:
 
 
 def dumps(body: dict[str, Any]) -> bytes:
-    return orjson.dumps(body)
+    # the standard library writes integers of any size, as a sender in another language may
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+REASONS = {
+    "malformed-json",
+    "invalid-schema",
+    "unknown-kind",
+    "bad-routing-key",
+    "agent-id-mismatch",
+    "card-too-large",
+    "invalid-card",
+}
 
 
 def rejection(routing_key: str, body: bytes, limits: Limits | None = None) -> Rejected:
@@ -117,8 +130,14 @@ def test_register_ttl_is_clamped(ttl_s: float, ttl_ms: int) -> None:
 def test_register_ttl_custom_bounds() -> None:
     """Custom bounds in Limits are the ones applied."""
     limits = Limits(ttl=TtlBounds(min_s=1, max_s=60))
-    assert prepare("agent.weather.register", dumps(register_body(ttl_s=0.2)), None, limits).ttl_ms == 1000
-    assert prepare("agent.weather.register", dumps(register_body(ttl_s=90)), None, limits).ttl_ms == 60_000
+    assert (
+        prepare("agent.weather.register", dumps(register_body(ttl_s=0.2)), None, limits).ttl_ms
+        == 1000
+    )
+    assert (
+        prepare("agent.weather.register", dumps(register_body(ttl_s=90)), None, limits).ttl_ms
+        == 60_000
+    )
 
 
 def test_register_without_user_id_is_empty_string() -> None:
@@ -134,7 +153,9 @@ def test_register_state_digest_follows_labels_and_endpoints() -> None:
     )
     explicit = prepare(
         "agent.weather.register",
-        dumps(register_body(endpoints=[{"transport": "http", "protocol": "a2a", "url": "https://x"}])),
+        dumps(
+            register_body(endpoints=[{"transport": "http", "protocol": "a2a", "url": "https://x"}])
+        ),
         None,
         Limits(),
     )
@@ -173,7 +194,7 @@ def test_heartbeat_prepared_fields() -> None:
 
 def test_heartbeat_ttl_above_max_is_clamped() -> None:
     """A heartbeat's ttl above the maximum is lowered to it."""
-    body = heartbeat_body(ttl_s=10**9)
+    body = heartbeat_body(ttl_s=10**7)
     assert prepare("agent.weather.heartbeat", dumps(body), None, Limits()).ttl_ms == 86_400_000
 
 
@@ -203,7 +224,9 @@ def test_card_at_the_limit_is_accepted() -> None:
     """A card exactly as large as the limit is accepted."""
     size = len(card_bytes(CARD))
     limits = Limits(max_card_bytes=size)
-    assert prepare("agent.weather.register", dumps(register_body()), None, limits).kind == "register"
+    assert (
+        prepare("agent.weather.register", dumps(register_body()), None, limits).kind == "register"
+    )
 
 
 # --- rejections --------------------------------------------------------------------------------
@@ -333,7 +356,10 @@ def test_card_too_large_default_limit() -> None:
 def test_invalid_card(skills: list[dict[str, Any]]) -> None:
     """A card whose skills cannot be read (e.g. non-string tags) is rejected as invalid-card."""
     card = dict(CARD, skills=skills)
-    assert rejection("agent.weather.register", dumps(register_body(card=card))).reason == "invalid-card"
+    assert (
+        rejection("agent.weather.register", dumps(register_body(card=card))).reason
+        == "invalid-card"
+    )
 
 
 def test_rejected_message_has_reason_and_detail() -> None:
@@ -353,26 +379,15 @@ def test_rejection_detail_does_not_echo_the_body() -> None:
     assert secret not in rejected.detail
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="prepare(): round(idle_ttl_s * 1000) raises OverflowError for huge idle_ttl_s/"
-    "interval_s (1e306, Infinity) instead of Rejected",
-)
-@pytest.mark.parametrize("field", ["interval_s", "idle_ttl_s"])
-def test_huge_interval_or_idle_ttl_is_rejected_or_bounded(field: str) -> None:
-    """A register with an absurd interval_s/idle_ttl_s never raises anything but Rejected."""
-    body = dumps(register_body(**{field: 1e306}))
-    try:
-        prepare("agent.weather.register", body, None, Limits())
-    except Rejected:
-        pass
+@pytest.mark.parametrize("field", ["ttl_s", "interval_s", "idle_ttl_s"])
+@pytest.mark.parametrize("value", [1e306, "Infinity", "NaN"])
+def test_absurd_durations_are_rejected_as_invalid_schema(field: str, value: object) -> None:
+    """A duration that is not finite or beyond ten years is a schema error, not a crash."""
+    body = dumps(register_body(**{field: 0.0}))
+    body = body.replace(f'"{field}":0.0'.encode(), f'"{field}":{value}'.encode())
+    assert rejection("agent.weather.register", body).reason == "invalid-schema"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="prepare(): a card holding an integer outside 64 bits passes pydantic, then "
-    "orjson.dumps in card_bytes raises TypeError instead of Rejected",
-)
 def test_card_with_big_integer_is_rejected() -> None:
     """A card with an integer orjson cannot serialise is rejected as invalid-card."""
     body = dumps(register_body(card={"name": "w"})).replace(
@@ -392,18 +407,12 @@ routing_keys = st.one_of(
     ),
 )
 
-# Integers stay within 64 bits: larger ones hit a known bug (test_card_with_big_integer_is_rejected)
-# and would make this property fail at random instead of pinning the bug in one xfail test.
-json_scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers(-(2**63), 2**63 - 1)
-    | st.floats()
-    | st.text(max_size=20)
-)
+json_scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
 json_like = st.recursive(
     json_scalars,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=5)
+    ),
     max_leaves=25,
 )
 
@@ -412,27 +421,26 @@ def _near_valid(kind: str, mutation: dict[str, Any]) -> bytes:
     base = {"register": register_body, "heartbeat": heartbeat_body, "deregister": deregister_body}
     body = base[kind]()
     body.update(mutation)
-    return orjson.dumps(body)
+    return dumps(body)
 
 
 @settings(max_examples=300)
-@given(routing_key=routing_keys, body=st.binary(max_size=300), user=st.none() | st.text(max_size=10))
-def test_arbitrary_bytes_only_ever_rejected(routing_key: str, body: bytes, user: str | None) -> None:
+@given(
+    routing_key=routing_keys, body=st.binary(max_size=300), user=st.none() | st.text(max_size=10)
+)
+def test_arbitrary_bytes_only_ever_rejected(
+    routing_key: str, body: bytes, user: str | None
+) -> None:
     """Whatever bytes arrive under whatever key, prepare returns Prepared or raises Rejected."""
+    result: Prepared | Rejected
     try:
         result = prepare(routing_key, body, user, Limits(max_card_bytes=256))
     except Rejected as rejected:
-        assert rejected.reason in {
-            "malformed-json",
-            "invalid-schema",
-            "unknown-kind",
-            "bad-routing-key",
-            "agent-id-mismatch",
-            "card-too-large",
-            "invalid-card",
-        }
+        result = rejected
+    if isinstance(result, Rejected):
+        assert result.reason in REASONS
     else:
-        assert isinstance(result, Prepared)
+        assert result.kind in {"register", "heartbeat", "deregister"}
 
 
 @settings(max_examples=300)

@@ -39,7 +39,9 @@ log = logging.getLogger(__name__)
 class Announcement:
     """One instance of an agent, registered with the registry; renew it, close it.
 
-    The base of `Beacon`; `announce()` returns one for an ephemeral worker.
+    The base of `Beacon`; `announce()` returns one for an ephemeral worker. `broker_url` and
+    `prefix` default to `AGENTROSTER_BROKER_URL` and `AGENTROSTER_PREFIX` (else the local broker
+    and `agentroster`).
     """
 
     def __init__(
@@ -54,7 +56,7 @@ class Announcement:
         idle_ttl_s: float | None = None,
         endpoints: list[Endpoint] | None = None,
         labels: dict[str, str] | None = None,
-        prefix: str = "agentroster",
+        prefix: str | None = None,
         user_id: str | None = None,
     ) -> None:
         self.card = card_to_dict(card)
@@ -72,7 +74,7 @@ class Announcement:
         self._seq = itertools.count(1)
         self._publisher = CommandPublisher(
             broker_url or os.environ.get("AGENTROSTER_BROKER_URL", DEFAULT_BROKER_URL),
-            prefix=prefix,
+            prefix=prefix or os.environ.get("AGENTROSTER_PREFIX", "agentroster"),
             user_id=user_id,
         )
         self._registered = False
@@ -204,6 +206,10 @@ class Beacon(Announcement):
         A program that waits here exits on its own; one that does not gets the signal again,
         with its previous handling, once the instance deregistered.
         """
+        if not self._signals and not self._signalled.is_set():
+            raise RuntimeError(
+                "no signal handler is installed (handle_signals=False, or not the main thread)"
+            )
         self._waiters += 1
         try:
             await self._signalled.wait()
@@ -261,9 +267,13 @@ class Beacon(Announcement):
         self._shutdown = asyncio.get_running_loop().create_task(self._shutdown_on_signal(sig))
 
     async def _shutdown_on_signal(self, sig: signal.Signals) -> None:
-        await self.close(reason=sig.name.lower())
-        self._signalled.set()
-        if not self._waiters:
-            # nobody waits for the signal: deliver it again to the handler that was there
-            # before (SIGTERM's default ends the process, SIGINT's raises KeyboardInterrupt)
-            os.kill(os.getpid(), sig)
+        try:
+            await self.close(reason=sig.name.lower())
+        except Exception as exc:  # the signal must still take effect
+            log.warning("closing %s on %s failed: %s", self.agent_id, sig.name, exc)
+        finally:
+            self._signalled.set()
+            if not self._waiters:
+                # nobody waits for the signal: deliver it again to the handler that was there
+                # before (SIGTERM's default ends the process, SIGINT's raises KeyboardInterrupt)
+                os.kill(os.getpid(), sig)

@@ -17,6 +17,8 @@ from agentroster.contracts.ids import AgentId, InstanceId
 
 LabelKey = Annotated[str, StringConstraints(min_length=1, max_length=63)]
 LabelValue = Annotated[str, StringConstraints(max_length=256)]
+#: A duration in seconds: finite, positive, at most ten years (the registry bounds it further).
+Seconds = Annotated[float, Field(gt=0, le=10 * 365 * 24 * 3600, allow_inf_nan=False)]
 
 
 class _Command(BaseModel):
@@ -29,6 +31,7 @@ class _Command(BaseModel):
     )
     seq: int = Field(
         ge=1,
+        le=2**53 - 1,  # the Lua scripts compare seqs as doubles
         description="Per-instance message number, 1, 2, 3...; a seq not greater than the last "
         "applied one is a duplicate or late, and is ignored.",
     )
@@ -41,15 +44,14 @@ class Register(_Command):
     """Start or refresh an instance's lease and state the agent's card."""
 
     kind: Literal["register"] = Field(default="register", exclude=True)
-    ttl_s: float = Field(
-        gt=0, description="Lease length; the registry bounds it (default 5 s to 24 h)."
+    ttl_s: Seconds = Field(
+        description="Lease length; the registry bounds it (default 5 s to 24 h)."
     )
-    interval_s: float | None = Field(
-        default=None, gt=0, description="Heartbeat interval of a persistent agent."
+    interval_s: Seconds | None = Field(
+        default=None, description="Heartbeat interval of a persistent agent."
     )
-    idle_ttl_s: float | None = Field(
+    idle_ttl_s: Seconds | None = Field(
         default=None,
-        gt=0,
         description="A queue-addressed agent that scales to zero stays `idle` (reachable "
         "through its queue) this long after its last lease expired.",
     )
@@ -66,7 +68,7 @@ class Heartbeat(_Command):
     """Renew an instance's lease; `card_digest` says which card the instance runs."""
 
     kind: Literal["heartbeat"] = Field(default="heartbeat", exclude=True)
-    ttl_s: float = Field(gt=0, description="Lease length; the registry bounds it.")
+    ttl_s: Seconds = Field(description="Lease length; the registry bounds it.")
     card_digest: str = Field(
         max_length=128, description="`card_digest(card)` of the card last registered."
     )

@@ -26,7 +26,7 @@ InstanceId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:@-]{1,128}
 
 def is_agent_id(value: str) -> bool:
     """Whether `value` is a valid agent id."""
-    return bool(_AGENT_ID_RE.match(value))
+    return _AGENT_ID_RE.fullmatch(value) is not None
 
 
 def derive_agent_id(name: str) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import orjson
 from pydantic import ValidationError
 
 from agentroster.contracts import (
@@ -117,7 +118,11 @@ def prepare(routing_key: str, body: bytes, user_id: str | None, limits: Limits) 
 
 
 def _prepare_register(command: Register, user: str, limits: Limits) -> Prepared:
-    card = card_bytes(command.card)
+    try:
+        card = card_bytes(command.card)
+        digest = card_digest(command.card)
+    except orjson.JSONEncodeError as exc:  # e.g. an integer beyond 64 bits
+        raise Rejected("invalid-card", str(exc)) from None
     if len(card) > limits.max_card_bytes:
         raise Rejected(
             "card-too-large", f"card is {len(card)} bytes, the limit is {limits.max_card_bytes}"
@@ -127,7 +132,6 @@ def _prepare_register(command: Register, user: str, limits: Limits) -> Prepared:
     except ValidationError as exc:
         raise Rejected("invalid-card", _short(exc)) from None
     view_json = view.model_dump_json(exclude_defaults=False).encode()
-    digest = card_digest(command.card)
     return Prepared(
         kind="register",
         agent_id=command.agent_id,
