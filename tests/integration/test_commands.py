@@ -7,6 +7,7 @@ event the earlier commands could have caused would have arrived before it.
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import uuid
 from datetime import UTC, datetime
@@ -17,7 +18,8 @@ import pytest
 
 from agentroster.client import Announcement, Beacon
 from agentroster.contracts import REASON_HEADER, Topology, card_digest
-from agentroster.worker import Worker
+from agentroster.settings import Settings
+from agentroster.worker import Worker, create_worker
 from tests.helpers import EventCollector, RawPublisher, drain_queue
 from tests.integration.agents import a2a_card
 
@@ -259,3 +261,25 @@ async def test_queue_agent_scales_to_zero_wakes_and_finally_leaves(
     ]
     statuses = [e.data["status"] for e in events.events if e.agent_id == "queued"]
     assert statuses == ["live", "idle", "live", "idle", "offline"]
+
+
+async def test_offline_agent_stays_readable_for_the_retention_then_is_deleted(
+    settings: Settings, events: EventCollector
+) -> None:
+    """An offline agent keeps its last card until the retention ends, then its keys go."""
+    async with create_worker(settings.model_copy(update={"retention_s": 0.5})) as worker:
+        agent = await announcement(worker, a2a_card("fleeting")).open()
+        await events.wait_until(lambda evs: any(e.agent_id == "fleeting" for e in evs))
+        await agent.close()
+        await events.wait_until(lambda evs: len(kinds_for(events, "fleeting")) >= 2)
+        keys = worker.store.keys
+        assert await worker.redis.hget(keys.agent("fleeting"), "status") == b"offline"
+        assert await worker.redis.hget(keys.agent("fleeting"), "card") is not None
+
+        async def deleted() -> None:
+            while await worker.redis.exists(keys.agent("fleeting")):
+                await asyncio.sleep(0.05)
+
+        await asyncio.wait_for(deleted(), 30)
+        assert await worker.redis.zscore(keys.agents, "fleeting") is None
+        assert await worker.redis.zscore(keys.retain, "fleeting") is None

@@ -64,6 +64,16 @@ class Keys:
         return self.base + "leases"
 
     @property
+    def idle(self) -> str:
+        """Sorted set of idle agents by the end of their idle period."""
+        return self.base + "idle"
+
+    @property
+    def retain(self) -> str:
+        """Sorted set of offline agents by the time they are deleted."""
+        return self.base + "retain"
+
+    @property
     def agents(self) -> str:
         """Every known agent id."""
         return self.base + "agents"
