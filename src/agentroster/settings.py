@@ -58,3 +58,5 @@ class Settings(BaseSettings):
         default=5.0, gt=0, description="A relay that stops renewing its lock is replaced after."
     )
     log_level: str = Field(default="INFO", description="Python logging level.")
+    api_host: str = Field(default="127.0.0.1", description="Address the HTTP API listens on.")
+    api_port: int = Field(default=8000, ge=0, le=65535, description="Port the HTTP API listens on.")

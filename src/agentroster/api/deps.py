@@ -1,0 +1,58 @@
+"""What routes depend on, as `Annotated` aliases: `reader: ReaderDep`, `state: StateDep`.
+
+Everything lives in one `ApiState`, built by the app's lifespan and kept on `app.state`; the
+dependencies only hand its parts to the routes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Path, Request
+from prometheus_client import CollectorRegistry
+from redis.asyncio import Redis
+
+from agentroster.api.metrics import ApiMetrics
+from agentroster.api.probes import BrokerProbe
+from agentroster.contracts.ids import AGENT_ID_PATTERN
+from agentroster.settings import Settings
+from agentroster.store.reader import RegistryReader
+
+
+@dataclass
+class ApiState:
+    """The connections and collaborators of one running API."""
+
+    settings: Settings
+    redis: Redis
+    reader: RegistryReader
+    broker: BrokerProbe
+    metrics: ApiMetrics
+    #: Exposed by /metrics: the API's own registry first, then any passed to `create_api`.
+    registries: tuple[CollectorRegistry, ...]
+
+
+def get_state(request: Request) -> ApiState:
+    """The running API's state (set by the lifespan; absent means it was never run)."""
+    state: ApiState | None = getattr(request.app.state, "agentroster", None)
+    if state is None:
+        raise RuntimeError("the API's lifespan has not run: serve it with an ASGI server")
+    return state
+
+
+def get_reader(state: Annotated[ApiState, Depends(get_state)]) -> RegistryReader:
+    """The reader of the registry's Redis state."""
+    return state.reader
+
+
+StateDep = Annotated[ApiState, Depends(get_state)]
+ReaderDep = Annotated[RegistryReader, Depends(get_reader)]
+AgentIdPath = Annotated[
+    str,
+    Path(
+        description="The agent's id: a DNS label (1-63 of a-z, 0-9, '-').",
+        pattern=AGENT_ID_PATTERN,
+        examples=["weather"],
+    ),
+]

@@ -1,0 +1,73 @@
+"""Prometheus metrics of the API: requests and their latency per route template.
+
+Labelled by the route's template (`/v1/agents/{agent_id}`), never the raw path, so the number
+of series stays bounded; paths no route matches count as `<unmatched>`. Each API owns its
+`CollectorRegistry`, so two apps in one process (tests) never share counters.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+UNMATCHED = "<unmatched>"
+
+
+class ApiMetrics:
+    """The API's request counter and latency histogram, in a registry of their own."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        self.requests = Counter(
+            "agentroster_http_requests_total",
+            "HTTP requests answered, by method, route template and status.",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "agentroster_http_request_duration_seconds",
+            "Time to answer an HTTP request, by method and route template.",
+            ["method", "route"],
+            registry=self.registry,
+        )
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        """Count one answered request."""
+        self.requests.labels(method, route, str(status)).inc()
+        self.latency.labels(method, route).observe(seconds)
+
+
+def exposition(registries: Iterable[CollectorRegistry]) -> bytes:
+    """The Prometheus text exposition of several registries, one after the other."""
+    return b"".join(generate_latest(registry) for registry in registries)
+
+
+class MetricsMiddleware:
+    """ASGI middleware that times every HTTP request and counts it by route template."""
+
+    def __init__(self, app: ASGIApp, metrics: ApiMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on; count it, with its status and duration, once answered."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_and_note_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note_status)
+        finally:
+            route = getattr(scope.get("route"), "path", None) or UNMATCHED
+            self.metrics.observe(scope["method"], route, status, time.perf_counter() - started)

@@ -1,0 +1,228 @@
+"""Response models of the read API, built from what `RegistryReader` returns.
+
+Times are RFC 3339 (UTC), read from the Redis clock; durations are seconds. `revision` on an
+agent is the global revision of its last change; the list's `revision` is the global revision
+the page is at least as new as (see `store/reader.py` for list + watch).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.config import JsonDict
+
+from agentroster.contracts import AgentView, Status
+from agentroster.store.reader import AgentDetail as DetailRecord
+from agentroster.store.reader import AgentSummary as SummaryRecord
+from agentroster.store.reader import InstanceRecord
+
+log = logging.getLogger(__name__)
+
+_VIEW_EXAMPLE: JsonDict = {
+    "name": "Weather",
+    "description": "Forecasts by city",
+    "version": "1.2.0",
+    "card_format": "a2a/1.0",
+    "endpoints": [
+        {
+            "transport": "http",
+            "protocol": "a2a",
+            "protocol_version": "1.0",
+            "binding": "JSONRPC",
+            "url": "https://weather.example/a2a",
+            "exchange": None,
+            "routing_key": None,
+        }
+    ],
+    "skills": [{"id": "forecast", "name": "Forecast", "description": "", "tags": ["weather"]}],
+    "tags": ["weather"],
+    "labels": {"team": "geo"},
+}
+_SUMMARY_EXAMPLE: JsonDict = {
+    "agent_id": "weather",
+    "status": "live",
+    "revision": 41,
+    "card_digest": "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+    "live_instances": 2,
+    "first_seen": "2025-05-01T09:00:00Z",
+    "last_seen": "2025-05-01T09:30:10Z",
+    "lease": {"ttl_s": 30.0, "interval_s": 10.0, "idle_ttl_s": None},
+    "agent": _VIEW_EXAMPLE,
+}
+_INSTANCE_EXAMPLE: JsonDict = {
+    "instance_id": "weather-7d9f-5c2a1b3e",
+    "lease_deadline": "2025-05-01T09:30:40Z",
+    "first_seen": "2025-05-01T09:00:00Z",
+    "last_seen": "2025-05-01T09:30:10Z",
+}
+
+
+class Lease(BaseModel):
+    """How the agent's instances keep their leases."""
+
+    ttl_s: float = Field(description="Lease length each renewal grants.", examples=[30.0])
+    interval_s: float | None = Field(
+        description="Heartbeat interval of a persistent agent; null when not set.",
+        examples=[10.0],
+    )
+    idle_ttl_s: float | None = Field(
+        description="How long a queue-addressed agent stays `idle` after its last lease "
+        "expired; null when it goes offline at once.",
+        examples=[None],
+    )
+
+
+class Instance(BaseModel):
+    """One live instance of an agent."""
+
+    instance_id: str = Field(examples=["weather-7d9f-5c2a1b3e"])
+    lease_deadline: datetime = Field(description="When the lease expires unless renewed.")
+    first_seen: datetime | None = Field(description="This instance's first registration.")
+    last_seen: datetime | None = Field(description="This instance's last applied renewal.")
+
+    @classmethod
+    def from_record(cls, record: InstanceRecord) -> Instance:
+        """Convert what the reader returns."""
+        return cls(
+            instance_id=record.instance_id,
+            lease_deadline=_time(record.lease_deadline_ms) or datetime.fromtimestamp(0, UTC),
+            first_seen=_time(record.first_seen_ms),
+            last_seen=_time(record.last_seen_ms),
+        )
+
+
+class AgentSummary(BaseModel):
+    """An agent as discovery lists it: status, lease, and its view (name, endpoints, skills)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_SUMMARY_EXAMPLE]})
+
+    agent_id: str = Field(examples=["weather"])
+    status: Status = Field(
+        description="`live`: an instance holds a lease; `idle`: scaled to zero, still "
+        "reachable through its queue; `offline`: kept for reading until its retention ends."
+    )
+    revision: int = Field(description="Global revision of the agent's last change.")
+    card_digest: str = Field(description="Digest of the registered card (its ETag).")
+    live_instances: int = Field(ge=0, description="Instances holding a lease now.")
+    first_seen: datetime | None = Field(description="The agent's first registration.")
+    last_seen: datetime | None = Field(description="The agent's last applied renewal.")
+    lease: Lease
+    agent: AgentView = Field(description="Name, description, endpoints, skills, tags, labels.")
+
+    @classmethod
+    def fields_from_record(cls, record: SummaryRecord) -> dict[str, Any]:
+        """The summary's fields, converted from what the reader returns."""
+        return {
+            "agent_id": record.agent_id,
+            "status": record.status,
+            "revision": record.revision,
+            "card_digest": record.digest,
+            "live_instances": record.live_instances,
+            "first_seen": _time(record.first_seen_ms),
+            "last_seen": _time(record.last_seen_ms),
+            "lease": Lease(
+                ttl_s=record.ttl_ms / 1000,
+                interval_s=record.interval_ms / 1000 or None,
+                idle_ttl_s=record.idle_ttl_ms / 1000 or None,
+            ),
+            "agent": _view(record.agent_id, record.view),
+        }
+
+    @classmethod
+    def from_record(cls, record: SummaryRecord) -> AgentSummary:
+        """Convert what the reader returns."""
+        return cls(**cls.fields_from_record(record))
+
+
+class AgentDetail(AgentSummary):
+    """One agent: the summary, its live instances, and the registry revision of the read."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {**_SUMMARY_EXAMPLE, "instances": [_INSTANCE_EXAMPLE], "registry_revision": 57}
+            ]
+        }
+    )
+
+    instances: list[Instance] = Field(
+        description="Live instances, soonest lease deadline first (at most 1000)."
+    )
+    registry_revision: int = Field(description="Global revision at the moment of the read.")
+
+    @classmethod
+    def from_detail(cls, record: DetailRecord) -> AgentDetail:
+        """Convert what the reader returns."""
+        return cls(
+            **cls.fields_from_record(record),
+            instances=[Instance.from_record(i) for i in record.instances],
+            registry_revision=record.registry_revision,
+        )
+
+
+class AgentList(BaseModel):
+    """One page of discovery."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"revision": 57, "agents": [_SUMMARY_EXAMPLE], "next_cursor": "weather"}]
+        }
+    )
+
+    revision: int = Field(
+        description="Global revision the page is at least as new as: follow events after it."
+    )
+    agents: list[AgentSummary]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null on the last page.",
+        examples=["weather"],
+    )
+
+
+class Health(BaseModel):
+    """The process is up."""
+
+    status: str = Field(examples=["ok"])
+
+
+class Readiness(BaseModel):
+    """Whether the API can serve: every dependency answers."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"ready": True, "checks": {"redis": "ok", "rabbitmq": "ok"}},
+                {
+                    "ready": False,
+                    "checks": {
+                        "redis": "ConnectionError: Error 111 connecting to 127.0.0.1:6379.",
+                        "rabbitmq": "ok",
+                    },
+                },
+            ]
+        }
+    )
+
+    ready: bool
+    checks: dict[str, str] = Field(description="`ok`, or what went wrong, per dependency.")
+
+
+def _time(ms: int | None) -> datetime | None:
+    return datetime.fromtimestamp(ms / 1000, UTC) if ms is not None else None
+
+
+def _view(agent_id: str, raw: dict[str, Any]) -> AgentView:
+    """The stored view as the contract's `AgentView`; fields a newer worker added are dropped.
+
+    A view that does not validate (it never should) is logged and shown as an empty one
+    rather than failing the whole response.
+    """
+    known = {key: value for key, value in raw.items() if key in AgentView.model_fields}
+    try:
+        return AgentView.model_validate(known)
+    except ValidationError as exc:
+        log.warning("agent %s: stored view does not validate: %s", agent_id, exc)
+        return AgentView(name=str(raw.get("name") or ""), card_format="generic")

@@ -1,0 +1,90 @@
+"""Readiness checks: does Redis answer, does RabbitMQ answer.
+
+Each check returns `"ok"` or what went wrong, within a short timeout, and never raises: a
+probe that hangs or fails with a 500 would tell the orchestrator nothing.
+
+The broker check keeps one AMQP connection between probes (a connection per probe would churn
+the broker and flood its log) and proves the broker still answers by opening and closing a
+channel on it: a round trip, where an open socket alone proves nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import aio_pika
+from aio_pika.abc import AbstractConnection
+from redis.asyncio import Redis
+
+OK = "ok"
+#: How long one check may take before it counts as failed.
+PROBE_TIMEOUT_S = 2.0
+
+
+def describe(exc: BaseException) -> str:
+    """An error as a check reports it: type and message, on one line."""
+    text = str(exc).strip().replace("\n", " ") or "no answer"
+    return f"{type(exc).__name__}: {text}"[:500]
+
+
+async def check_redis(redis: Redis, timeout_s: float = PROBE_TIMEOUT_S) -> str:
+    """PING Redis."""
+    try:
+        await asyncio.wait_for(redis.ping(), timeout_s)
+    except TimeoutError:
+        return f"TimeoutError: no answer within {timeout_s:g} s"
+    except Exception as exc:
+        return describe(exc)
+    return OK
+
+
+class BrokerProbe:
+    """Checks that RabbitMQ answers, over one connection kept between checks."""
+
+    def __init__(
+        self,
+        broker_url: str,
+        *,
+        timeout_s: float = PROBE_TIMEOUT_S,
+        connection_name: str = "agentroster-api-readyz",
+    ) -> None:
+        self.broker_url = broker_url
+        self.timeout_s = timeout_s
+        self.connection_name = connection_name
+        self._connection: AbstractConnection | None = None
+        self._lock = asyncio.Lock()
+
+    async def check(self) -> str:
+        """`"ok"` when the broker answered a channel open and close, else what went wrong."""
+        async with self._lock:  # concurrent probes share one attempt's connection
+            try:
+                await asyncio.wait_for(self._round_trip(), self.timeout_s)
+            except TimeoutError:
+                await self._drop()
+                return f"TimeoutError: no answer within {self.timeout_s:g} s"
+            except Exception as exc:
+                await self._drop()
+                return describe(exc)
+            return OK
+
+    async def _round_trip(self) -> None:
+        if self._connection is None or self._connection.is_closed:
+            self._connection = await aio_pika.connect(
+                self.broker_url,
+                timeout=self.timeout_s,
+                client_properties={"connection_name": self.connection_name},
+            )
+        channel = await self._connection.channel(publisher_confirms=False)
+        await channel.close()
+
+    async def _drop(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(connection.close(), self.timeout_s)
+
+    async def close(self) -> None:
+        """Close the kept connection."""
+        async with self._lock:
+            await self._drop()

@@ -1,0 +1,1 @@
+"""The API's routers: agents (discovery, cards), health (probes, metrics), well-known cards."""

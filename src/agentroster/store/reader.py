@@ -1,0 +1,278 @@
+"""Read side of the registry's Redis state: what the HTTP API shows, never written here.
+
+Uses the key layout of `store/keys.py`. One agent is read by one small read-only script, so a
+`GET /v1/agents/{id}` costs one round trip and sees one consistent moment (the agent hash, its
+instances and their records, and the global revision together). A page of agents costs two
+pipelined round trips per scanned chunk: the ids (with the revision), then their hashes.
+
+Revision and list + watch: `list_agents` reads the global revision *before* the agents, so a
+page reflects at least every change up to that revision (and possibly later ones). A client
+that lists and then follows events after that revision misses nothing; an event it already
+saw in the page carries a revision not above the agent's `revision`, and is dropped.
+
+The agent's `owner` is never read: it is the registry's business, not the readers'.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any, Literal, cast
+
+import orjson
+from redis.asyncio import Redis
+
+from agentroster.store.keys import Keys
+
+#: What `list_agents` can filter on: the agent's status, or every known agent.
+ListStatus = Literal["live", "idle", "offline", "all"]
+
+#: Instances returned with one agent (soonest lease deadline first); `live_instances` counts all.
+MAX_INSTANCES = 1000
+
+#: Fields of `{p}:agent:<a>` every read takes, in this order (never `owner`).
+_SUMMARY_FIELDS = (
+    "status",
+    "digest",
+    "view",
+    "first_seen",
+    "last_seen",
+    "ttl",
+    "interval",
+    "idle_ttl",
+    "rev",
+)
+
+# One agent in one round trip, at one moment. KEYS[1] (the agent hash) routes the call to the
+# registry's slot; the other keys share its hash tag. `no-writes` lets it run on a replica.
+_READ_AGENT = """#!lua flags=no-writes
+local P, a, max = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local fields = redis.call('HMGET', KEYS[1], 'card', unpack(ARGV, 4))
+local live = redis.call('ZCARD', P .. 'inst:' .. a)
+local members = redis.call('ZRANGE', P .. 'inst:' .. a, 0, max - 1, 'WITHSCORES')
+local instances = {}
+for j = 1, #members, 2 do
+  local i = members[j]
+  local record = redis.call('HMGET', P .. 'i:' .. a .. ':' .. i, 'first_seen', 'last_seen')
+  instances[#instances + 1] = {i, members[j + 1], record[1], record[2]}
+end
+return {redis.call('GET', P .. 'rev') or '0', fields, live, instances}
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceRecord:
+    """One live instance of an agent and its lease (times in ms, Redis clock)."""
+
+    instance_id: str
+    lease_deadline_ms: int
+    first_seen_ms: int | None
+    last_seen_ms: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class AgentSummary:
+    """An agent as a page of the list shows it: status, lease settings, view; no card.
+
+    `revision` is the revision of the agent's last change; times are ms of the Redis clock;
+    `interval_ms` and `idle_ttl_ms` are 0 when the agent did not set them.
+    """
+
+    agent_id: str
+    status: str
+    revision: int
+    digest: str
+    view: dict[str, Any]
+    first_seen_ms: int | None
+    last_seen_ms: int | None
+    ttl_ms: int
+    interval_ms: int
+    idle_ttl_ms: int
+    live_instances: int
+
+
+@dataclass(frozen=True, slots=True)
+class AgentDetail(AgentSummary):
+    """One agent in full: the summary, its card exactly as stored, and its live instances.
+
+    `registry_revision` is the global revision at the moment of the read.
+    """
+
+    card: bytes
+    instances: tuple[InstanceRecord, ...]
+    registry_revision: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCard:
+    """An agent's card exactly as stored, with its digest."""
+
+    card: bytes
+    digest: str
+
+
+@dataclass(frozen=True, slots=True)
+class AgentPage:
+    """One page of agents, the global revision read before it, and where the next page starts.
+
+    `next_cursor` is None once the scan reached the end.
+    """
+
+    revision: int
+    agents: list[AgentSummary]
+    next_cursor: str | None
+
+
+class RegistryReader:
+    """Reads agents, cards and the revision of one registry (one key prefix)."""
+
+    def __init__(self, redis: Redis, prefix: str) -> None:
+        self.redis = redis
+        self.keys = Keys(prefix)
+        self._read_agent = redis.register_script(_READ_AGENT)
+
+    async def revision(self) -> int:
+        """The global revision: how many changes the registry has made."""
+        return _int(await self.redis.get(self.keys.revision)) or 0
+
+    async def get_agent(self, agent_id: str) -> AgentDetail | None:
+        """One agent with its card and live instances, in one round trip; None if unknown."""
+        reply = await self._read_agent(
+            keys=[self.keys.agent(agent_id)],
+            args=[self.keys.base, agent_id, MAX_INSTANCES, *_SUMMARY_FIELDS],
+        )
+        registry_revision, values, live, instances = cast(list[Any], reply)
+        card, *summary_values = values
+        summary = _summary(agent_id, summary_values, live)
+        if summary is None:
+            return None
+        return AgentDetail(
+            **{f.name: getattr(summary, f.name) for f in fields(AgentSummary)},
+            card=_bytes(card),
+            instances=tuple(
+                InstanceRecord(
+                    instance_id=_text(instance_id),
+                    lease_deadline_ms=_int(deadline) or 0,
+                    first_seen_ms=_int(first_seen),
+                    last_seen_ms=_int(last_seen),
+                )
+                for instance_id, deadline, first_seen, last_seen in instances
+            ),
+            registry_revision=_int(registry_revision) or 0,
+        )
+
+    async def get_card(self, agent_id: str) -> StoredCard | None:
+        """An agent's card exactly as stored and its digest; None if unknown."""
+        card, digest = await self.redis.hmget(self.keys.agent(agent_id), ["card", "digest"])
+        if card is None or digest is None:
+            return None
+        return StoredCard(_bytes(card), _text(digest))
+
+    async def list_agents(
+        self, status: ListStatus = "live", limit: int = 100, cursor: str | None = None
+    ) -> AgentPage:
+        """A page of agents in agent id order, after `cursor` (the last id of the previous page).
+
+        `live` and `idle` scan `{p}:available`, `offline` and `all` scan `{p}:agents`, and keep
+        the agents whose status matches. The scan goes on, chunk by chunk, until the page is
+        full or the set ends; to bound one request it stops after about ten chunks, and then
+        returns a short page with a cursor to go on from.
+
+        This first slice filters after reading: the next slice brings secondary indexes
+        (status, skill, tag, protocol, ...) that filter before paging, so a page is never
+        short and counts agree with the pages.
+        """
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        scan_key = self.keys.available if status in ("live", "idle") else self.keys.agents
+        chunk = max(limit, 100)
+        budget = 10 * chunk
+        start = f"({cursor}" if cursor else "-"
+        found: list[AgentSummary] = []
+        revision: int | None = None
+        scanned = 0
+        while True:
+            pipe = self.redis.pipeline(transaction=False)
+            if revision is None:
+                pipe.get(self.keys.revision)  # first: see the module docstring
+            pipe.zrangebylex(scan_key, start, "+", start=0, num=chunk)
+            replies = await pipe.execute()
+            if revision is None:
+                revision = _int(replies[0]) or 0
+            ids = [_text(member) for member in replies[-1]]
+            rows = await self._summaries(ids)
+            for agent_id, summary in zip(ids, rows, strict=True):
+                if summary is not None and (status == "all" or summary.status == status):
+                    found.append(summary)
+                    if len(found) == limit:
+                        more = agent_id != ids[-1] or len(ids) == chunk
+                        return AgentPage(revision, found, agent_id if more else None)
+            if len(ids) < chunk:
+                return AgentPage(revision, found, None)
+            scanned += len(ids)
+            if scanned >= budget:
+                return AgentPage(revision, found, ids[-1])
+            start = f"({ids[-1]}"
+
+    async def _summaries(self, agent_ids: list[str]) -> list[AgentSummary | None]:
+        """The summaries of these agents in one pipelined round trip (None: deleted since)."""
+        if not agent_ids:
+            return []
+        pipe = self.redis.pipeline(transaction=False)
+        for agent_id in agent_ids:
+            pipe.hmget(self.keys.agent(agent_id), list(_SUMMARY_FIELDS))
+            pipe.zcard(self.keys.instances(agent_id))
+        replies = await pipe.execute()
+        return [
+            _summary(agent_id, replies[2 * n], replies[2 * n + 1])
+            for n, agent_id in enumerate(agent_ids)
+        ]
+
+
+def _summary(agent_id: str, values: list[Any], live: Any) -> AgentSummary | None:
+    """Build a summary from the `_SUMMARY_FIELDS` values; None when the agent has no record."""
+    status, digest, view, first_seen, last_seen, ttl, interval, idle_ttl, rev = values
+    if status is None:
+        return None
+    return AgentSummary(
+        agent_id=agent_id,
+        status=_text(status),
+        revision=_int(rev) or 0,
+        digest=_text(digest) if digest is not None else "",
+        view=_view(view),
+        first_seen_ms=_int(first_seen),
+        last_seen_ms=_int(last_seen),
+        ttl_ms=_int(ttl) or 0,
+        interval_ms=_int(interval) or 0,
+        idle_ttl_ms=_int(idle_ttl) or 0,
+        live_instances=_int(live) or 0,
+    )
+
+
+def _view(raw: Any) -> dict[str, Any]:
+    """The stored view as JSON; an absent or unreadable one is empty rather than an error."""
+    if raw is None:
+        return {}
+    try:
+        view = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return {}
+    return view if isinstance(view, dict) else {}
+
+
+def _bytes(value: Any) -> bytes:
+    """A reply as bytes, whether the client decodes responses or not."""
+    if isinstance(value, bytes):
+        return value
+    return str(value).encode() if value is not None else b""
+
+
+def _text(value: Any) -> str:
+    """A reply as text."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _int(value: Any) -> int | None:
+    """A numeric reply (Redis stores numbers as strings; scores may come back as floats)."""
+    if value is None:
+        return None
+    return int(float(_text(value))) if not isinstance(value, int) else value
