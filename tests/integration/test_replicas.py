@@ -43,7 +43,7 @@ async def test_three_workers_report_every_transition_exactly_once(
                 settings.broker_url,
                 prefix=settings.prefix,
                 interval_s=0.2,
-                ttl_s=1.0,
+                ttl_s=3.0,  # 15 beats: a loaded CI machine must not cause false expiries
                 handle_signals=False,
             )
             for n in range(200)

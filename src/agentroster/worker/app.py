@@ -158,7 +158,9 @@ class Worker:
             await asyncio.wait_for(self.batcher.drained(), timeout_s)
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        _, stuck = await asyncio.wait(self._tasks, timeout=timeout_s)
+        for task in stuck:
+            log.error("%s did not stop within %.0fs; leaving it", task.get_name(), timeout_s)
         self._tasks = []
         await self.broker.stop()
         await self.redis.aclose()

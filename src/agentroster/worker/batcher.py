@@ -31,6 +31,17 @@ log = logging.getLogger(__name__)
 REDIS_UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
+def raise_if_cancelling() -> None:
+    """Re-raise a cancellation that a library turned into a connection error.
+
+    redis-py may report a cancelled blocking read as a ConnectionError; a retry loop that
+    catches it must not swallow the cancel, or the worker could never stop.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 @dataclass(slots=True)
 class _Item:
     message: AbstractIncomingMessage
@@ -136,6 +147,7 @@ class CommandBatcher:
             try:
                 codes, _events = await self._store.apply(commands)
             except REDIS_UNAVAILABLE as exc:
+                raise_if_cancelling()
                 self._metrics.redis_errors.inc()
                 log.warning("Redis unavailable (%s); retrying the batch in %.1fs", exc, delay)
                 await asyncio.sleep(delay)

@@ -11,7 +11,7 @@ import asyncio
 import logging
 
 from agentroster.store.redis_store import RedisStore
-from agentroster.worker.batcher import REDIS_UNAVAILABLE
+from agentroster.worker.batcher import REDIS_UNAVAILABLE, raise_if_cancelling
 from agentroster.worker.metrics import WorkerMetrics
 
 log = logging.getLogger(__name__)
@@ -48,6 +48,7 @@ class Reaper:
             try:
                 await self.sweep()
             except REDIS_UNAVAILABLE as exc:
+                raise_if_cancelling()
                 self._metrics.redis_errors.inc()
                 log.warning("reaper: Redis unavailable (%s)", exc)
             await asyncio.sleep(self._interval_s)

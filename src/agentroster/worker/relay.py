@@ -22,7 +22,7 @@ from faststream.rabbit.publisher import RabbitPublisher
 from agentroster.contracts import CE_HEADERS, EventKind, Topology
 from agentroster.contracts.events import CE_SPECVERSION
 from agentroster.store.redis_store import OutboxEntry, RedisStore
-from agentroster.worker.batcher import REDIS_UNAVAILABLE
+from agentroster.worker.batcher import REDIS_UNAVAILABLE, raise_if_cancelling
 from agentroster.worker.metrics import WorkerMetrics
 
 log = logging.getLogger(__name__)
@@ -58,10 +58,12 @@ class OutboxRelay:
                 try:
                     await self._relay_once()
                 except REDIS_UNAVAILABLE as exc:
+                    raise_if_cancelling()
                     self._metrics.redis_errors.inc()
                     log.warning("relay: Redis unavailable (%s)", exc)
                     await asyncio.sleep(1.0)
                 except Exception:
+                    raise_if_cancelling()
                     log.exception("relay: publishing failed; retrying")
                     await asyncio.sleep(1.0)
         finally:
