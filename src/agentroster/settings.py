@@ -43,6 +43,11 @@ class Settings(BaseSettings):
         default=2000, gt=0, description="Unacknowledged commands one worker holds at a time."
     )
     batch_max: int = Field(default=500, gt=0, description="Commands applied per Redis call.")
+    batch_linger_ms: float = Field(
+        default=5.0,
+        ge=0,
+        description="Under load, how long a partial batch waits to fill (never when idle).",
+    )
     delivery_limit: int = Field(
         default=DEFAULT_DELIVERY_LIMIT,
         gt=0,

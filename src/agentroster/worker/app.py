@@ -113,6 +113,7 @@ class Worker:
             self.metrics,
             limits=limits,
             batch_max=settings.batch_max,
+            linger_s=settings.batch_linger_ms / 1000,
         )
         # deliveries skip FastStream's per-message pipeline (see the module docstring)
         self.subscriber.consume = self.batcher.on_message  # type: ignore[method-assign,assignment]

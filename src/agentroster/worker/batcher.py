@@ -3,16 +3,20 @@
 aio-pika hands each delivery to `on_message`, which validates it (no I/O) and queues it. One
 flusher task takes everything queued (up to `batch_max`), applies it with one script call, parks
 the rejects in the dead-letter queue, and then acknowledges the whole batch with a single
-`basic.ack(multiple=True)`. Under load, batches fill while the previous one commits; when idle, a
-command is applied alone at once. A command is acknowledged only after its batch committed
-(invariant 1), and batches settle in delivery order, so a multiple-ack never covers a message
-that is still pending.
+`basic.ack(multiple=True)`. Under load, batches fill while the previous one commits, and a
+partial batch waits `linger_s` to fill; when idle, a command is applied alone at once.
+
+A command is acknowledged only after its batch committed (invariant 1). The multiple-ack is
+safe because aiormq runs `on_message` for deliveries in order and it appends before any await,
+so `_pending` is in delivery-tag order and batches settle in that order: a multiple-ack never
+covers a message that is still pending.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -61,12 +65,14 @@ class CommandBatcher:
         *,
         limits: Limits,
         batch_max: int = 500,
+        linger_s: float = 0.005,
     ) -> None:
         self._store = store
         self._dead_letters = dead_letters
         self._metrics = metrics
         self._limits = limits
         self._batch_max = batch_max
+        self._linger_s = linger_s
         self._pending: list[_Item] = []
         self._wakeup = asyncio.Event()
         self._idle = asyncio.Event()
@@ -93,9 +99,15 @@ class CommandBatcher:
         while True:
             await self._wakeup.wait()
             self._wakeup.clear()
+            last_size = 0
             while self._pending:
+                if last_size > 1 and len(self._pending) < self._batch_max and self._linger_s:
+                    # under load only (the last batch was not a lone command): let the batch
+                    # fill a little; one Lua call per ~60 commands instead of ~12 costs less CPU
+                    await asyncio.sleep(self._linger_s)
                 batch = self._pending[: self._batch_max]
                 del self._pending[: self._batch_max]
+                last_size = len(batch)
                 try:
                     await self._flush(batch)
                 except Exception:
@@ -112,6 +124,7 @@ class CommandBatcher:
     async def _flush(self, batch: list[_Item]) -> None:
         commands = [item for item in batch if item.command is not None]
         codes = await self._apply([i.command for i in commands if i.command]) if commands else []
+        outcomes: Counter[tuple[str, str]] = Counter()
         for item, code in zip(commands, codes, strict=True):
             assert item.command is not None
             if code is None:
@@ -124,7 +137,9 @@ class CommandBatcher:
             elif code == UNKNOWN_AGENT:
                 log.debug("heartbeat for unknown agent %s ignored", item.command.agent_id)
             if code is not None:
-                self._metrics.commands.labels(item.command.kind, OUTCOMES[code]).inc()
+                outcomes[item.command.kind, OUTCOMES[code]] += 1
+        for (kind, outcome), count in outcomes.items():  # per batch: labels() is not free
+            self._metrics.commands.labels(kind, outcome).inc(count)
         rejects = [item for item in batch if item.rejected is not None]
         if rejects:
             parked = await asyncio.gather(
