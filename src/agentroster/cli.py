@@ -16,6 +16,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("agentroster")
 
+HostOption = Annotated[
+    str | None, typer.Option(help="Address to listen on [default: AGENTROSTER_API_HOST].")
+]
+PortOption = Annotated[
+    int | None, typer.Option(help="Port to listen on [default: AGENTROSTER_API_PORT].")
+]
+
 app = typer.Typer(
     help="agentroster: an event-driven registry for AI agents (RabbitMQ in, Redis, events out).",
     no_args_is_help=True,
@@ -52,12 +59,8 @@ def worker() -> None:
 
 @app.command()
 def up(
-    host: Annotated[
-        str | None, typer.Option(help="Address to listen on [default: AGENTROSTER_API_HOST].")
-    ] = None,
-    port: Annotated[
-        int | None, typer.Option(help="Port to listen on [default: AGENTROSTER_API_PORT].")
-    ] = None,
+    host: HostOption = None,
+    port: PortOption = None,
 ) -> None:
     """Run the whole registry in one process: a worker and the HTTP API, on one event loop.
 
@@ -79,12 +82,8 @@ def up(
 
 @app.command()
 def api(
-    host: Annotated[
-        str | None, typer.Option(help="Address to listen on [default: AGENTROSTER_API_HOST].")
-    ] = None,
-    port: Annotated[
-        int | None, typer.Option(help="Port to listen on [default: AGENTROSTER_API_PORT].")
-    ] = None,
+    host: HostOption = None,
+    port: PortOption = None,
 ) -> None:
     """Run the HTTP read API alone (it only reads Redis), to scale replicas separately."""
     from agentroster.api import create_api
