@@ -17,10 +17,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("agentroster")
 
 HostOption = Annotated[
-    str | None, typer.Option(help="Address to listen on [default: AGENTROSTER_API_HOST].")
+    str | None, typer.Option(help="Address to listen on (default: AGENTROSTER_API_HOST).")
 ]
 PortOption = Annotated[
-    int | None, typer.Option(help="Port to listen on [default: AGENTROSTER_API_PORT].")
+    int | None, typer.Option(help="Port to listen on (default: AGENTROSTER_API_PORT).")
 ]
 
 app = typer.Typer(
