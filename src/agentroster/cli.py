@@ -26,6 +26,7 @@ PortOption = Annotated[
 app = typer.Typer(
     help="agentroster: an event-driven registry for AI agents (RabbitMQ in, Redis, events out).",
     no_args_is_help=True,
+    rich_markup_mode="markdown",  # a docstring's wrapped paragraph renders as one paragraph
     add_completion=False,
 )
 
@@ -90,6 +91,94 @@ def api(
 
     settings = _settings(host, port)
     asyncio.run(_serve(create_api(settings), settings))
+
+
+@app.command()
+def agents(
+    url: Annotated[
+        str, typer.Option(envvar="AGENTROSTER_API_URL", help="The registry's read API.")
+    ] = "http://127.0.0.1:8000",
+    skill: Annotated[
+        list[str] | None, typer.Option(help="Has this skill (repeat: has all of them).")
+    ] = None,
+    tag: Annotated[str | None, typer.Option(help="Has a skill with this tag.")] = None,
+    protocol: Annotated[
+        str | None, typer.Option(help="Speaks this protocol (a2a, mcp, ...).")
+    ] = None,
+    transport: Annotated[
+        str | None, typer.Option(help="Reachable over this transport (http, amqp, ...).")
+    ] = None,
+    q: Annotated[str | None, typer.Option(help="Text in the name, description or skills.")] = None,
+    label: Annotated[
+        list[str] | None, typer.Option(help="key:value label (repeat: all must match).")
+    ] = None,
+    status: Annotated[str, typer.Option(help="live, idle, offline or all.")] = "live",
+    json_output: Annotated[
+        bool, typer.Option("--json", help="One JSON object per agent and line, for scripts.")
+    ] = False,
+) -> None:
+    """List the registry's agents, filtered: a table, or JSON lines with --json.
+
+    Only the filters given are sent. Exits with 1 on an API error or an unreachable API.
+    """
+    import httpx
+
+    from agentroster.client.discovery import DiscoveryClient, DiscoveryError
+    from agentroster.client.models import Agent
+
+    labels: dict[str, str] = {}
+    for pair in label or ():
+        key, sep, value = pair.partition(":")
+        if not sep or not key:
+            raise typer.BadParameter(f"{pair!r} is not key:value", param_hint="--label")
+        labels[key] = value
+
+    async def fetch() -> list[Agent]:
+        found: list[Agent] = []
+        async with DiscoveryClient(url) as registry:
+            async for agent in registry.find(
+                skill=skill or None,
+                tag=tag,
+                protocol=protocol,
+                transport=transport,
+                q=q,
+                labels=labels or None,
+                status=status,
+            ):
+                if json_output:  # streamed: a script sees each page as it arrives
+                    typer.echo(agent.model_dump_json())
+                else:
+                    found.append(agent)
+        return found
+
+    try:
+        found = asyncio.run(fetch())
+    except DiscoveryError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        for detail in exc.details if isinstance(exc.details, list) else ():
+            if isinstance(detail, dict) and "parameter" in detail:
+                typer.echo(f"  {detail['parameter']}: {detail.get('message', '')}", err=True)
+        raise typer.Exit(1) from None
+    except (httpx.TransportError, httpx.InvalidURL) as exc:
+        reason = str(exc) or type(exc).__name__
+        typer.echo(f"error: cannot reach the registry API at {url}: {reason}", err=True)
+        raise typer.Exit(1) from None
+    if json_output:
+        return
+    rows = [("AGENT_ID", "STATUS", "LIVE", "NAME", "ENDPOINTS")] + [
+        (
+            agent.agent_id,
+            agent.status,
+            str(agent.live_instances),
+            agent.name,
+            ", ".join(f"{e.protocol}/{e.transport} {e.address}" for e in agent.endpoints),
+        )
+        for agent in found
+    ]
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]) - 1)]
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        typer.echo("  ".join([*cells, row[-1]]).rstrip())
 
 
 def _settings(host: str | None, port: int | None) -> Settings:

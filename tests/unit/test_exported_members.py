@@ -82,11 +82,16 @@ def test_contracts_all_holds_the_wire_contract() -> None:
     } <= set(agentroster.contracts.__all__)
 
 
-def test_client_exports_beacon_and_announce() -> None:
-    """The client package exports Beacon, announce and their building blocks."""
+def test_client_exports_beacon_announce_and_discovery() -> None:
+    """The client package exports Beacon, announce, the discovery client and their models."""
     assert set(agentroster.client.__all__) == {
+        "Agent",
+        "AgentDetail",
+        "AgentPage",
         "Announcement",
         "Beacon",
         "CommandPublisher",
+        "DiscoveryClient",
+        "DiscoveryError",
         "announce",
     }

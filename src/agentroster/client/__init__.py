@@ -1,9 +1,21 @@
-"""The agent side of agentroster: register, heartbeat, deregister over RabbitMQ.
+"""The agent side of agentroster: announce an agent over RabbitMQ, discover others over HTTP.
 
-Needs only the base install (pydantic, aio-pika, orjson): no FastAPI, no Redis.
+Needs only the base install (pydantic, aio-pika, orjson, httpx): no FastAPI, no Redis.
 """
 
 from agentroster.client._publisher import CommandPublisher
 from agentroster.client.beacon import Announcement, Beacon, announce
+from agentroster.client.discovery import DiscoveryClient, DiscoveryError
+from agentroster.client.models import Agent, AgentDetail, AgentPage
 
-__all__ = ["Announcement", "Beacon", "CommandPublisher", "announce"]
+__all__ = [
+    "Agent",
+    "AgentDetail",
+    "AgentPage",
+    "Announcement",
+    "Beacon",
+    "CommandPublisher",
+    "DiscoveryClient",
+    "DiscoveryError",
+    "announce",
+]

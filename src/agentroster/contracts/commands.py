@@ -15,7 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from agentroster.contracts.endpoints import Endpoint
 from agentroster.contracts.ids import AgentId, InstanceId
 
-LabelKey = Annotated[str, StringConstraints(min_length=1, max_length=63)]
+#: A label key: no `:` or `=`, which the discovery filter `label=key:value` and the index
+#: term `label:key=value` use as separators.
+LabelKey = Annotated[str, StringConstraints(pattern=r"^[^:=\n]{1,63}$")]
 LabelValue = Annotated[str, StringConstraints(max_length=256)]
 #: A duration in seconds: finite, positive, at most ten years (the registry bounds it further).
 Seconds = Annotated[float, Field(gt=0, le=10 * 365 * 24 * 3600, allow_inf_nan=False)]
