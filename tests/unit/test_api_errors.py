@@ -57,11 +57,11 @@ def error_of(response: httpx.Response, status: int) -> dict[str, Any]:
 async def test_an_unknown_query_parameter_is_422_not_silently_ignored(
     api: httpx.AsyncClient,
 ) -> None:
-    """A filter that does not exist yet (`skill`) must not return every agent as a match."""
-    error = error_of(await api.get("/v1/agents", params={"skill": "echo", "limit": 5}), 422)
+    """A misspelt filter (`skills`) must not return every agent as a match."""
+    error = error_of(await api.get("/v1/agents", params={"skills": "echo", "limit": 5}), 422)
     assert error["code"] == "invalid-request"
     assert error["details"] == [
-        {"in": "query", "parameter": "skill", "message": "Unknown parameter"}
+        {"in": "query", "parameter": "skills", "message": "Unknown parameter"}
     ]
 
 

@@ -22,6 +22,7 @@ from agentroster.contracts import (
     card_digest,
 )
 from agentroster.registry.rules import TtlBounds
+from agentroster.registry.terms import index_terms, search_text
 
 
 class Rejected(Exception):
@@ -62,6 +63,8 @@ class Prepared:
     card: bytes = b""
     view: bytes = b""
     reason: str = ""
+    terms: str = ""
+    text: str = ""
 
 
 def kind_from_routing_key(routing_key: str) -> tuple[str, str]:
@@ -145,6 +148,8 @@ def _prepare_register(command: Register, user: str, limits: Limits) -> Prepared:
         state_digest=card_digest({"d": digest, "v": view_json.decode()}),
         card=card,
         view=view_json,
+        terms="\n".join(index_terms(view)),
+        text=search_text(view),
     )
 
 

@@ -7,16 +7,22 @@ so that this file is the one map of the data.
 
     {p}:rev              string  global revision, INCR once per event
     {p}:epoch            string  registry epoch; a missing epoch means Redis lost its data
-    {p}:outbox           stream  events not yet confirmed by RabbitMQ (fields: rev, kind, ...)
+    {p}:outbox           stream  events by id "<rev>-0" (fields: rev, kind, agent, ...): those
+                                 not yet confirmed by RabbitMQ, and a replay window after
+    {p}:relayed          string  the last revision RabbitMQ confirmed (the relay's position)
     {p}:relay            string  lock of the one outbox relay that publishes, in order
     {p}:leases           zset    "<agent_id>|<instance_id>" -> lease deadline (ms, Redis clock)
     {p}:idle             zset    agent_id -> end of its idle period (ms)
     {p}:retain           zset    offline agent_id -> when it is deleted (ms)
     {p}:agents           zset    every known agent_id, score 0 (lexicographic paging)
     {p}:available        zset    live or idle agent_id, score 0
+    {p}:status:<s>       zset    agent_ids whose status is <s> (live, idle, offline), score 0
+    {p}:ix:<term>        zset    agent_ids whose card has <term> ("skill:<id>", "tag:<tag>",
+                                 "protocol:<p>", "transport:<t>", "label:<k>=<v>"), score 0
     {p}:reaper           string  Redis time (ms) of the last reaper sweep
     {p}:agent:<a>        hash    card, digest, sdigest, view, status, owner, ttl, interval,
-                                 idle_ttl, first_seen, last_seen, rev
+                                 idle_ttl, first_seen, last_seen, rev, terms (its index
+                                 terms, to take it out of them), text (what `q` searches)
     {p}:inst:<a>         zset    live instance_id -> lease deadline (ms)
     {p}:i:<a>:<i>        hash    seq, state, first_seen, last_seen, ttl, deadline; outlives the
                                  lease by one TTL as a tombstone, so late messages stay late
@@ -54,6 +60,11 @@ class Keys:
         return self.base + "outbox"
 
     @property
+    def relayed(self) -> str:
+        """The last revision the relay saw confirmed."""
+        return self.base + "relayed"
+
+    @property
     def relay_lock(self) -> str:
         """Lock held by the replica that relays the outbox."""
         return self.base + "relay"
@@ -87,6 +98,14 @@ class Keys:
     def reaper(self) -> str:
         """Time of the last reaper sweep."""
         return self.base + "reaper"
+
+    def status(self, status: str) -> str:
+        """Agent ids with one status: live, idle or offline."""
+        return f"{self.base}status:{status}"
+
+    def index(self, term: str) -> str:
+        """Agent ids with one index term, e.g. `skill:forecast`."""
+        return f"{self.base}ix:{term}"
 
     def agent(self, agent_id: str) -> str:
         """Hash with an agent's card, view and status."""

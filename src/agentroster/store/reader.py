@@ -21,10 +21,49 @@ from typing import Any, Literal, cast
 import orjson
 from redis.asyncio import Redis
 
+from agentroster.registry.terms import (
+    label_term,
+    protocol_term,
+    skill_term,
+    tag_term,
+    transport_term,
+)
 from agentroster.store.keys import Keys
+from agentroster.store.redis_store import lua_source
 
 #: What `list_agents` can filter on: the agent's status, or every known agent.
 ListStatus = Literal["live", "idle", "offline", "all"]
+#: Ids one list request examines at most before it returns what it found, with a cursor.
+SCAN_BUDGET = 20_000
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """What `GET /v1/agents` filters on; every given filter must match."""
+
+    skills: tuple[str, ...] = ()
+    tag: str | None = None
+    protocol: str | None = None
+    transport: str | None = None
+    labels: tuple[tuple[str, str], ...] = ()
+    q: str | None = None
+
+    def terms(self) -> list[str]:
+        """The index terms an agent must have (spelled as the worker indexes them)."""
+        terms = [skill_term(skill) for skill in self.skills]
+        if self.tag:
+            terms.append(tag_term(self.tag))
+        if self.protocol:
+            terms.append(protocol_term(self.protocol))
+        if self.transport:
+            terms.append(transport_term(self.transport))
+        terms += [label_term(key, value) for key, value in self.labels]
+        return terms
+
+    def text(self) -> str:
+        """The lower-cased text `q` looks for ('' for none)."""
+        return (self.q or "").lower()
+
 
 #: Instances returned with one agent (soonest lease deadline first); `live_instances` counts all.
 MAX_INSTANCES = 1000
@@ -129,6 +168,7 @@ class RegistryReader:
         self.redis = redis
         self.keys = Keys(prefix)
         self._read_agent = redis.register_script(_READ_AGENT)
+        self._query = redis.register_script(lua_source("query.lua", with_common=False))
 
     async def revision(self) -> int:
         """The global revision: how many changes the registry has made."""
@@ -167,51 +207,45 @@ class RegistryReader:
             return None
         return StoredCard(_bytes(card), _text(digest))
 
+    async def cards(self, agent_ids: list[str]) -> list[bytes | None]:
+        """These agents' cards exactly as stored, in order, in one pipelined round trip.
+
+        None for an agent that is unknown (or was deleted since it was listed).
+        """
+        if not agent_ids:
+            return []
+        pipe = self.redis.pipeline(transaction=False)
+        for agent_id in agent_ids:
+            pipe.hmget(self.keys.agent(agent_id), ["card"])
+        replies = await pipe.execute()
+        return [None if card is None else _bytes(card) for (card,) in replies]
+
     async def list_agents(
-        self, status: ListStatus = "live", limit: int = 100, cursor: str | None = None
+        self,
+        status: ListStatus = "live",
+        limit: int = 100,
+        cursor: str | None = None,
+        filters: Filters | None = None,
     ) -> AgentPage:
-        """A page of agents in agent id order, after `cursor` (the last id of the previous page).
+        """A page of matching agents in agent id order, after `cursor` (the last id returned).
 
-        `live` and `idle` scan `{p}:available`, `offline` and `all` scan `{p}:agents`, and keep
-        the agents whose status matches. The scan goes on, chunk by chunk, until the page is
-        full or the set ends; to bound one request it stops after about ten chunks, and then
-        returns a short page with a cursor to go on from.
-
-        This first slice filters after reading: the next slice brings secondary indexes
-        (status, skill, tag, protocol, ...) that filter before paging, so a page is never
-        short and counts agree with the pages.
+        The status set and one secondary index per filter are intersected in Redis
+        (`query.lua`), before the page is cut: a page is short only at the end of the matches,
+        or when one request has examined `SCAN_BUDGET` ids (then it carries a cursor).
         """
         if limit < 1:
             raise ValueError("limit must be at least 1")
-        scan_key = self.keys.available if status in ("live", "idle") else self.keys.agents
-        chunk = max(limit, 100)
-        budget = 10 * chunk
-        start = f"({cursor}" if cursor else "-"
-        found: list[AgentSummary] = []
-        revision: int | None = None
-        scanned = 0
-        while True:
-            pipe = self.redis.pipeline(transaction=False)
-            if revision is None:
-                pipe.get(self.keys.revision)  # first: see the module docstring
-            pipe.zrangebylex(scan_key, start, "+", start=0, num=chunk)
-            replies = await pipe.execute()
-            if revision is None:
-                revision = _int(replies[0]) or 0
-            ids = [_text(member) for member in replies[-1]]
-            rows = await self._summaries(ids)
-            for agent_id, summary in zip(ids, rows, strict=True):
-                if summary is not None and (status == "all" or summary.status == status):
-                    found.append(summary)
-                    if len(found) == limit:
-                        more = agent_id != ids[-1] or len(ids) == chunk
-                        return AgentPage(revision, found, agent_id if more else None)
-            if len(ids) < chunk:
-                return AgentPage(revision, found, None)
-            scanned += len(ids)
-            if scanned >= budget:
-                return AgentPage(revision, found, ids[-1])
-            start = f"({ids[-1]}"
+        filters = filters or Filters()
+        status_set = self.keys.agents if status == "all" else self.keys.status(status)
+        sets = [status_set, *(self.keys.index(term) for term in filters.terms())]
+        reply = await self._query(
+            keys=[self.keys.revision],
+            args=[self.keys.base, cursor or "", limit, SCAN_BUDGET, filters.text(), *sets],
+        )
+        revision, next_cursor, ids = int(reply[0]), _text(reply[1]), [_text(i) for i in reply[2:]]
+        rows = await self._summaries(ids)
+        # an agent deleted between the two reads (retention) is left out
+        return AgentPage(revision, [r for r in rows if r is not None], next_cursor or None)
 
     async def _summaries(self, agent_ids: list[str]) -> list[AgentSummary | None]:
         """The summaries of these agents in one pipelined round trip (None: deleted since)."""

@@ -29,9 +29,11 @@ OUTCOMES = {
 }
 
 
-def _script_source(name: str) -> str:
+def lua_source(name: str, *, with_common: bool = True) -> str:
+    """A script from `store/lua/`, after `common.lua` (its shared helpers) unless told not to."""
     lua = files("agentroster.store") / "lua"
-    return (lua / "common.lua").read_text() + "\n" + (lua / name).read_text()
+    source = (lua / name).read_text()
+    return (lua / "common.lua").read_text() + "\n" + source if with_common else source
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,14 +47,6 @@ class ReapResult:
     events: int
 
 
-@dataclass(frozen=True, slots=True)
-class OutboxEntry:
-    """One event waiting in the outbox: its stream id and its fields."""
-
-    entry_id: str
-    fields: dict[bytes, bytes]
-
-
 class RedisStore:
     """Registry state in Redis under one key prefix."""
 
@@ -60,8 +54,8 @@ class RedisStore:
         self.redis = redis
         self.keys = Keys(prefix)
         self.retention_ms = retention_ms
-        self._apply = redis.register_script(_script_source("apply.lua"))
-        self._reap = redis.register_script(_script_source("reap.lua"))
+        self._apply = redis.register_script(lua_source("apply.lua"))
+        self._reap = redis.register_script(lua_source("reap.lua"))
         self._relay_renew = redis.register_script(
             "if redis.call('GET', KEYS[1]) == ARGV[1] then "
             "return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0"
@@ -89,6 +83,8 @@ class RedisStore:
                 p.card,
                 p.view,
                 p.reason,
+                p.terms,
+                p.text,
             )
         result: list[int] = await self._apply(keys=[self.keys.revision], args=args)
         return result[:-1], result[-1]
@@ -99,22 +95,6 @@ class RedisStore:
             keys=[self.keys.leases], args=[self.keys.base, limit, self.retention_ms]
         )
         return ReapResult(expired, idle, deleted, bool(more), events)
-
-    async def read_outbox(self, after: str, count: int, block_ms: int) -> list[OutboxEntry]:
-        """Events after stream id `after`, in order, waiting up to `block_ms` for the first."""
-        reply: Any = await self.redis.xread({self.keys.outbox: after}, count=count, block=block_ms)
-        if not reply:
-            return []
-        return [OutboxEntry(eid.decode(), fields) for eid, fields in reply[0][1]]
-
-    async def remove_outbox(self, entry_ids: Sequence[str]) -> None:
-        """Drop events RabbitMQ has confirmed."""
-        if entry_ids:
-            await self.redis.xdel(self.keys.outbox, *entry_ids)
-
-    async def outbox_depth(self) -> int:
-        """Events not yet confirmed."""
-        return int(await self.redis.xlen(self.keys.outbox))
 
     async def acquire_relay(self, owner: str, ttl_ms: int) -> bool:
         """Take or keep the relay lock; only its holder publishes, so events leave in order."""

@@ -8,14 +8,25 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 
 from agentroster.api.deps import AgentIdPath, ReaderDep
-from agentroster.api.errors import ERROR_RESPONSES, AgentNotFound, ErrorResponse
+from agentroster.api.errors import ERROR_RESPONSES, AgentNotFound, ApiError, ErrorResponse
 from agentroster.api.models import AgentDetail, AgentList, AgentSummary
+from agentroster.contracts.conversion import (
+    A2AVersion,
+    UnsupportedVersionError,
+    converted_card_bytes,
+    normalize_version,
+)
 from agentroster.contracts.ids import AGENT_ID_PATTERN
+from agentroster.store.reader import Filters
 
 #: How long a client may use a card without revalidating it (then `If-None-Match` → 304).
 CARD_MAX_AGE_S = 60
-#: The query parameters `GET /v1/agents` knows; the filters of design section 5 come next.
-LIST_PARAMETERS = frozenset({"status", "limit", "cursor"})
+#: The query parameters `GET /v1/agents` knows.
+LIST_PARAMETERS = frozenset(
+    {"status", "limit", "cursor", "skill", "tag", "protocol", "transport", "q", "label"}
+)
+#: A label filter, `key:value`.
+LABEL_PATTERN = r"^[^:]{1,63}:.{0,256}$"
 
 router = APIRouter(prefix="/v1/agents", tags=["agents"])
 
@@ -23,13 +34,20 @@ _NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorResponse, "description": "No agent with this id."}
 }
 _CARD_HEADERS = {
-    "ETag": {"description": "The card's digest, quoted.", "schema": {"type": "string"}},
+    "ETag": {
+        "description": "The card's digest, quoted; a converted card adds `;v=0.3` or `;v=1.0`.",
+        "schema": {"type": "string"},
+    },
     "Cache-Control": {"description": f"`max-age={CARD_MAX_AGE_S}`", "schema": {"type": "string"}},
+    "Vary": {"description": "`A2A-Version`", "schema": {"type": "string"}},
 }
 _CARD_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
         "content": {"application/json": {"schema": {"type": "object"}}},
-        "description": "The card's bytes exactly as registered; `ETag` is its digest.",
+        "description": (
+            "The card's bytes exactly as registered, or converted to the A2A version"
+            " `A2A-Version` asks for; `ETag` is its digest."
+        ),
         "headers": _CARD_HEADERS,
     },
     304: {"description": "The card matches `If-None-Match`.", "headers": _CARD_HEADERS},
@@ -41,8 +59,8 @@ _CARD_RESPONSES: dict[int | str, dict[str, Any]] = {
 def reject_unknown_parameters(request: Request) -> None:
     """A parameter this API does not know is an error, not silently ignored.
 
-    Otherwise a client filtering by a filter that does not exist yet (e.g. `skill`) would get
-    every agent and believe they all match.
+    Otherwise a client misspelling a filter (e.g. `skills`) would get every agent and believe
+    they all match.
     """
     unknown = sorted(set(request.query_params) - LIST_PARAMETERS)
     if unknown:
@@ -75,14 +93,52 @@ async def list_agents(
             description="`next_cursor` of the previous page; pass it back as it is.",
         ),
     ] = None,
+    skill: Annotated[
+        list[str],
+        Query(max_length=20, description="Skill id; repeat it: the agent has every one."),
+    ] = [],  # noqa: B006 - FastAPI copies the default per request
+    tag: Annotated[
+        str | None, Query(max_length=256, description="A tag of one of its skills.")
+    ] = None,
+    protocol: Annotated[
+        str | None, Query(max_length=64, description="`a2a`, `mcp`, `acp`, `custom`...")
+    ] = None,
+    transport: Annotated[str | None, Query(max_length=64, description="`http`, `amqp`...")] = None,
+    q: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=256,
+            description="Text in its name, description, skill ids or names (any case).",
+        ),
+    ] = None,
+    label: Annotated[
+        list[Annotated[str, Query(pattern=LABEL_PATTERN)]],
+        Query(max_length=20, description="`key:value`; repeat it: the agent has every one."),
+    ] = [],  # noqa: B006 - FastAPI copies the default per request
 ) -> AgentList:
-    """One page of agents in agent id order, and the revision to follow events from."""
-    page = await reader.list_agents(status, limit, cursor)
+    """One page of the agents matching every filter, in agent id order, with the revision to
+    follow events from. Filters apply before the page is cut, so only the last page is short.
+    """
+    filters = Filters(
+        skills=tuple(skill),
+        tag=tag,
+        protocol=protocol,
+        transport=transport,
+        labels=tuple(_label(item) for item in label),
+        q=q,
+    )
+    page = await reader.list_agents(status, limit, cursor, filters)
     return AgentList(
         revision=page.revision,
         agents=[AgentSummary.from_record(agent) for agent in page.agents],
         next_cursor=page.next_cursor,
     )
+
+
+def _label(item: str) -> tuple[str, str]:
+    key, _, value = item.partition(":")
+    return key, value
 
 
 @router.get(
@@ -99,15 +155,62 @@ async def get_agent(agent_id: AgentIdPath, reader: ReaderDep) -> AgentDetail:
     return AgentDetail.from_detail(record)
 
 
-async def _card(agent_id: str, reader: ReaderDep, if_none_match: str | None) -> Response:
+async def _card(
+    agent_id: str, reader: ReaderDep, if_none_match: str | None, a2a_version: str | None
+) -> Response:
+    version = requested_a2a_version(a2a_version)
     stored = await reader.get_card(agent_id)
     if stored is None:
         raise AgentNotFound(agent_id)
-    etag = f'"{stored.digest}"'
-    headers = {"ETag": etag, "Cache-Control": f"max-age={CARD_MAX_AGE_S}"}
+    body, etag = stored.card, f'"{stored.digest}"'
+    if version is not None:
+        converted = converted_card_bytes(stored.card, version)
+        if converted is not None:  # else served as registered: same version, signed, not A2A
+            body, etag = converted, f'"{stored.digest};v={version}"'
+    headers = {
+        "ETag": etag,
+        "Cache-Control": f"max-age={CARD_MAX_AGE_S}",
+        "Vary": A2A_VERSION_HEADER,
+    }
     if if_none_match is not None and etag_matches(if_none_match, etag):
         return Response(status_code=304, headers=headers)
-    return Response(stored.card, media_type="application/json", headers=headers)
+    return Response(body, media_type="application/json", headers=headers)
+
+
+#: The request header that asks for a card in another A2A version (the A2A spec's name).
+A2A_VERSION_HEADER = "A2A-Version"
+
+A2AVersionHeader = Annotated[
+    str | None,
+    Header(
+        alias=A2A_VERSION_HEADER,
+        description=(
+            "`0.3` or `1.0` (`0.3.0`, `1.0.0` too): the card converted to that A2A version."
+            " A card already in that version, a signed card and a card that is not an A2A"
+            " card come as registered. Absent or empty: as registered."
+        ),
+        examples=["0.3"],
+    ),
+]
+
+
+def requested_a2a_version(value: str | None) -> A2AVersion | None:
+    """The A2A version an `A2A-Version` header asks for: None when absent or empty.
+
+    A version cards cannot be converted to is a 422 in the one error shape, naming the header.
+    """
+    if value is None or not value.strip():
+        return None
+    try:
+        return normalize_version(value)
+    except UnsupportedVersionError:
+        message = "unsupported A2A version: cards are served in A2A 0.3 and 1.0"
+        raise ApiError(
+            422,
+            "invalid-request",
+            f"invalid parameter: {A2A_VERSION_HEADER}: {message}",
+            [{"in": "header", "parameter": A2A_VERSION_HEADER, "message": message}],
+        ) from None
 
 
 def etag_matches(if_none_match: str, etag: str) -> bool:
@@ -129,10 +232,16 @@ IfNoneMatch = Annotated[
     responses=_CARD_RESPONSES,
 )
 async def get_card(
-    agent_id: AgentIdPath, reader: ReaderDep, if_none_match: IfNoneMatch = None
+    agent_id: AgentIdPath,
+    reader: ReaderDep,
+    if_none_match: IfNoneMatch = None,
+    a2a_version: A2AVersionHeader = None,
 ) -> Response:
-    """The agent's native card, byte for byte as registered, with its digest as `ETag`."""
-    return await _card(agent_id, reader, if_none_match)
+    """The agent's native card, byte for byte as registered, with its digest as `ETag`.
+
+    With `A2A-Version`, an A2A card in the other version is converted (a signed one never is).
+    """
+    return await _card(agent_id, reader, if_none_match, a2a_version)
 
 
 @router.get(
@@ -142,7 +251,10 @@ async def get_card(
     responses=_CARD_RESPONSES,
 )
 async def get_card_well_known(
-    agent_id: AgentIdPath, reader: ReaderDep, if_none_match: IfNoneMatch = None
+    agent_id: AgentIdPath,
+    reader: ReaderDep,
+    if_none_match: IfNoneMatch = None,
+    a2a_version: A2AVersionHeader = None,
 ) -> Response:
     """The same as `/card`, where A2A clients look for a card under an agent's base URL."""
-    return await _card(agent_id, reader, if_none_match)
+    return await _card(agent_id, reader, if_none_match, a2a_version)

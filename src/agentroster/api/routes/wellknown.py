@@ -1,16 +1,29 @@
-"""The registry's own A2A card, at the well-known paths A2A clients look at."""
+"""The registry's own A2A card, at the well-known paths A2A clients look at, and the live
+agents' A2A cards at `/.well-known/agents` (as oo-a2a-registry serves them)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+import orjson
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
+from agentroster.api.deps import ReaderDep
+from agentroster.api.errors import ERROR_RESPONSES
 from agentroster.api.registry_card import registry_card
+from agentroster.api.routes.agents import (
+    A2A_VERSION_HEADER,
+    A2AVersionHeader,
+    requested_a2a_version,
+)
+from agentroster.contracts.cards import card_format
+from agentroster.contracts.conversion import converted_card_bytes
 
 #: How long clients may cache the registry's card.
 CARD_MAX_AGE_S = 300
+#: Agents read per round trip while `/.well-known/agents` walks every live agent.
+AGENTS_PAGE = 1000
 
 router = APIRouter(tags=["well-known"])
 
@@ -45,3 +58,56 @@ async def agent_card(request: Request) -> JSONResponse:
 async def agent_card_legacy(request: Request) -> JSONResponse:
     """The same card at the path A2A clients before v0.3 look at."""
     return await agent_card(request)
+
+
+@router.get(
+    "/.well-known/agents",
+    response_class=Response,
+    summary="The live agents' A2A cards",
+    responses={
+        200: {
+            "content": {
+                "application/json": {"schema": {"type": "array", "items": {"type": "object"}}}
+            },
+            "description": (
+                "A JSON array of the A2A cards of every live agent, in agent id order: each"
+                " as registered, or converted to the version `A2A-Version` asks for."
+            ),
+            "headers": {"Vary": {"description": "`A2A-Version`", "schema": {"type": "string"}}},
+        },
+        **ERROR_RESPONSES,
+    },
+)
+async def live_agent_cards(reader: ReaderDep, a2a_version: A2AVersionHeader = None) -> Response:
+    """Every live agent's A2A card, as oo-a2a-registry's `GET /.well-known/agents` answers.
+
+    A bare JSON array of cards (MCP and other non-A2A cards are left out). Without
+    `A2A-Version` each card is as registered, so v0.3 and v1.0 cards may mix; with it, each is
+    converted to that version, except signed cards, which come as registered.
+    """
+    version = requested_a2a_version(a2a_version)
+    parts: list[bytes] = []
+    cursor: str | None = None
+    while True:
+        page = await reader.list_agents("live", limit=AGENTS_PAGE, cursor=cursor)
+        for stored in await reader.cards([agent.agent_id for agent in page.agents]):
+            if stored is None or not _is_a2a(stored):
+                continue  # deleted since it was listed, or not an A2A card
+            converted = converted_card_bytes(stored, version) if version else None
+            parts.append(stored if converted is None else converted)
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    return Response(
+        b"[" + b",".join(parts) + b"]",
+        media_type="application/json",
+        headers={"Vary": A2A_VERSION_HEADER, "Cache-Control": "no-cache"},
+    )
+
+
+def _is_a2a(stored: bytes) -> bool:
+    try:
+        card = orjson.loads(stored)
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(card, dict) and card_format(card) != "generic"

@@ -1,11 +1,11 @@
 -- Apply a batch of commands atomically.
 -- ARGV: P, epoch_if_missing, retention_ms, n, then n records of STRIDE fields:
 --   kind, agent, instance, seq, ttl_ms, interval_ms, idle_ttl_ms, user, digest, sdigest,
---   card, view, reason
+--   card, view, reason, terms (newline-separated index terms), text (lower-case search text)
 -- Returns one code per command: 0 applied, 1 duplicate or late (seq), 2 forbidden (owner),
 -- 3 heartbeat for an agent whose card the registry does not have, 4 applied with a card digest
 -- that differs from the registered one; then the number of events written.
-local STRIDE = 13
+local STRIDE = 15
 if redis.call('EXISTS', P .. 'epoch') == 0 then redis.call('SET', P .. 'epoch', ARGV[2]) end
 local retention = tonumber(ARGV[3])
 local n = tonumber(ARGV[4])
@@ -59,8 +59,9 @@ for c = 0, n - 1 do
     local card_changed = redis.call('HGET', k, 'sdigest') ~= sdigest
     local before = renew(a, i, seq, ttl)
     if card_changed then
+      reindex(a, redis.call('HGET', k, 'terms'), ARGV[o + 14])
       redis.call('HSET', k, 'card', ARGV[o + 11], 'view', ARGV[o + 12], 'digest', ARGV[o + 9],
-                 'sdigest', sdigest)
+                 'sdigest', sdigest, 'terms', ARGV[o + 14], 'text', ARGV[o + 15])
     end
     redis.call('HSET', k, 'ttl', ttl, 'interval', ARGV[o + 6], 'idle_ttl', ARGV[o + 7])
     redis.call('HSETNX', k, 'first_seen', now)

@@ -27,6 +27,8 @@ local gone = redis.call('ZRANGEBYSCORE', P .. 'retain', '-inf', now, 'LIMIT', 0,
 for _, a in ipairs(gone) do
   redis.call('ZREM', P .. 'retain', a)
   redis.call('ZREM', P .. 'agents', a)
+  redis.call('ZREM', P .. 'status:offline', a)
+  reindex(a, redis.call('HGET', akey(a), 'terms'), '')
   redis.call('DEL', akey(a), instkey(a))
 end
 

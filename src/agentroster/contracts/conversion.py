@@ -1,0 +1,409 @@
+"""Convert A2A agent cards between v0.3 and v1.0, as plain JSON objects.
+
+The registry keeps every card exactly as registered; these functions serve it in the other A2A
+version to a client that asks for one (`A2A-Version`). They work on the card's JSON and never
+import the a2a SDK; the field mapping follows the SDK's own (`a2a.compat.v0_3.conversions` and
+the legacy handling of `a2a.client.card_resolver.parse_agent_card`):
+
+    v0.3                                    v1.0
+    url + preferredTransport (JSONRPC),     supportedInterfaces[{url, protocolBinding,
+      additionalInterfaces[{url, transport}]  protocolVersion}], main one first, no duplicates
+    protocolVersion (card, 0.3.0)           each interface's protocolVersion
+    supportsAuthenticatedExtendedCard       capabilities.extendedAgentCard
+    capabilities.stateTransitionHistory     (none: dropped)
+    security: [{s: [scopes]}]               securityRequirements: [{schemes: {s: {list: [..]}}}]
+      (card and skills)                       (card and skills)
+    securitySchemes.*: {type: apiKey, in}   {apiKeySecurityScheme: {location, ...}}
+      type http, oauth2, openIdConnect,       httpAuthSecurityScheme, oauth2SecurityScheme,
+      mutualTLS                               openIdConnectSecurityScheme, mtlsSecurityScheme
+    oauth2 flows (several)                  flows (one: the first of authorizationCode,
+                                              clientCredentials, implicit, password)
+    (none: dropped going to v0.3)           interface tenant, deviceCode flow, pkceRequired
+
+Everything else (name, skills, provider, extensions, unknown fields) is kept as it is. An
+interface keeps its url and binding both ways, so a queue endpoint (an `amqp://` url with the
+binding `urn:agentroster:binding:amqp-0-9-1`) survives, and core bindings stay `JSONRPC`,
+`GRPC`, `HTTP+JSON`.
+
+An interface's `protocolVersion` is the version of A2A spoken *at that url*: converting a card
+does not change what the agent speaks, so a v0.3 card's interfaces keep the card's
+`protocolVersion` (as the SDK's converters do: its client picks the v0.3 transport from it).
+Going to v0.3, interfaces speaking a 0.x version come first (the `url` must be one a v0.3 client
+can talk to when there is one); with more than one interface, `additionalInterfaces` lists them
+all, the main one included, as the v0.3 schema recommends.
+
+A signed card (`signatures`) is never converted, since converting would break its signatures;
+neither is a card that is not an A2A card. Both raise `CardNotConvertible`, and the caller
+serves the card as registered.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any, Literal
+
+import orjson
+
+from agentroster.contracts.cards import card_bytes, card_format
+
+A2AVersion = Literal["0.3", "1.0"]
+#: The versions a card can be converted to, as `normalize_version` returns them.
+A2A_VERSIONS: tuple[A2AVersion, ...] = ("0.3", "1.0")
+#: The card-level `protocolVersion` of a v0.3 card that does not say (the v0.3 schema default).
+DEFAULT_V03_PROTOCOL_VERSION = "0.3.0"
+#: The binding of an interface that names none (the v0.3 `preferredTransport` default).
+DEFAULT_BINDING = "JSONRPC"
+
+_ACCEPTED_VERSIONS: dict[str, A2AVersion] = {
+    "0.3": "0.3",
+    "0.3.0": "0.3",
+    "1.0": "1.0",
+    "1.0.0": "1.0",
+}
+#: v0.3 `securitySchemes[*].type` -> the v1.0 `SecurityScheme` member that holds it.
+_SCHEME_TYPES = {
+    "apiKey": "apiKeySecurityScheme",
+    "http": "httpAuthSecurityScheme",
+    "oauth2": "oauth2SecurityScheme",
+    "openIdConnect": "openIdConnectSecurityScheme",
+    "mutualTLS": "mtlsSecurityScheme",
+}
+_SCHEME_MEMBERS = {member: kind for kind, member in _SCHEME_TYPES.items()}
+#: The OAuth flows both versions know; v1.0 allows one, the first of these a v0.3 card has.
+_OAUTH_FLOWS = ("authorizationCode", "clientCredentials", "implicit", "password")
+_V03_CONNECTION_FIELDS = ("url", "preferredTransport", "additionalInterfaces", "protocolVersion")
+
+
+class UnsupportedVersionError(ValueError):
+    """The requested A2A version is not one a card can be converted to."""
+
+
+class CardNotConvertible(ValueError):
+    """The card is served as registered instead: it is signed, or not an A2A card."""
+
+
+class SignedCardError(CardNotConvertible):
+    """The card carries `signatures`; converting it would invalidate them."""
+
+
+class NotAnA2ACardError(CardNotConvertible):
+    """The card is neither an A2A v0.3 nor an A2A v1.0 card (e.g. an MCP or custom card)."""
+
+
+def normalize_version(version: str) -> A2AVersion:
+    """`0.3`/`0.3.0` -> `0.3`, `1.0`/`1.0.0` -> `1.0`; anything else is an error."""
+    normalized = _ACCEPTED_VERSIONS.get(version.strip())
+    if normalized is None:
+        accepted = ", ".join(_ACCEPTED_VERSIONS)
+        raise UnsupportedVersionError(
+            f"unsupported A2A version {version!r}: cards are served in {accepted}"
+        )
+    return normalized
+
+
+def is_signed(card: dict[str, Any]) -> bool:
+    """Whether the card carries signatures (a non-empty `signatures`)."""
+    return bool(card.get("signatures"))
+
+
+def convert_card(card: dict[str, Any], version: str) -> dict[str, Any]:
+    """The card in A2A `version` (`0.3`, `0.3.0`, `1.0` or `1.0.0`).
+
+    Returns `card` itself (not a copy) when it is already in that version, so a caller can
+    serve the bytes it stored: `convert_card(card, v) is card`. Raises
+    `UnsupportedVersionError` (a ValueError) for any other version, and `CardNotConvertible`
+    (a ValueError too) for a signed card or a card that is not an A2A card.
+    """
+    target = normalize_version(version)
+    _check_convertible(card)
+    if card_format(card) == f"a2a/{target}":
+        return card
+    return to_a2a_v03(card) if target == "0.3" else to_a2a_v10(card)
+
+
+def converted_card_bytes(stored: bytes, version: str) -> bytes | None:
+    """A stored card's bytes converted to A2A `version`; None when it is served as stored.
+
+    None when the card is already in that version, is signed, is not an A2A card (or not a
+    JSON object at all). Raises `UnsupportedVersionError` for a version it does not know.
+    """
+    target = normalize_version(version)
+    try:
+        card = orjson.loads(stored)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(card, dict):
+        return None
+    try:
+        converted = convert_card(card, target)
+    except CardNotConvertible:
+        return None
+    return None if converted is card else card_bytes(converted)
+
+
+def to_a2a_v10(card: dict[str, Any]) -> dict[str, Any]:
+    """An A2A card as A2A v1.0 (a new object; a v1.0 card comes back as a copy)."""
+    _check_convertible(card)
+    if card_format(card) == "a2a/1.0":
+        return copy.deepcopy(card)
+    converted: dict[str, Any] = {}
+    for key, value in card.items():
+        if key in _V03_CONNECTION_FIELDS:
+            if "supportedInterfaces" not in converted:
+                converted["supportedInterfaces"] = _interfaces_v10(card)
+        elif key == "supportsAuthenticatedExtendedCard":
+            continue  # into capabilities, below
+        elif key == "capabilities":
+            converted[key] = _capabilities_v10(value)
+        elif key == "security":
+            converted["securityRequirements"] = _requirements_v10(value)
+        elif key == "securitySchemes":
+            converted[key] = _mapped_values(value, _scheme_v10)
+        elif key == "skills":
+            converted[key] = _mapped_items(value, _skill_v10)
+        else:
+            converted[key] = copy.deepcopy(value)
+    extended = card.get("supportsAuthenticatedExtendedCard")
+    if isinstance(extended, bool):
+        capabilities = converted.setdefault("capabilities", {})
+        if isinstance(capabilities, dict):
+            capabilities.setdefault("extendedAgentCard", extended)
+    return converted
+
+
+def to_a2a_v03(card: dict[str, Any]) -> dict[str, Any]:
+    """An A2A card as A2A v0.3 (a new object; a v0.3 card comes back as a copy).
+
+    Raises `CardNotConvertible` when the card has no interface with a url: a v0.3 card needs one.
+    """
+    _check_convertible(card)
+    if card_format(card) == "a2a/0.3":
+        return copy.deepcopy(card)
+    interfaces = _legacy_first(_interfaces_of(card))
+    if not interfaces:
+        raise CardNotConvertible("the card has no interface with a url, which a v0.3 card needs")
+    converted: dict[str, Any] = {}
+    for key, value in card.items():
+        if key == "supportedInterfaces":
+            converted.update(_connection_v03(interfaces))
+        elif key == "capabilities":
+            converted[key] = _capabilities_v03(value)
+            extended = value.get("extendedAgentCard") if isinstance(value, dict) else None
+            if isinstance(extended, bool):
+                converted["supportsAuthenticatedExtendedCard"] = extended
+        elif key == "securityRequirements":
+            converted["security"] = _requirements_v03(value)
+        elif key == "securitySchemes":
+            converted[key] = _mapped_values(value, _scheme_v03)
+        elif key == "skills":
+            converted[key] = _mapped_items(value, _skill_v03)
+        else:
+            converted[key] = copy.deepcopy(value)
+    # what v0.3 requires and protobuf JSON leaves out when empty
+    for key, default in (
+        ("name", ""),
+        ("description", ""),
+        ("version", ""),
+        ("capabilities", {}),
+        ("defaultInputModes", []),
+        ("defaultOutputModes", []),
+        ("skills", []),
+    ):
+        converted.setdefault(key, default)
+    return converted
+
+
+# --- interfaces ---------------------------------------------------------------------------------
+
+
+def _interfaces_v10(card: dict[str, Any]) -> list[dict[str, Any]]:
+    """`url` + `preferredTransport`, then `additionalInterfaces`, as v1.0 interfaces."""
+    version = _text(card.get("protocolVersion")) or DEFAULT_V03_PROTOCOL_VERSION
+    found: list[tuple[str, str]] = []
+    if url := _text(card.get("url")):
+        found.append((url, _text(card.get("preferredTransport")) or DEFAULT_BINDING))
+    for interface in _list(card.get("additionalInterfaces")):
+        if isinstance(interface, dict) and (url := _text(interface.get("url"))):
+            found.append((url, _text(interface.get("transport")) or DEFAULT_BINDING))
+    return [
+        {"url": url, "protocolBinding": binding, "protocolVersion": version}
+        for url, binding in dict.fromkeys(found)  # deduplicated, first one kept
+    ]
+
+
+def _interfaces_of(card: dict[str, Any]) -> list[dict[str, Any]]:
+    """The v1.0 card's interfaces that have a url."""
+    return [
+        interface
+        for interface in _list(card.get("supportedInterfaces"))
+        if isinstance(interface, dict) and _text(interface.get("url"))
+    ]
+
+
+def _legacy_first(interfaces: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Interfaces speaking A2A 0.x first (stable): what a v0.3 client can talk to."""
+    return sorted(interfaces, key=lambda i: not _is_legacy(i.get("protocolVersion")))
+
+
+def _connection_v03(interfaces: list[dict[str, Any]]) -> dict[str, Any]:
+    """The v0.3 connection fields of non-empty, ordered v1.0 interfaces."""
+    pairs = list(
+        dict.fromkeys(
+            (i["url"], _text(i.get("protocolBinding")) or DEFAULT_BINDING) for i in interfaces
+        )
+    )
+    version = interfaces[0].get("protocolVersion")
+    connection: dict[str, Any] = {
+        "url": pairs[0][0],
+        "preferredTransport": pairs[0][1],
+        "protocolVersion": version if _is_legacy(version) else DEFAULT_V03_PROTOCOL_VERSION,
+    }
+    if len(pairs) > 1:  # the main one too, as v0.3 recommends: "for completeness"
+        connection["additionalInterfaces"] = [{"url": u, "transport": t} for u, t in pairs]
+    return connection
+
+
+def _is_legacy(version: Any) -> bool:
+    """Whether an interface's `protocolVersion` is a 0.x version of A2A."""
+    return isinstance(version, str) and version.split(".", 1)[0] == "0"
+
+
+# --- capabilities, skills, security -------------------------------------------------------------
+
+
+def _capabilities_v10(value: Any) -> Any:
+    if not isinstance(value, dict):
+        return copy.deepcopy(value)
+    return {k: copy.deepcopy(v) for k, v in value.items() if k != "stateTransitionHistory"}
+
+
+def _capabilities_v03(value: Any) -> Any:
+    if not isinstance(value, dict):
+        return copy.deepcopy(value)
+    return {k: copy.deepcopy(v) for k, v in value.items() if k != "extendedAgentCard"}
+
+
+def _skill_v10(skill: dict[str, Any]) -> dict[str, Any]:
+    return {
+        ("securityRequirements" if k == "security" else k): (
+            _requirements_v10(v) if k == "security" else copy.deepcopy(v)
+        )
+        for k, v in skill.items()
+    }
+
+
+def _skill_v03(skill: dict[str, Any]) -> dict[str, Any]:
+    converted = {
+        ("security" if k == "securityRequirements" else k): (
+            _requirements_v03(v) if k == "securityRequirements" else copy.deepcopy(v)
+        )
+        for k, v in skill.items()
+    }
+    for key, default in (("name", ""), ("description", ""), ("tags", [])):
+        converted.setdefault(key, default)
+    return converted
+
+
+def _requirements_v10(value: Any) -> Any:
+    """`[{scheme: [scopes]}]` -> `[{schemes: {scheme: {list: [scopes]}}}]`."""
+    if not isinstance(value, list):
+        return copy.deepcopy(value)
+    return [
+        {"schemes": {name: {"list": list(scopes or [])} for name, scopes in req.items()}}
+        if isinstance(req, dict)
+        else copy.deepcopy(req)
+        for req in value
+    ]
+
+
+def _requirements_v03(value: Any) -> Any:
+    """`[{schemes: {scheme: {list: [scopes]}}}]` -> `[{scheme: [scopes]}]`."""
+    if not isinstance(value, list):
+        return copy.deepcopy(value)
+    converted = []
+    for req in value:
+        schemes = req.get("schemes") if isinstance(req, dict) else None
+        if not isinstance(schemes, dict):
+            converted.append(copy.deepcopy(req))
+            continue
+        converted.append(
+            {
+                name: list(scopes.get("list") or []) if isinstance(scopes, dict) else []
+                for name, scopes in schemes.items()
+            }
+        )
+    return converted
+
+
+def _scheme_v10(scheme: dict[str, Any]) -> dict[str, Any]:
+    """`{type: apiKey, in, name}` -> `{apiKeySecurityScheme: {location, name}}`, and so on."""
+    kind = scheme.get("type")
+    member = _SCHEME_TYPES.get(kind) if isinstance(kind, str) else None
+    if member is None:
+        return copy.deepcopy(scheme)  # a type neither version knows: left alone
+    body = {k: copy.deepcopy(v) for k, v in scheme.items() if k != "type"}
+    if member == "apiKeySecurityScheme" and "in" in body:
+        body["location"] = body.pop("in")
+    if member == "oauth2SecurityScheme" and isinstance(body.get("flows"), dict):
+        flows = body["flows"]
+        chosen = next((name for name in _OAUTH_FLOWS if flows.get(name) is not None), None)
+        body["flows"] = {chosen: flows[chosen]} if chosen else {}
+    return {member: body}
+
+
+def _scheme_v03(scheme: dict[str, Any]) -> dict[str, Any]:
+    """`{apiKeySecurityScheme: {location, name}}` -> `{type: apiKey, in, name}`, and so on."""
+    members = [key for key in scheme if key in _SCHEME_MEMBERS]
+    if len(scheme) != 1 or len(members) != 1 or not isinstance(scheme[members[0]], dict):
+        return copy.deepcopy(scheme)
+    member = members[0]
+    body = copy.deepcopy(scheme[member])
+    if member == "apiKeySecurityScheme" and "location" in body:
+        body["in"] = body.pop("location")
+    if member == "oauth2SecurityScheme" and isinstance(body.get("flows"), dict):
+        body["flows"] = {
+            name: _flow_v03(name, flow)
+            for name, flow in body["flows"].items()
+            if name in _OAUTH_FLOWS and isinstance(flow, dict)  # v0.3 has no deviceCode
+        }
+    return {"type": _SCHEME_MEMBERS[member], **body}
+
+
+def _flow_v03(name: str, flow: dict[str, Any]) -> dict[str, Any]:
+    converted = {k: v for k, v in flow.items() if k != "pkceRequired"}
+    converted.setdefault("scopes", {})
+    return converted
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def _check_convertible(card: dict[str, Any]) -> None:
+    if is_signed(card):
+        raise SignedCardError("the card is signed: converting it would break its signatures")
+    if card_format(card) == "generic":
+        raise NotAnA2ACardError("the card is not an A2A card (v0.3 or v1.0)")
+
+
+def _mapped_items(value: Any, convert: Callable[[dict[str, Any]], dict[str, Any]]) -> Any:
+    if not isinstance(value, list):
+        return copy.deepcopy(value)
+    return [convert(item) if isinstance(item, dict) else copy.deepcopy(item) for item in value]
+
+
+def _mapped_values(value: Any, convert: Callable[[dict[str, Any]], dict[str, Any]]) -> Any:
+    if not isinstance(value, dict):
+        return copy.deepcopy(value)
+    return {
+        key: convert(item) if isinstance(item, dict) else copy.deepcopy(item)
+        for key, item in value.items()
+    }
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []

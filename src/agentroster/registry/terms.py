@@ -1,0 +1,57 @@
+"""Secondary-index terms: how an agent's view and a discovery filter name the same thing.
+
+The worker indexes an agent under these terms; `GET /v1/agents` filters by them. Tags,
+protocols and transports match case-insensitively, skill ids and labels exactly.
+"""
+
+from __future__ import annotations
+
+from agentroster.contracts import AgentView
+
+
+def skill_term(skill_id: str) -> str:
+    """Agents with this skill id."""
+    return _clean(f"skill:{skill_id}")
+
+
+def tag_term(tag: str) -> str:
+    """Agents with a skill tagged so."""
+    return _clean(f"tag:{tag.lower()}")
+
+
+def protocol_term(protocol: str) -> str:
+    """Agents with an endpoint speaking this protocol (a2a, mcp, ...)."""
+    return _clean(f"protocol:{protocol.lower()}")
+
+
+def transport_term(transport: str) -> str:
+    """Agents with an endpoint on this transport (http, amqp, ...)."""
+    return _clean(f"transport:{transport.lower()}")
+
+
+def label_term(key: str, value: str) -> str:
+    """Agents labelled `key=value`."""
+    return _clean(f"label:{key}={value}")
+
+
+def index_terms(view: AgentView) -> list[str]:
+    """Every term an agent is indexed under."""
+    terms = {skill_term(skill.id) for skill in view.skills}
+    terms |= {tag_term(tag) for tag in view.tags}
+    terms |= {protocol_term(e.protocol) for e in view.endpoints}
+    terms |= {transport_term(e.transport) for e in view.endpoints}
+    terms |= {label_term(key, value) for key, value in view.labels.items()}
+    return sorted(terms)
+
+
+def search_text(view: AgentView) -> str:
+    """What the text filter `q` searches, lower-cased: name, description, skill ids and names."""
+    parts = [view.name, view.description]
+    for skill in view.skills:
+        parts += (skill.id, skill.name)
+    return "\n".join(parts).lower()
+
+
+def _clean(term: str) -> str:
+    # terms travel newline-separated to the scripts
+    return term.replace("\n", " ")
