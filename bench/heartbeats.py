@@ -51,6 +51,7 @@ from agentroster.contracts import Heartbeat, Register, Topology, card_digest
 from agentroster.registry.prepare import Limits, Prepared, kind_from_routing_key, prepare
 from agentroster.settings import Settings
 from agentroster.store.keys import Keys
+from agentroster.store.outbox import Outbox
 from agentroster.store.redis_store import OUTCOMES, RedisStore
 from agentroster.worker import create_worker
 from agentroster.worker.app import CommandPayload
@@ -450,13 +451,14 @@ class Bench:
                 self.names.commands_exchange, n, lambda k: register_command(self.agents, k)
             )
             deadline = time.monotonic() + DRAIN_TIMEOUT_S
-            while await redis.zcard(self.keys.agents) < n or await redis.xlen(self.keys.outbox) > 0:
+            outbox = Outbox(redis, self.keys.prefix)
+            while await redis.zcard(self.keys.agents) < n or await outbox.backlog() > 0:
                 if time.monotonic() > deadline:
                     raise RuntimeError("registration did not complete in time")
                 await asyncio.sleep(0.05)
         print(
             f"registered {n:,} agents through the worker in {time.perf_counter() - started:.1f}s "
-            f"(their agent.joined events relayed: outbox empty)",
+            f"(their agent.joined events relayed: no outbox backlog)",
             flush=True,
         )
 

@@ -59,6 +59,11 @@ class Settings(BaseSettings):
     event_source: str = Field(
         default="urn:agentroster", description="CloudEvents `source` of every event."
     )
+    events_window: int = Field(
+        default=10_000,
+        gt=0,
+        description="Published events kept in Redis for replay by GET /v1/events?since=R.",
+    )
     relay_lock_ttl_s: float = Field(
         default=5.0, gt=0, description="A relay that stops renewing its lock is replaced after."
     )

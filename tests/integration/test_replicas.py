@@ -14,6 +14,7 @@ from agentroster.client import Beacon
 from agentroster.contracts import card_digest
 from agentroster.settings import Settings
 from agentroster.store.keys import Keys
+from agentroster.store.outbox import Outbox
 from tests.helpers import EventCollector, RawPublisher, WorkerProcess
 from tests.integration.agents import a2a_card
 
@@ -140,7 +141,8 @@ async def test_kill_minus_nine_mid_stream_loses_no_command_and_no_event(
 
                 await eventually(all_applied, "every heartbeat and registration applied")
                 await events.wait_until(lambda evs: len({e.agent_id for e in evs}) >= 700)
-                await eventually(lambda: _empty(redis.xlen(keys.outbox)), "outbox relayed")
+                outbox = Outbox(redis, settings.prefix)
+                await eventually(lambda: _empty(outbox.backlog()), "outbox relayed")
             finally:
                 await redis.aclose()
     finally:

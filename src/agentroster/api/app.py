@@ -19,7 +19,7 @@ from agentroster.api.deps import ApiState
 from agentroster.api.errors import install_error_handlers
 from agentroster.api.metrics import ApiMetrics, MetricsMiddleware
 from agentroster.api.probes import PROBE_TIMEOUT_S, BrokerProbe
-from agentroster.api.routes import agents, health, wellknown
+from agentroster.api.routes import agents, events, health, wellknown
 from agentroster.settings import Settings
 from agentroster.store.reader import RegistryReader
 
@@ -81,4 +81,5 @@ def create_api(
     app.include_router(agents.router)
     app.include_router(health.router)
     app.include_router(wellknown.router)
+    app.include_router(events.router)
     return app

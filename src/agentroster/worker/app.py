@@ -34,6 +34,7 @@ from agentroster.contracts import (
 from agentroster.registry.prepare import Limits
 from agentroster.registry.rules import TtlBounds
 from agentroster.settings import Settings
+from agentroster.store.outbox import Outbox
 from agentroster.store.redis_store import RedisStore
 from agentroster.worker.batcher import CommandBatcher
 from agentroster.worker.dead_letters import DeadLetters
@@ -120,11 +121,13 @@ class Worker:
         self.reaper = Reaper(self.store, self.metrics, interval_s=settings.sweep_interval_s)
         self.relay = OutboxRelay(
             self.store,
+            Outbox(self.redis, settings.prefix),
             self.event_publishers,
             self.metrics,
             topology=self.names,
             source=settings.event_source,
             lock_ttl_s=settings.relay_lock_ttl_s,
+            window=settings.events_window,
         )
         self._tasks: list[asyncio.Task[None]] = []
 
