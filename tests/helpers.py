@@ -6,8 +6,9 @@ import asyncio
 import contextlib
 import os
 import signal
+import socket
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -247,3 +248,68 @@ async def queue_depth(broker_url: str, queue: str) -> int:
     finally:
         await connection.close()
     return ready
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class RegistryProcess:
+    """A running `agentroster up` subprocess and its base URL."""
+
+    url: str
+    process: asyncio.subprocess.Process
+
+
+@contextlib.asynccontextmanager
+async def registry_server(settings: Settings, **env: str) -> AsyncIterator[RegistryProcess]:
+    """`python -m agentroster up` on a free port (with `env` added) until the block ends."""
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "agentroster",
+        "up",
+        "--port",
+        str(port),
+        env={
+            **os.environ,
+            "AGENTROSTER_BROKER_URL": settings.broker_url,
+            "AGENTROSTER_REDIS_URL": settings.redis_url,
+            "AGENTROSTER_PREFIX": settings.prefix,
+            **env,
+        },
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert process.stderr is not None
+    stderr = process.stderr
+    drain: asyncio.Task[None] | None = None
+    try:
+
+        async def serving() -> None:
+            while line := (await stderr.readline()).decode():
+                if "Uvicorn running" in line:
+                    return
+            raise AssertionError("agentroster up exited before serving")
+
+        async def discard() -> None:
+            while await stderr.readline():
+                pass
+
+        await asyncio.wait_for(serving(), 30)
+        drain = asyncio.create_task(discard())
+        yield RegistryProcess(f"http://127.0.0.1:{port}", process)
+    finally:
+        if process.returncode is None:
+            process.terminate()
+            try:
+                await asyncio.wait_for(process.wait(), 30)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+        if drain is not None:
+            await drain

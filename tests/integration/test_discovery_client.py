@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import json
 import os
-import socket
 import sys
 from collections.abc import AsyncIterator
 from typing import Any
@@ -25,7 +24,7 @@ from agentroster.client.discovery import DiscoveryClient, DiscoveryError
 from agentroster.contracts import card_digest
 from agentroster.settings import Settings
 from agentroster.worker import Worker
-from tests.helpers import EventCollector
+from tests.helpers import EventCollector, registry_server
 from tests.integration.agents import a2a_card
 
 
@@ -134,62 +133,6 @@ async def test_an_invalid_request_is_a_discovery_error_naming_the_parameter(
 # --- the CLI against a real `agentroster up` ---------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextlib.asynccontextmanager
-async def registry_server(settings: Settings) -> AsyncIterator[str]:
-    """`python -m agentroster up` on a free port until the block ends; its base URL."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "AGENTROSTER_BROKER_URL": settings.broker_url,
-        "AGENTROSTER_REDIS_URL": settings.redis_url,
-        "AGENTROSTER_PREFIX": settings.prefix,
-    }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "agentroster",
-        "up",
-        "--port",
-        str(port),
-        env=env,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    assert process.stderr is not None
-    stderr = process.stderr
-    drain: asyncio.Task[None] | None = None
-    try:
-
-        async def serving() -> None:
-            while line := (await stderr.readline()).decode():
-                if "Uvicorn running" in line:
-                    return
-            raise AssertionError("agentroster up exited before serving")
-
-        async def discard() -> None:
-            while await stderr.readline():
-                pass
-
-        await asyncio.wait_for(serving(), 30)
-        drain = asyncio.create_task(discard())
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        if process.returncode is None:
-            process.terminate()
-            try:
-                await asyncio.wait_for(process.wait(), 30)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
-        if drain is not None:
-            await drain
-
-
 async def run_cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
     """`python -m agentroster <args>`: its exit code, stdout and stderr."""
     environment = {k: v for k, v in os.environ.items() if k != "AGENTROSTER_API_URL"}
@@ -211,7 +154,8 @@ async def test_agents_command_lists_registered_agents_as_json_and_table(
     settings: Settings, events: EventCollector
 ) -> None:
     """`agentroster agents`: JSON lines with --json, a table without; API errors exit 1."""
-    async with registry_server(settings) as url:
+    async with registry_server(settings) as server:
+        url = server.url
         first = announcement(settings, a2a_card("cli-alpha"))
         second = announcement(settings, a2a_card("cli-beta", skills=("sum",)))
         async with first, second:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,46 +12,18 @@ import orjson
 
 from agentroster.client import Announcement
 from agentroster.settings import Settings
-from tests.helpers import EventCollector
+from tests.helpers import EventCollector, registry_server
 from tests.integration.agents import a2a_card
-from tests.integration.test_cli import free_port
 
 
 @contextlib.asynccontextmanager
 async def registry(settings: Settings, **env: str) -> AsyncIterator[httpx.AsyncClient]:
-    """`agentroster up` in a subprocess (SSE needs a real server), and a client of its API."""
-    port = free_port()
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "agentroster",
-        "up",
-        "--port",
-        str(port),
-        env={
-            **os.environ,
-            "AGENTROSTER_BROKER_URL": settings.broker_url,
-            "AGENTROSTER_REDIS_URL": settings.redis_url,
-            "AGENTROSTER_PREFIX": settings.prefix,
-            **env,
-        },
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-
-        async def serving() -> None:
-            assert process.stderr is not None
-            while line := (await process.stderr.readline()).decode():
-                if "Uvicorn running" in line:
-                    return
-            raise AssertionError("agentroster up exited before serving")
-
-        await asyncio.wait_for(serving(), 30)
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
-            yield client
-    finally:
-        process.kill()
-        await process.wait()
+    """`agentroster up` (SSE needs a real server), and a client of its API."""
+    async with (
+        registry_server(settings, **env) as server,
+        httpx.AsyncClient(base_url=server.url, timeout=30) as client,
+    ):
+        yield client
 
 
 async def read_events(lines: AsyncIterator[str], count: int) -> list[dict[str, Any]]:
