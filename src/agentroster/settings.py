@@ -33,6 +33,26 @@ class Settings(BaseSettings):
     sweep_interval_s: float = Field(
         default=1.0, gt=0, description="How often the reaper looks for expired leases."
     )
+    reaper_gap_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="No sweep for this long: every lease gets a full TTL before it may expire.",
+    )
+    reaper_backlog_limit: int = Field(
+        default=10_000,
+        ge=0,
+        description="The reaper pauses while more commands than this wait in the queue.",
+    )
+    brake_share: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="Mass-expiry brake: hold expiries that would end more than this share of "
+        "live agents at once (0 turns it off).",
+    )
+    brake_min_agents: int = Field(
+        default=20, ge=1, description="The brake applies from this many live agents."
+    )
     retention_s: float = Field(
         default=24 * 3600.0, ge=0, description="How long an offline agent stays readable."
     )

@@ -24,8 +24,9 @@ so that this file is the one map of the data.
                                  idle_ttl, first_seen, last_seen, rev, terms (its index
                                  terms, to take it out of them), text (what `q` searches)
     {p}:inst:<a>         zset    live instance_id -> lease deadline (ms)
-    {p}:i:<a>:<i>        hash    seq, state, first_seen, last_seen, ttl, deadline; outlives the
-                                 lease by one TTL as a tombstone, so late messages stay late
+    {p}:i:<a>:<i>        hash    seq, state, first_seen, last_seen, ttl, deadline; kept while the
+                                 lease lives, then one TTL more as a tombstone, so late
+                                 messages stay late
 """
 
 from __future__ import annotations

@@ -45,6 +45,8 @@ class ReapResult:
     deleted: int
     more_due: bool
     events: int
+    graced: int = 0
+    held: int = 0
 
 
 class RedisStore:
@@ -89,12 +91,26 @@ class RedisStore:
         result: list[int] = await self._apply(keys=[self.keys.revision], args=args)
         return result[:-1], result[-1]
 
-    async def reap(self, limit: int = 1000) -> ReapResult:
-        """Expire due leases, idle periods and retention, each claimed by exactly one caller."""
-        expired, idle, deleted, more, events = await self._reap(
-            keys=[self.keys.leases], args=[self.keys.base, limit, self.retention_ms]
+    async def reap(
+        self,
+        limit: int = 1000,
+        *,
+        gap_ms: int = 5000,
+        brake_share: float = 0.5,
+        brake_min_agents: int = 20,
+    ) -> ReapResult:
+        """Expire due leases, idle periods and retention, each claimed by exactly one caller.
+
+        After a gap of `gap_ms` without sweeps, leases get a full TTL instead; a mass expiry
+        (more than `brake_share` of at least `brake_min_agents` live agents) is held once for
+        one TTL (see reap.lua).
+        """
+        reply = await self._reap(
+            keys=[self.keys.leases],
+            args=[self.keys.base, limit, self.retention_ms, gap_ms, brake_share, brake_min_agents],
         )
-        return ReapResult(expired, idle, deleted, bool(more), events)
+        expired, idle, deleted, more, events, graced, held = reply
+        return ReapResult(expired, idle, deleted, bool(more), events, graced, held)
 
     async def acquire_relay(self, owner: str, ttl_ms: int) -> bool:
         """Take or keep the relay lock; only its holder publishes, so events leave in order."""

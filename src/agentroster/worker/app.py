@@ -36,6 +36,7 @@ from agentroster.registry.rules import TtlBounds
 from agentroster.settings import Settings
 from agentroster.store.outbox import Outbox
 from agentroster.store.redis_store import RedisStore
+from agentroster.worker.backlog import QueueDepth
 from agentroster.worker.batcher import CommandBatcher
 from agentroster.worker.dead_letters import DeadLetters
 from agentroster.worker.metrics import WorkerMetrics
@@ -118,7 +119,16 @@ class Worker:
         )
         # deliveries skip FastStream's per-message pipeline (see the module docstring)
         self.subscriber.consume = self.batcher.on_message  # type: ignore[method-assign,assignment]
-        self.reaper = Reaper(self.store, self.metrics, interval_s=settings.sweep_interval_s)
+        self.backlog = QueueDepth(settings.broker_url, self.names.commands_queue)
+        self.reaper = Reaper(
+            self.store,
+            self.metrics,
+            interval_s=settings.sweep_interval_s,
+            gap_s=settings.reaper_gap_s,
+            brake_share=settings.brake_share,
+            brake_min_agents=settings.brake_min_agents,
+            hold_reason=self.reaper_hold_reason,
+        )
         self.relay = OutboxRelay(
             self.store,
             Outbox(self.redis, settings.prefix),
@@ -144,6 +154,15 @@ class Worker:
         await self.broker.start()
         log.info("worker started: consuming %s", self.names.commands_queue)
 
+    async def reaper_hold_reason(self) -> str | None:
+        """Why leases must not expire now: renewals may be unheard (invariant 3)."""
+        if not await self.broker.ping(timeout=0.05):
+            return "the worker's broker connection is down"
+        ready = await self.backlog.ready()
+        if ready is not None and ready > self.settings.reaper_backlog_limit:
+            return f"{ready} commands wait in {self.names.commands_queue}"
+        return None
+
     async def declare_topology(self) -> None:
         """Declare what no subscriber declares: dead-letter queue, events exchange and log."""
         rabbit = self.rabbit
@@ -167,6 +186,7 @@ class Worker:
             log.error("%s did not stop within %.0fs; leaving it", task.get_name(), timeout_s)
         self._tasks = []
         await self.broker.stop()
+        await self.backlog.close()
         await self.redis.aclose()
 
     async def __aenter__(self) -> Worker:

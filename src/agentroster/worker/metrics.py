@@ -39,6 +39,21 @@ class WorkerMetrics:
         self.leases_expired = Counter(
             "agentroster_leases_expired_total", "Instance leases expired by the reaper.", registry=r
         )
+        self.leases_graced = Counter(
+            "agentroster_leases_graced_total",
+            "Leases given a full TTL after a gap in the reaper's sweeps.",
+            registry=r,
+        )
+        self.leases_held = Counter(
+            "agentroster_leases_held_total",
+            "Leases held one TTL by the mass-expiry brake.",
+            registry=r,
+        )
+        self.reaper_paused = Gauge(
+            "agentroster_reaper_paused",
+            "1 while the reaper holds expiries (broker down, commands backlog).",
+            registry=r,
+        )
         self.outbox_depth = Gauge(
             "agentroster_outbox_depth", "Events written but not yet confirmed.", registry=r
         )

@@ -19,8 +19,9 @@ local function renew(a, i, seq, ttl)
   redis.call('HSET', ik, 'seq', seq, 'state', 'live', 'last_seen', now, 'ttl', ttl,
              'deadline', deadline)
   redis.call('HSETNX', ik, 'first_seen', now)
-  -- the record outlives the lease by one TTL: a tombstone against late messages
-  redis.call('PEXPIREAT', ik, deadline + ttl)
+  -- a live instance's record lives as long as its lease, however long the registry is away;
+  -- only when the instance ends does it get a TTL, as a tombstone against late messages
+  redis.call('PERSIST', ik)
   redis.call('ZADD', P .. 'leases', deadline, a .. '|' .. i)
   redis.call('ZADD', instkey(a), deadline, i)
   redis.call('HSET', k, 'last_seen', now)
