@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -179,6 +180,30 @@ def agents(
     for row in rows:
         cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
         typer.echo("  ".join([*cells, row[-1]]).rstrip())
+
+
+@app.command()
+def asyncapi(
+    out: Annotated[
+        Path, typer.Option(help="Directory to write registry.yaml and agent.yaml into.")
+    ] = Path("asyncapi"),
+    prefix: Annotated[
+        str, typer.Option(help="The registry prefix every exchange and queue name carries.")
+    ] = "agentroster",
+) -> None:
+    """Write the AsyncAPI 3.0 documents of the wire contract: registry.yaml and agent.yaml.
+
+    Generated from the FastStream declarations with default settings: AGENTROSTER_* variables
+    are ignored, so every machine writes the same files (CI regenerates and compares them).
+    """
+    from agentroster.specification import default_settings, write_documents
+
+    try:
+        settings = default_settings(prefix)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--prefix") from None
+    for path in write_documents(out, settings):
+        typer.echo(f"wrote {path}")
 
 
 def _settings(host: str | None, port: int | None) -> Settings:

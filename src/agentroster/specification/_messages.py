@@ -1,0 +1,354 @@
+"""The messages of the wire contract as AsyncAPI message objects: what FastStream cannot say.
+
+FastStream documents a message by its payload schema only. A client generated from the
+documents also needs the AMQP properties (content type, `type`, delivery mode), the headers
+(CloudEvents attributes on events, the reason on dead letters) and an example of each; they are
+written here, from the contracts, so they cannot drift from the models.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+from agentroster.contracts import (
+    CE_HEADERS,
+    COMMAND_KINDS,
+    COMMAND_MODELS,
+    DETAIL_HEADER,
+    EVENT_KINDS,
+    REASON_HEADER,
+    AgentEvent,
+    CommandKind,
+    Deregister,
+    EventKind,
+    Heartbeat,
+    Register,
+    Topology,
+    agent_view,
+    card_digest,
+)
+from agentroster.contracts.events import CE_SPECVERSION
+from agentroster.contracts.ids import AGENT_ID_PATTERN
+
+JSON = "application/json"
+#: Version of the AMQP bindings the documents use (asyncapi/bindings, amqp 0.3.0).
+AMQP_BINDING_VERSION = "0.3.0"
+CLOUD_EVENTS_HEADERS = "CloudEventsHeaders"
+DEAD_LETTER_HEADERS = "DeadLetterHeaders"
+#: Headers the worker adds to a dead letter beside the reason (worker/dead_letters.py).
+ROUTING_KEY_HEADER = "x-agentroster-routing-key"
+USER_ID_HEADER = "x-agentroster-user-id"
+
+
+@dataclass(frozen=True)
+class MessageSpec:
+    """One message of the contract: its component id, AMQP `type`, headers and example."""
+
+    id: str
+    title: str
+    summary: str
+    description: str
+    payload: str  # component schema name
+    message_type: str | None  # the AMQP `type` property; None where it is not fixed
+    headers: str | None = None  # component schema name
+    example: dict[str, Any] = field(default_factory=dict)  # AsyncAPI Message Example object
+
+
+def command_message_id(kind: CommandKind) -> str:
+    """`register`, `heartbeat`, `deregister`."""
+    return kind
+
+
+def event_message_id(kind: EventKind) -> str:
+    """`agentJoined`, `agentUpdated`, `agentLeft`."""
+    return f"agent{kind.title()}"
+
+
+DEAD_LETTER_MESSAGE = "rejectedCommand"
+DEAD_LETTER_PAYLOAD = "RejectedCommand"
+
+# --- examples, built with the contract's own models so they always validate ------------------
+
+_SENT_AT = datetime(2025, 1, 1, 12, 0, 0, tzinfo=UTC)
+_EXAMPLE_AGENT = "weather"
+_EXAMPLE_INSTANCE = "weather-7d9f-5c2a1b3e"
+#: The example events follow each other: joined, then updated, then left.
+_EXAMPLE_REVISIONS: dict[EventKind, int] = {"joined": 42, "updated": 43, "left": 44}
+_EXAMPLE_EPOCH = "3f2a9c1d8e7b6a50"
+_EXAMPLE_CARD: dict[str, Any] = {
+    "name": "Weather",
+    "description": "Forecasts for any city.",
+    "version": "1.0.0",
+    "supportedInterfaces": [
+        {
+            "url": "https://weather.example/a2a",
+            "protocolBinding": "JSONRPC",
+            "protocolVersion": "1.0",
+        }
+    ],
+    "skills": [{"id": "forecast", "name": "Forecast", "tags": ["weather"]}],
+}
+_EXAMPLE_LABELS = {"team": "forecasting"}
+
+
+def _dump(model: BaseModel) -> dict[str, Any]:
+    dumped: dict[str, Any] = model.model_dump(mode="json", exclude_none=True)
+    return dumped
+
+
+def command_example(kind: CommandKind) -> dict[str, Any]:
+    """A valid body of one command (the same agent instance throughout)."""
+    common: dict[str, Any] = {
+        "agent_id": _EXAMPLE_AGENT,
+        "instance_id": _EXAMPLE_INSTANCE,
+        "sent_at": _SENT_AT,
+    }
+    match kind:
+        case "register":
+            return _dump(
+                Register(
+                    **common,
+                    seq=1,
+                    ttl_s=30,
+                    interval_s=10,
+                    card=_EXAMPLE_CARD,
+                    labels=_EXAMPLE_LABELS,
+                )
+            )
+        case "heartbeat":
+            return _dump(
+                Heartbeat(**common, seq=2, ttl_s=30, card_digest=card_digest(_EXAMPLE_CARD))
+            )
+        case "deregister":
+            return _dump(Deregister(**common, seq=3, reason="shutdown"))
+
+
+def event_example(kind: EventKind) -> dict[str, Any]:
+    """A valid body of one event about the example agent."""
+    left = kind == "left"
+    return _dump(
+        AgentEvent(
+            agent_id=_EXAMPLE_AGENT,
+            revision=_EXAMPLE_REVISIONS[kind],
+            status="offline" if left else "live",
+            live_instances=0 if left else 1,
+            reason={"joined": "registered", "updated": "card-changed", "left": "deregistered"}[
+                kind
+            ],
+            agent=agent_view(_EXAMPLE_CARD, None, _EXAMPLE_LABELS),
+            card=None if left else _EXAMPLE_CARD,
+        )
+    )
+
+
+def event_headers_example(topology: Topology, kind: EventKind, source: str) -> dict[str, Any]:
+    """The CloudEvents headers of `event_example(kind)`, as the relay sets them."""
+    values: tuple[str | int, ...] = (
+        CE_SPECVERSION,
+        f"{topology.prefix}-{_EXAMPLE_EPOCH}-{_EXAMPLE_REVISIONS[kind]}",
+        topology.event_type(kind),
+        source,
+        _EXAMPLE_AGENT,
+        _SENT_AT.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        _EXAMPLE_REVISIONS[kind],
+    )
+    return dict(zip(CE_HEADERS, values, strict=True))
+
+
+# --- header schemas ---------------------------------------------------------------------------
+
+
+def cloud_events_headers_schema(topology: Topology, source: str) -> dict[str, Any]:
+    """The `cloudEvents_*` headers of every event (CloudEvents 1.0, AMQP binary mode)."""
+    attributes: dict[str, dict[str, Any]] = {
+        "cloudEvents_specversion": {
+            "type": "string",
+            "const": CE_SPECVERSION,
+            "description": "CloudEvents specification version.",
+        },
+        "cloudEvents_id": {
+            "type": "string",
+            "description": "Unique event id, `<prefix>-<epoch>-<revision>`; also the AMQP "
+            "`message_id`, and the same every time one event is re-published (drop duplicates "
+            "by it).",
+            "examples": [f"{topology.prefix}-{_EXAMPLE_EPOCH}-{_EXAMPLE_REVISIONS['joined']}"],
+        },
+        "cloudEvents_type": {
+            "type": "string",
+            "enum": [topology.event_type(kind) for kind in EVENT_KINDS],
+            "description": "Event type: the routing key's kind, prefixed `agentroster.agent.`.",
+        },
+        "cloudEvents_source": {
+            "type": "string",
+            "format": "uri-reference",
+            "description": "The registry that published the event (`AGENTROSTER_EVENT_SOURCE`).",
+            "examples": [source],
+        },
+        "cloudEvents_subject": {
+            "type": "string",
+            "pattern": AGENT_ID_PATTERN,
+            "description": "The agent the event is about: its `agent_id`.",
+            "examples": [_EXAMPLE_AGENT],
+        },
+        "cloudEvents_time": {
+            "type": "string",
+            "format": "date-time",
+            "description": "When the change happened, by the registry's (Redis) clock.",
+        },
+        "cloudEvents_revision": {
+            "type": "integer",
+            "minimum": 1,
+            "description": "Extension attribute: the registry revision of the change, the same "
+            "as the body's `revision`.",
+        },
+    }
+    if set(attributes) != set(CE_HEADERS):  # a new attribute must be documented here
+        raise RuntimeError(f"document every CloudEvents header: {sorted(CE_HEADERS)}")
+    return {
+        "title": CLOUD_EVENTS_HEADERS,
+        "description": "CloudEvents 1.0 attributes of an event in binary mode: AMQP headers "
+        "prefixed `cloudEvents_`; the body is the event data.",
+        "type": "object",
+        "properties": {name: attributes[name] for name in CE_HEADERS},
+        "required": list(CE_HEADERS),
+    }
+
+
+def dead_letter_headers_schema() -> dict[str, Any]:
+    """Headers the worker adds to a rejected command (its own headers are kept)."""
+    return {
+        "title": DEAD_LETTER_HEADERS,
+        "description": "Why a command was rejected; the original message's headers are kept.",
+        "type": "object",
+        "properties": {
+            REASON_HEADER: {
+                "type": "string",
+                "description": "Why the command was rejected.",
+                "examples": [
+                    "malformed-json",
+                    "invalid-schema",
+                    "unknown-kind",
+                    "agent-id-mismatch",
+                    "card-too-large",
+                    "forbidden",
+                ],
+            },
+            DETAIL_HEADER: {
+                "type": "string",
+                "maxLength": 1000,
+                "description": "A human-readable detail of the reason (e.g. the validation error).",
+            },
+            ROUTING_KEY_HEADER: {
+                "type": "string",
+                "description": "The routing key the command was published with.",
+                "examples": [Topology.command_key(_EXAMPLE_AGENT, "register")],
+            },
+            USER_ID_HEADER: {
+                "type": "string",
+                "description": "The broker-validated `user_id` of the original message, if any.",
+            },
+        },
+        "required": [REASON_HEADER, DETAIL_HEADER, ROUTING_KEY_HEADER],
+    }
+
+
+# --- the catalog --------------------------------------------------------------------------------
+
+
+def _properties(message_type: str, *, user_id: bool) -> str:
+    user = ", and `user_id` when the agent has its own broker user" if user_id else ""
+    return (
+        f"AMQP properties: `content_type: {JSON}`, `type: {message_type}`, persistent "
+        f"(`delivery_mode: 2`), a unique `message_id`, `timestamp`{user}."
+    )
+
+
+def messages(topology: Topology, source: str) -> dict[str, MessageSpec]:
+    """Every message of the contract, by component id."""
+    catalog: dict[str, MessageSpec] = {}
+    for command in COMMAND_KINDS:
+        model = COMMAND_MODELS[command]
+        catalog[command_message_id(command)] = MessageSpec(
+            id=command_message_id(command),
+            title=f"{command} command",
+            summary=(model.__doc__ or command).strip().splitlines()[0],
+            description=(
+                f"Published by an agent to `{topology.commands_exchange}` with routing key "
+                f"`{topology.command_key('<agent_id>', command)}`. "
+                + _properties(command, user_id=True)
+                + " Unknown fields are errors: a command the registry cannot apply is "
+                f"dead-lettered to `{topology.dead_letter_exchange}` with the reason."
+            ),
+            payload=model.__name__,
+            message_type=command,
+            example={
+                "name": command,
+                "summary": f"A {command} of the example agent",
+                "payload": command_example(command),
+            },
+        )
+    for kind in EVENT_KINDS:
+        message_type = f"agent.{kind}"  # as the outbox relay publishes it
+        catalog[event_message_id(kind)] = MessageSpec(
+            id=event_message_id(kind),
+            title=f"agent.{kind} event",
+            summary={
+                "joined": "An agent became available (live or idle).",
+                "updated": "An available agent's card or live/idle status changed.",
+                "left": "An agent stopped being available.",
+            }[kind],
+            description=(
+                f"Published by the registry to `{topology.events_exchange}` with routing key "
+                f"`{topology.event_key(kind, '<agent_id>')}`, once per transition; delivery is "
+                "at least once (drop duplicates by `cloudEvents_id` or `revision`). CloudEvents "
+                "1.0 in binary mode: the attributes are the `cloudEvents_*` headers, the body is "
+                "the event data. " + _properties(message_type, user_id=False)
+            ),
+            payload=AgentEvent.__name__,
+            message_type=message_type,
+            headers=CLOUD_EVENTS_HEADERS,
+            example={
+                "name": message_type,
+                "summary": f"agent.{kind} of the example agent",
+                "headers": event_headers_example(topology, kind, source),
+                "payload": event_example(kind),
+            },
+        )
+    catalog[DEAD_LETTER_MESSAGE] = MessageSpec(
+        id=DEAD_LETTER_MESSAGE,
+        title="rejected command",
+        summary="A command the registry cannot apply, with the reason.",
+        description=(
+            f"Published by the registry to the fanout exchange `{topology.dead_letter_exchange}` "
+            "before the original is acknowledged. The body is the original's, unchanged (it "
+            "may be malformed: that can be the reason), and so are its routing key and its "
+            "properties (`content_type`, `type`, `message_id`, `timestamp`); the message is "
+            "persistent and gains the `x-agentroster-*` headers."
+        ),
+        payload=DEAD_LETTER_PAYLOAD,
+        message_type=None,  # the original's `type`
+        headers=DEAD_LETTER_HEADERS,
+        example={
+            "name": "agent-id-mismatch",
+            "summary": "A heartbeat whose routing key names another agent than its body",
+            "headers": {
+                REASON_HEADER: "agent-id-mismatch",
+                DETAIL_HEADER: f"routing key names 'rain', body names '{_EXAMPLE_AGENT}'",
+                ROUTING_KEY_HEADER: Topology.command_key("rain", "heartbeat"),
+            },
+            "payload": command_example("heartbeat"),
+        },
+    )
+    return catalog
+
+
+def payload_examples() -> dict[str, list[dict[str, Any]]]:
+    """Examples of the payload schemas, by schema name."""
+    return {
+        **{COMMAND_MODELS[kind].__name__: [command_example(kind)] for kind in COMMAND_KINDS},
+        AgentEvent.__name__: [event_example("joined")],
+    }
