@@ -179,9 +179,12 @@ class Worker:
         await self.subscriber.stop()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.batcher.drained(), timeout_s)
-        for task in self._tasks:
-            task.cancel()
-        _, stuck = await asyncio.wait(self._tasks, timeout=timeout_s)
+        stuck = set(self._tasks)
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while stuck and asyncio.get_running_loop().time() < deadline:
+            for task in stuck:  # again each turn: a cancel can be lost (see raise_if_cancelling)
+                task.cancel()
+            _, stuck = await asyncio.wait(stuck, timeout=0.5)
         for task in stuck:
             log.error("%s did not stop within %.0fs; leaving it", task.get_name(), timeout_s)
         self._tasks = []

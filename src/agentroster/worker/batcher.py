@@ -36,10 +36,12 @@ REDIS_UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
 def raise_if_cancelling() -> None:
-    """Re-raise a cancellation that a library turned into a connection error.
+    """Re-raise a cancellation that a library swallowed or turned into another error.
 
-    redis-py may report a cancelled blocking read as a ConnectionError; a retry loop that
-    catches it must not swallow the cancel, or the worker could never stop.
+    On Python 3.11, `asyncio.wait_for` (which redis-py uses for every command) can lose a
+    cancel that arrives as the command completes (cpython#86296), and redis-py may report a
+    cancelled blocking read as a ConnectionError. Every loop of the worker calls this each
+    turn, so a cancel is never lost and the worker always stops.
     """
     task = asyncio.current_task()
     if task is not None and task.cancelling():
@@ -97,6 +99,7 @@ class CommandBatcher:
     async def run(self) -> None:
         """Flush queued commands until cancelled."""
         while True:
+            raise_if_cancelling()
             await self._wakeup.wait()
             self._wakeup.clear()
             last_size = 0
@@ -159,6 +162,7 @@ class CommandBatcher:
         """One script call for the batch; Redis outages are waited out, never dropped."""
         delay = 0.1
         while True:
+            raise_if_cancelling()
             try:
                 codes, _events = await self._store.apply(commands)
             except REDIS_UNAVAILABLE as exc:

@@ -87,6 +87,7 @@ class Reaper:
     async def run(self) -> None:
         """Sweep every interval until cancelled; Redis outages are logged and waited out."""
         while True:
+            raise_if_cancelling()
             reason = await self._hold_reason()
             self._metrics.reaper_paused.set(1 if reason else 0)
             if reason != self._held_for:

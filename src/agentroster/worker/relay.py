@@ -58,6 +58,7 @@ class OutboxRelay:
         """Relay until cancelled; the lock is given up on the way out."""
         try:
             while True:
+                raise_if_cancelling()
                 try:
                     await self._relay_once()
                 except REDIS_UNAVAILABLE as exc:

@@ -184,6 +184,7 @@ A2AVersionHeader = Annotated[
     str | None,
     Header(
         alias=A2A_VERSION_HEADER,
+        pattern=r"^(|0\.3|0\.3\.0|1\.0|1\.0\.0)$",
         description=(
             "`0.3` or `1.0` (`0.3.0`, `1.0.0` too): the card converted to that A2A version."
             " A card already in that version, a signed card and a card that is not an A2A"
