@@ -8,7 +8,7 @@ silent drop. The kind travels in the routing key (`agent.<agent_id>.<kind>`) and
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -45,7 +45,6 @@ class _Command(BaseModel):
 class Register(_Command):
     """Start or refresh an instance's lease and state the agent's card."""
 
-    kind: Literal["register"] = Field(default="register", exclude=True)
     ttl_s: Seconds = Field(
         description="Lease length; the registry bounds it (default 5 s to 24 h)."
     )
@@ -69,7 +68,6 @@ class Register(_Command):
 class Heartbeat(_Command):
     """Renew an instance's lease; `card_digest` says which card the instance runs."""
 
-    kind: Literal["heartbeat"] = Field(default="heartbeat", exclude=True)
     ttl_s: Seconds = Field(description="Lease length; the registry bounds it.")
     card_digest: str = Field(
         max_length=128, description="`card_digest(card)` of the card last registered."
@@ -79,7 +77,6 @@ class Heartbeat(_Command):
 class Deregister(_Command):
     """End one instance's lease (a graceful shutdown deregisters only its own instance)."""
 
-    kind: Literal["deregister"] = Field(default="deregister", exclude=True)
     reason: str = Field(default="shutdown", max_length=256)
 
 
