@@ -283,3 +283,31 @@ async def test_offline_agent_stays_readable_for_the_retention_then_is_deleted(
         await asyncio.wait_for(deleted(), 30)
         assert await worker.redis.zscore(keys.agents, "fleeting") is None
         assert await worker.redis.zscore(keys.retain, "fleeting") is None
+
+
+async def test_a_poison_message_is_parked_after_the_delivery_limit(
+    worker: Worker, events: EventCollector
+) -> None:
+    """A command that fails inside Redis is redelivered until the quorum queue's delivery limit
+    dead-letters it; the commands around it in the same batches are applied."""
+    # a key of the wrong type where the agent's hash belongs: every script touching it fails
+    await worker.redis.set(worker.store.keys.agent("poison"), "not a hash")
+    now = datetime.now(UTC).isoformat()
+    base = {"instance_id": "i", "seq": 1, "ttl_s": 60, "sent_at": now}
+    async with RawPublisher(worker.settings.broker_url, worker.settings.prefix) as raw:
+        await raw.send(
+            "agent.before.register", {**base, "agent_id": "before", "card": a2a_card("before")}
+        )
+        await raw.send(
+            "agent.poison.register", {**base, "agent_id": "poison", "card": a2a_card("poison")}
+        )
+        await raw.send(
+            "agent.after.register", {**base, "agent_id": "after", "card": a2a_card("after")}
+        )
+    await events.wait_until(lambda evs: {"before", "after"} <= {e.agent_id for e in evs})
+    (parked,) = await drain_queue(
+        worker.settings.broker_url, Topology(worker.settings.prefix).dead_letter_queue, 1
+    )
+    assert parked.routing_key == "agent.poison.register"
+    assert parked.headers["x-first-death-reason"] == "delivery_limit"
+    assert "poison" not in {e.agent_id for e in events.events}
