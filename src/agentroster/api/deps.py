@@ -33,7 +33,7 @@ class ApiState:
     registries: tuple[CollectorRegistry, ...]
 
 
-def get_state(request: Request) -> ApiState:
+async def get_state(request: Request) -> ApiState:
     """The running API's state (set by the lifespan; absent means it was never run)."""
     state: ApiState | None = getattr(request.app.state, "agentroster", None)
     if state is None:
@@ -41,7 +41,7 @@ def get_state(request: Request) -> ApiState:
     return state
 
 
-def get_reader(state: Annotated[ApiState, Depends(get_state)]) -> RegistryReader:
+async def get_reader(state: Annotated[ApiState, Depends(get_state)]) -> RegistryReader:
     """The reader of the registry's Redis state."""
     return state.reader
 

@@ -226,3 +226,32 @@ def _view(agent_id: str, raw: dict[str, Any]) -> AgentView:
     except ValidationError as exc:
         log.warning("agent %s: stored view does not validate: %s", agent_id, exc)
         return AgentView(name=str(raw.get("name") or ""), card_format="generic")
+
+
+_VIEW_FIELDS = frozenset(AgentView.model_fields)
+
+
+def summary_json(record: SummaryRecord) -> dict[str, Any]:
+    """`AgentSummary.from_record(record)` as plain data for orjson, without pydantic.
+
+    The stored view was written by the worker from a validated `AgentView`; it is passed on as
+    it is when it has exactly the view's fields, and converted as before otherwise.
+    """
+    view: Any = record.view
+    if view.keys() != _VIEW_FIELDS:
+        view = _view(record.agent_id, view).model_dump(mode="json")
+    return {
+        "agent_id": record.agent_id,
+        "status": record.status,
+        "revision": record.revision,
+        "card_digest": record.digest,
+        "live_instances": record.live_instances,
+        "first_seen": _time(record.first_seen_ms),
+        "last_seen": _time(record.last_seen_ms),
+        "lease": {
+            "ttl_s": record.ttl_ms / 1000,
+            "interval_s": record.interval_ms / 1000 or None,
+            "idle_ttl_s": record.idle_ttl_ms / 1000 or None,
+        },
+        "agent": view,
+    }

@@ -68,7 +68,8 @@ class Filters:
 #: Instances returned with one agent (soonest lease deadline first); `live_instances` counts all.
 MAX_INSTANCES = 1000
 
-#: Fields of `{p}:agent:<a>` every read takes, in this order (never `owner`).
+#: Fields of `{p}:agent:<a>` every read takes, in this order (never `owner`); query.lua reads
+#: the same fields in the same order for each agent of a page.
 _SUMMARY_FIELDS = (
     "status",
     "digest",
@@ -242,24 +243,12 @@ class RegistryReader:
             keys=[self.keys.revision],
             args=[self.keys.base, cursor or "", limit, SCAN_BUDGET, filters.text(), *sets],
         )
-        revision, next_cursor, ids = int(reply[0]), _text(reply[1]), [_text(i) for i in reply[2:]]
-        rows = await self._summaries(ids)
+        revision, next_cursor = int(reply[0]), _text(reply[1])
+        rows = [
+            _summary(_text(reply[n]), reply[n + 1], reply[n + 2]) for n in range(2, len(reply), 3)
+        ]
         # an agent deleted between the two reads (retention) is left out
         return AgentPage(revision, [r for r in rows if r is not None], next_cursor or None)
-
-    async def _summaries(self, agent_ids: list[str]) -> list[AgentSummary | None]:
-        """The summaries of these agents in one pipelined round trip (None: deleted since)."""
-        if not agent_ids:
-            return []
-        pipe = self.redis.pipeline(transaction=False)
-        for agent_id in agent_ids:
-            pipe.hmget(self.keys.agent(agent_id), list(_SUMMARY_FIELDS))
-            pipe.zcard(self.keys.instances(agent_id))
-        replies = await pipe.execute()
-        return [
-            _summary(agent_id, replies[2 * n], replies[2 * n + 1])
-            for n, agent_id in enumerate(agent_ids)
-        ]
 
 
 def _summary(agent_id: str, values: list[Any], live: Any) -> AgentSummary | None:

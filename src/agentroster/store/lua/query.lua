@@ -13,42 +13,72 @@ local cursor, limit, budget, q = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), 
 local sets = {}
 for i = 6, #ARGV do sets[#sets + 1] = ARGV[i] end
 
-local drive, drive_size = 1, nil
+-- The reply: revision, next cursor, then per id: id, its summary fields (HMGET, the fields and
+-- order of _SUMMARY_FIELDS in reader.py), live count.
+local fields = {'status', 'digest', 'view', 'first_seen', 'last_seen', 'ttl', 'interval',
+                'idle_ttl', 'rev'}
+local function page(revision, next_cursor, ids)
+  local reply = {revision, next_cursor}
+  for _, id in ipairs(ids) do
+    reply[#reply + 1] = id
+    reply[#reply + 1] = redis.call('HMGET', P .. 'agent:' .. id, unpack(fields))
+    reply[#reply + 1] = redis.call('ZCARD', P .. 'inst:' .. id)
+  end
+  return reply
+end
+
+local drive, drive_size, sizes = 1, nil, {}
 for i, key in ipairs(sets) do
   local size = redis.call('ZCARD', key)
+  sizes[key] = size
   if drive_size == nil or size < drive_size then drive, drive_size = i, size end
 end
 local revision = tonumber(redis.call('GET', P .. 'rev') or '0')
 local found = {}
 if drive_size == 0 then return {revision, ''} end
 
+-- the other sets, smallest first: each one narrows a chunk before the next is asked
+local others = {}
+for i, key in ipairs(sets) do
+  if i ~= drive then others[#others + 1] = key end
+end
+table.sort(others, function(a, b) return sizes[a] < sizes[b] end)
+
 local start = cursor == '' and '-' or '(' .. cursor
 local chunk = math.max(limit * 2, 100)
 local examined = 0
 while true do
-  local ids = redis.call('ZRANGEBYLEX', sets[drive], start, '+', 'LIMIT', 0, chunk)
-  for _, id in ipairs(ids) do
-    examined = examined + 1
-    local match = true
-    for i, key in ipairs(sets) do
-      if i ~= drive and not redis.call('ZSCORE', key, id) then match = false break end
+  local want = math.min(chunk, budget - examined)
+  local ids = redis.call('ZRANGEBYLEX', sets[drive], start, '+', 'LIMIT', 0, want)
+  examined = examined + #ids
+  local matches = ids
+  for _, key in ipairs(others) do
+    if #matches == 0 then break end
+    local scores = redis.call('ZMSCORE', key, unpack(matches))
+    local kept = {}
+    for j, id in ipairs(matches) do
+      if scores[j] then kept[#kept + 1] = id end
     end
-    if match and q ~= '' then
+    matches = kept
+  end
+  for _, id in ipairs(matches) do
+    local match = true
+    if q ~= '' then
       local text = redis.call('HGET', P .. 'agent:' .. id, 'text') or ''
       match = string.find(text, q, 1, true) ~= nil
     end
     if match then
       if #found == limit then
         -- one match beyond a full page: there is a next page, after the page's last id
-        return {revision, found[#found], unpack(found)}
+        return page(revision, found[#found], found)
       end
       found[#found + 1] = id
     end
-    if examined >= budget then
-      -- the budget is spent: go on from here (or from the page's end, if the page is full)
-      return {revision, #found == limit and found[#found] or id, unpack(found)}
-    end
   end
-  if #ids < chunk then return {revision, '', unpack(found)} end
+  if #ids < want then return page(revision, '', found) end
+  if examined >= budget then
+    -- the budget is spent: go on from here (or from the page's end, if the page is full)
+    return page(revision, #found == limit and found[#found] or ids[#ids], found)
+  end
   start = '(' .. ids[#ids]
 end
