@@ -85,7 +85,7 @@ KINDS: dict[str, str] = {
 }
 PATHS: dict[str, str] = {
     "api": "API (HTTP, httpx client)",
-    "raw": "ceiling: EVALSHA + pipeline",
+    "raw": "ceiling: EVALSHA (raw)     ",
     "reader": "ceiling: RegistryReader",
 }
 GOAL_P99_MS = 10.0  # single-skill page at the largest size, 8 concurrent clients
@@ -303,15 +303,10 @@ class RawTarget:
             "",
             *sets,
         )
-        ids: list[bytes] = reply[2:]
-        if ids:
-            pipe = self.redis.pipeline(transaction=False)
-            for i in ids:
-                pipe.hmget(self.agent_key + i, _SUMMARY_FIELDS)
-                pipe.zcard(self.instances_key + i)
-            await pipe.execute()
+        # the script returns the page's summaries itself: id, fields, live count per agent
+        count = (len(reply) - 2) // 3
         seconds = time.perf_counter() - started
-        return len(ids), reply[1].decode() or None, seconds
+        return count, reply[1].decode() or None, seconds
 
     async def agent(self, agent_id: str) -> tuple[bool, float]:
         started = time.perf_counter()
