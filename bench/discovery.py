@@ -85,7 +85,7 @@ KINDS: dict[str, str] = {
 }
 PATHS: dict[str, str] = {
     "api": "API (HTTP, httpx client)",
-    "raw": "ceiling: EVALSHA (raw)     ",
+    "raw": "ceiling: EVALSHA query.lua",
     "reader": "ceiling: RegistryReader",
 }
 GOAL_P99_MS = 10.0  # single-skill page at the largest size, 8 concurrent clients
