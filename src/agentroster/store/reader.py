@@ -2,13 +2,12 @@
 
 Uses the key layout of `store/keys.py`. One agent is read by one small read-only script, so a
 `GET /v1/agents/{id}` costs one round trip and sees one consistent moment (the agent hash, its
-instances and their records, and the global revision together). A page of agents costs two
-pipelined round trips per scanned chunk: the ids (with the revision), then their hashes.
+instances and their records, and the global revision together). A page of agents is one call
+of `query.lua`, which filters, cuts the page and returns its summaries with the revision, all
+at one moment.
 
-Revision and list + watch: `list_agents` reads the global revision *before* the agents, so a
-page reflects at least every change up to that revision (and possibly later ones). A client
-that lists and then follows events after that revision misses nothing; an event it already
-saw in the page carries a revision not above the agent's `revision`, and is dropped.
+Revision and list + watch: a page is exactly the state at its `revision`, so a client that
+lists and then follows events after that revision misses nothing and sees nothing twice.
 
 The agent's `owner` is never read: it is the registry's business, not the readers'.
 """
