@@ -58,9 +58,21 @@ from agentroster.store.reader import (
 from agentroster.store.redis_store import lua_source
 
 if TYPE_CHECKING:  # mypy sees bench/ from the repository root
-    from bench.heartbeats import RawPublisher, load_average, process_cpu_s, redis_cpu_s
+    from bench.heartbeats import (
+        RawPublisher,
+        cleanup_prefix,
+        load_average,
+        process_cpu_s,
+        redis_cpu_s,
+    )
 else:  # a script run as bench/discovery.py has bench/ on its path
-    from heartbeats import RawPublisher, load_average, process_cpu_s, redis_cpu_s
+    from heartbeats import (
+        RawPublisher,
+        cleanup_prefix,
+        load_average,
+        process_cpu_s,
+        redis_cpu_s,
+    )
 
 DEFAULT_BROKER_URL = "amqp://guest:guest@127.0.0.1:5672/"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -726,7 +738,7 @@ class Bench:
                 if api is not None:
                     await api.stop()
             finally:
-                await cleanup(connection, redis, self.prefix)
+                await cleanup_prefix(connection, redis, self.prefix)
                 await redis.aclose()
                 await connection.close()
 
@@ -735,7 +747,7 @@ class Bench:
         connection = await aio_pika.connect(self.args.broker_url)
         redis = Redis.from_url(self.args.redis_url)
         try:
-            await cleanup(connection, redis, self.prefix)
+            await cleanup_prefix(connection, redis, self.prefix)
         finally:
             await redis.aclose()
             await connection.close()
@@ -884,36 +896,6 @@ class Bench:
             for ceiling in ceilings:
                 await ceiling.stop()
         return results
-
-
-async def cleanup(connection: AbstractConnection, redis: Redis, prefix: str) -> None:
-    """Delete this run's queues, exchanges and Redis keys (its own prefix, nothing else).
-
-    The same names as bench/heartbeats.py deletes.
-    """
-    names, keys = Topology(prefix), Keys(prefix)
-    for queue in (names.commands_queue, names.dead_letter_queue, names.events_log):
-        channel = await connection.channel()
-        with contextlib.suppress(Exception):  # never declared
-            await channel.queue_delete(queue)
-        with contextlib.suppress(Exception):
-            await channel.close()
-    for exchange in (names.commands_exchange, names.dead_letter_exchange, names.events_exchange):
-        channel = await connection.channel()
-        with contextlib.suppress(Exception):
-            await channel.exchange_delete(exchange)
-        with contextlib.suppress(Exception):
-            await channel.close()
-    deleted = 0
-    batch: list[bytes] = []
-    async for key in redis.scan_iter(match=f"{keys.base}*", count=1000):
-        batch.append(key)
-        if len(batch) >= 1000:
-            deleted += await redis.delete(*batch)
-            batch = []
-    if batch:
-        deleted += await redis.delete(*batch)
-    print(f"cleaned up: 3 queues, 3 exchanges, {deleted:,} Redis keys of {prefix}", flush=True)
 
 
 # --------------------------------------------------------------------------------------------

@@ -597,33 +597,34 @@ class Bench:
 
     async def cleanup(self, connection: AbstractConnection, redis: Redis) -> None:
         """Delete this run's queues, exchanges and Redis keys (its own prefix, nothing else)."""
-        names = self.names
-        for queue in (names.commands_queue, names.dead_letter_queue, names.events_log):
-            channel = await connection.channel()
-            with contextlib.suppress(Exception):  # never declared
-                await channel.queue_delete(queue)
-            with contextlib.suppress(Exception):
-                await channel.close()
-        for exchange in (
-            names.commands_exchange,
-            names.dead_letter_exchange,
-            names.events_exchange,
-        ):
-            channel = await connection.channel()
-            with contextlib.suppress(Exception):
-                await channel.exchange_delete(exchange)
-            with contextlib.suppress(Exception):
-                await channel.close()
-        deleted = 0
-        batch: list[bytes] = []
-        async for key in redis.scan_iter(match=f"{self.keys.base}*", count=1000):
-            batch.append(key)
-            if len(batch) >= 1000:
-                deleted += await redis.delete(*batch)
-                batch = []
-        if batch:
+        await cleanup_prefix(connection, redis, self.prefix)
+
+
+async def cleanup_prefix(connection: AbstractConnection, redis: Redis, prefix: str) -> None:
+    """Delete a run's queues, exchanges and Redis keys (its own prefix, nothing else)."""
+    names, keys = Topology(prefix), Keys(prefix)
+    for queue in (names.commands_queue, names.dead_letter_queue, names.events_log):
+        channel = await connection.channel()
+        with contextlib.suppress(Exception):  # never declared
+            await channel.queue_delete(queue)
+        with contextlib.suppress(Exception):
+            await channel.close()
+    for exchange in (names.commands_exchange, names.dead_letter_exchange, names.events_exchange):
+        channel = await connection.channel()
+        with contextlib.suppress(Exception):
+            await channel.exchange_delete(exchange)
+        with contextlib.suppress(Exception):
+            await channel.close()
+    deleted = 0
+    batch: list[bytes] = []
+    async for key in redis.scan_iter(match=f"{keys.base}*", count=1000):
+        batch.append(key)
+        if len(batch) >= 1000:
             deleted += await redis.delete(*batch)
-        print(f"cleaned up: 3 queues, 3 exchanges, {deleted:,} Redis keys of {self.prefix}")
+            batch = []
+    if batch:
+        deleted += await redis.delete(*batch)
+    print(f"cleaned up: 3 queues, 3 exchanges, {deleted:,} Redis keys of {prefix}", flush=True)
 
 
 def print_table(args: argparse.Namespace, results: Sequence[Result]) -> None:

@@ -115,21 +115,7 @@ class AgentSummary(BaseModel):
     @classmethod
     def fields_from_record(cls, record: SummaryRecord) -> dict[str, Any]:
         """The summary's fields, converted from what the reader returns."""
-        return {
-            "agent_id": record.agent_id,
-            "status": record.status,
-            "revision": record.revision,
-            "card_digest": record.digest,
-            "live_instances": record.live_instances,
-            "first_seen": _time(record.first_seen_ms),
-            "last_seen": _time(record.last_seen_ms),
-            "lease": Lease(
-                ttl_s=record.ttl_ms / 1000,
-                interval_s=record.interval_ms / 1000 or None,
-                idle_ttl_s=record.idle_ttl_ms / 1000 or None,
-            ),
-            "agent": _view(record.agent_id, record.view),
-        }
+        return {**_record_fields(record), "agent": _view(record.agent_id, record.view)}
 
     @classmethod
     def from_record(cls, record: SummaryRecord) -> AgentSummary:
@@ -240,6 +226,11 @@ def summary_json(record: SummaryRecord) -> dict[str, Any]:
     view: Any = record.view
     if view.keys() != _VIEW_FIELDS:
         view = _view(record.agent_id, view).model_dump(mode="json")
+    return {**_record_fields(record), "agent": view}
+
+
+def _record_fields(record: SummaryRecord) -> dict[str, Any]:
+    """A summary's fields but the view, as plain data (pydantic validates them as they are)."""
     return {
         "agent_id": record.agent_id,
         "status": record.status,
@@ -253,5 +244,4 @@ def summary_json(record: SummaryRecord) -> dict[str, Any]:
             "interval_s": record.interval_ms / 1000 or None,
             "idle_ttl_s": record.idle_ttl_ms / 1000 or None,
         },
-        "agent": view,
     }
