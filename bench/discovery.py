@@ -5,12 +5,16 @@ Run from the repository root: `.venv/bin/python bench/discovery.py` (see bench/R
 1. Registers agents through the real worker (`python -m agentroster worker`, a subprocess),
    each with 8 of 200 skills and 3 tags, lease TTL 3600 s, then stops the worker. The sizes of
    `--sizes` are reached in turn: a larger size registers only the agents it adds.
-2. Serves the API in a separate process (`python -m agentroster api`) and loads it from this
-   process over loopback: `--concurrency` clients, each an `httpx.AsyncClient` with one
-   keep-alive connection, for `--seconds` (at most `--max-requests`) per query kind.
+2. Serves the API in a separate process (`python -m agentroster api`; one per
+   `--api-variant`, to compare code or packages on the same data) and loads it from this
+   process over loopback: `--concurrency` clients, each with one keep-alive connection
+   (`--client`: an `httpx.AsyncClient`, or bare asyncio streams), for `--seconds` (at most
+   `--max-requests`) per query kind.
 3. The ceiling: the same Redis reads without HTTP, from one process with as many concurrent
-   tasks: `raw` (EVALSHA of query.lua, then the pipelined HMGET + ZCARD per agent) and
-   `reader` (`RegistryReader`, the code the API calls). Kinds alternate: API, raw, reader.
+   tasks and the process settings of `agentroster api` (garbage collector, event loop): `raw`
+   (EVALSHA of query.lua, whose reply holds the page's summaries, or of the read-one-agent
+   script; nothing is converted) and `reader` (`RegistryReader`, the code the API calls).
+   Kinds alternate: each API, raw, reader.
 4. Prints one table per size, then deletes everything it created (its own prefix only).
 
 The same file is the ceiling processes: `--role ceiling --variant raw|reader` (internal).
@@ -44,6 +48,7 @@ import orjson
 from aio_pika.abc import AbstractConnection
 from redis.asyncio import Redis
 
+from agentroster.cli import run_server, tune_gc
 from agentroster.contracts import Register, Topology
 from agentroster.registry.terms import skill_term
 from agentroster.store.keys import Keys
@@ -96,10 +101,23 @@ KINDS: dict[str, str] = {
     "walk": "cursor walk, 1 skill, limit 100",
 }
 PATHS: dict[str, str] = {
-    "api": "API (HTTP, httpx client)",
+    "api": "API (HTTP)",
     "raw": "ceiling: EVALSHA query.lua",
     "reader": "ceiling: RegistryReader",
 }
+
+
+def api_path(name: str) -> str:
+    """The `path` of an API variant's measurements: `api`, or `api:<name>`."""
+    return f"api:{name}" if name else "api"
+
+
+def path_label(path: str) -> str:
+    if path.startswith("api:"):
+        return f"API {path[4:]} (HTTP)"
+    return PATHS[path]
+
+
 GOAL_P99_MS = 10.0  # single-skill page at the largest size, 8 concurrent clients
 GOAL_RATIO = 0.5  # API requests/s against the ceiling
 
@@ -281,6 +299,90 @@ class HttpTarget:
 
     async def aclose(self) -> None:
         await self.client.aclose()
+
+
+class BareHttpTarget:
+    """One client: one keep-alive HTTP/1.1 connection on asyncio streams, and nothing else.
+
+    The request is written as bytes and the answer read by its `Content-Length` (the API sends
+    one on every answer). It costs the benchmark's process about a tenth of httpx's CPU per
+    request, on the two cores the API needs too: `--client bare` shows how much of the API's
+    latency is the load generator's.
+    """
+
+    def __init__(self, base_url: str) -> None:
+        url = httpx.URL(base_url)
+        self.host, self.port = url.host, url.port or 80
+        self.head = f"Host: {self.host}:{self.port}\r\n\r\n".encode()
+        self.streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+        self.pages = 0
+
+    async def get(self, target: str) -> tuple[int, bytes]:
+        """(status, body) of `GET target`; the connection is opened on first use.
+
+        The server closes a connection that stayed idle (uvicorn: after 5 s, e.g. while
+        another path is measured); as httpx does, the request is then sent on a new one.
+        """
+        request = b"GET " + target.encode() + b" HTTP/1.1\r\n" + self.head
+        for attempt in (1, 2):
+            if self.streams is None:
+                self.streams = await asyncio.open_connection(self.host, self.port)
+            reader, writer = self.streams
+            writer.write(request)
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+                break
+            except (asyncio.IncompleteReadError, ConnectionError) as exc:
+                await self.aclose()
+                if attempt == 2 or (isinstance(exc, asyncio.IncompleteReadError) and exc.partial):
+                    raise
+        length = _CONTENT_LENGTH.search(head)
+        if length is None:
+            raise RuntimeError(f"an answer without Content-Length: {head[:300]!r}")
+        return int(head[9:12]), await reader.readexactly(int(length[1]))
+
+    async def page(
+        self, skills: tuple[str, ...], cursor: str | None
+    ) -> tuple[int, str | None, float]:
+        query = [f"skill={s}" for s in skills]  # skill ids and cursors need no escaping
+        query.append(f"limit={LIMIT}")
+        if cursor is not None:
+            query.append(f"cursor={cursor}")
+        started = time.perf_counter()
+        status, body = await self.get("/v1/agents?" + "&".join(query))
+        seconds = time.perf_counter() - started
+        if status != 200:
+            raise RuntimeError(f"GET /v1/agents: {status} {body[:300]!r}")
+        count, next_cursor = page_shape(body)
+        self.pages += 1
+        if self.pages % CHECK_EVERY == 0:  # now and then, check the shortcut with a decode
+            decoded = orjson.loads(body)
+            if (len(decoded["agents"]), decoded["next_cursor"]) != (count, next_cursor):
+                raise RuntimeError(f"page_shape misread a page: {count}, {next_cursor!r}")
+        return count, next_cursor, seconds
+
+    async def agent(self, agent_id: str) -> tuple[bool, float]:
+        started = time.perf_counter()
+        status, body = await self.get(f"/v1/agents/{agent_id}")
+        seconds = time.perf_counter() - started
+        if status not in (200, 404):
+            raise RuntimeError(f"GET /v1/agents/{agent_id}: {status}")
+        return status == 200 and b'"agent_id"' in body, seconds
+
+    async def aclose(self) -> None:
+        if self.streams is not None:
+            self.streams[1].close()
+            with contextlib.suppress(OSError):
+                await self.streams[1].wait_closed()
+            self.streams = None
+
+
+_CONTENT_LENGTH = re.compile(rb"(?i)\r\ncontent-length: *(\d+)")
+
+HTTP_CLIENTS: dict[str, type[HttpTarget | BareHttpTarget]] = {
+    "httpx": HttpTarget,
+    "bare": BareHttpTarget,
+}
 
 
 class RawTarget:
@@ -659,6 +761,7 @@ async def role_ceiling(args: argparse.Namespace) -> None:
     population = Population(args.seed)
     population.grow(args.ceiling_size)
     queries = Queries(population, args.ceiling_size, args.seed)
+    tune_gc()  # the process settings of `agentroster api`: the same collector and event loop
     # the client the API opens (api/app.py), so both sides pay the same connection settings
     redis = Redis.from_url(
         args.redis_url, socket_connect_timeout=5.0, socket_timeout=5.0, health_check_interval=30
@@ -710,7 +813,7 @@ class Bench:
         self.keys = Keys(self.prefix)
         self.population = Population(args.seed)
         self.registered = 0
-        self.base_url = ""
+        self.apis: dict[str, tuple[Service, str]] = {}  # path -> (process, base URL)
 
     async def run(self) -> dict[int, list[Measurement]]:
         # SIGTERM and SIGINT (even where a shell made the script ignore SIGINT) cancel the run,
@@ -723,19 +826,20 @@ class Bench:
         print(f"prefix {self.prefix}", flush=True)
         connection = await aio_pika.connect(self.args.broker_url)
         redis = Redis.from_url(self.args.redis_url)
-        api: Service | None = None
         results: dict[int, list[Measurement]] = {}
         try:
             for size in self.args.sizes:
                 await self.register(connection, redis, size)
-                if api is None:
-                    api = await self.start_api()
-                results[size] = await self.measure_size(size, api, redis)
+                for name, pythonpath in self.args.api_variants:
+                    path = api_path(name)
+                    if path not in self.apis:
+                        self.apis[path] = await self.start_api(name, pythonpath)
+                results[size] = await self.measure_size(size, redis)
                 print_table(self.args, size, results[size])
             return results
         finally:
             try:
-                if api is not None:
+                for api, _ in self.apis.values():
                     await api.stop()
             finally:
                 await cleanup_prefix(connection, redis, self.prefix)
@@ -818,12 +922,13 @@ class Bench:
                 last_report = time.monotonic()
             await asyncio.sleep(0.1)
 
-    async def start_api(self) -> Service:
+    async def start_api(self, name: str, pythonpath: str) -> tuple[Service, str]:
+        """One API process (`name` '' is the installed code, unless `pythonpath` says)."""
         port = free_port()
         env = service_env(self.args, self.prefix, "INFO")
-        if self.args.api_pythonpath:  # experiments: a modified copy of src, extra packages
+        if pythonpath:  # experiments: a modified copy of src, extra packages
             env["PYTHONPATH"] = os.pathsep.join(
-                [self.args.api_pythonpath, *filter(None, [env.get("PYTHONPATH")])]
+                [pythonpath, *filter(None, [env.get("PYTHONPATH")])]
             )
         api = Service(
             "api",
@@ -841,14 +946,16 @@ class Bench:
             ready="Uvicorn running",
         )
         await api.start()
-        self.base_url = f"http://127.0.0.1:{port}"
-        print(f"API process {api.pid} serving {self.base_url}", flush=True)
-        return api
+        base_url = f"http://127.0.0.1:{port}"
+        variant = f" ({name}: PYTHONPATH {pythonpath or '-'})" if name else ""
+        print(f"API process {api.pid} serving {base_url}{variant}", flush=True)
+        return api, base_url
 
     async def measure_api(
         self,
         kind: str,
-        clients: Sequence[HttpTarget],
+        path: str,
+        clients: Sequence[HttpTarget | BareHttpTarget],
         queries: Queries,
         api: Service,
         redis: Redis,
@@ -870,29 +977,37 @@ class Bench:
             "client_cpu_s": time.process_time() - before[1],
             "redis_cpu_s": await redis_cpu_s(redis) - before[2],
         }
-        return Measurement.of(kind, "api", load, **usage)
+        return Measurement.of(kind, path, load, **usage)
 
-    async def measure_size(self, size: int, api: Service, redis: Redis) -> list[Measurement]:
+    async def measure_size(self, size: int, redis: Redis) -> list[Measurement]:
         args = self.args
         queries = Queries(self.population, size, args.seed)
-        clients = [HttpTarget(self.base_url) for _ in range(args.concurrency)]
+        clients = {
+            path: [HTTP_CLIENTS[args.client](base_url) for _ in range(args.concurrency)]
+            for path, (_, base_url) in self.apis.items()
+        }
         ceilings = [CeilingProcess(args, v, self.prefix, size) for v in args.ceilings]
         results: list[Measurement] = []
         try:
             for ceiling in ceilings:
                 await ceiling.start()
             for kind in args.kinds:
-                for _ in range(args.repeat):  # API, then each ceiling, in turn
-                    results.append(await self.measure_api(kind, clients, queries, api, redis))
-                    report(size, results[-1])
+                for _ in range(args.repeat):  # each API, then each ceiling, in turn
+                    for path, (api, _) in self.apis.items():
+                        results.append(
+                            await self.measure_api(kind, path, clients[path], queries, api, redis)
+                        )
+                        report(size, results[-1])
                     for ceiling in ceilings:
                         results.append(await ceiling.measure(kind))
                         report(size, results[-1])
-                if not api.alive():
-                    raise RuntimeError(f"the API process exited: {api.output()}")
+                for api, _ in self.apis.values():
+                    if not api.alive():
+                        raise RuntimeError(f"the API process exited: {api.output()}")
         finally:
-            for client in clients:
-                await client.aclose()
+            for targets in clients.values():
+                for client in targets:
+                    await client.aclose()
             for ceiling in ceilings:
                 await ceiling.stop()
         return results
@@ -925,7 +1040,7 @@ def print_table(args: argparse.Namespace, size: int, results: Sequence[Measureme
     print()
     print(
         f"agentroster discovery: {size:,} live agents ({SKILLS_PER_AGENT} of {SKILLS} skills, "
-        f"{TAGS_PER_AGENT} tags each), {args.concurrency} concurrent clients, "
+        f"{TAGS_PER_AGENT} tags each), {args.concurrency} concurrent {args.client} clients, "
         f"{args.seconds:g} s per measurement, {os.cpu_count()} cores"
         + (f", medians of {args.repeat} (by req/s)" if args.repeat > 1 else "")
     )
@@ -942,9 +1057,9 @@ def print_table(args: argparse.Namespace, size: int, results: Sequence[Measureme
         }
         print(KINDS[kind] + (" (per page)" if kind == "walk" else ""))
         for path, m in rows.items():
-            client = f"{m.per_request_us(m.client_cpu_s):>10.0f}" if path == "api" else " " * 10
+            client = f"{m.per_request_us(m.client_cpu_s):>10.0f}" if is_api(path) else " " * 10
             print(
-                f"  {PATHS[path]:<34} {m.rate:>7,.0f} {m.p50_ms:>7.2f} {m.p99_ms:>7.2f} "
+                f"  {path_label(path)[:34]:<34} {m.rate:>7,.0f} {m.p50_ms:>7.2f} {m.p99_ms:>7.2f} "
                 f"{m.max_ms:>7.1f} {m.per_request_us(m.server_cpu_s):>10.0f} {client} "
                 f"{m.per_request_us(m.redis_cpu_s):>12.0f} {m.load:>5.1f} {m.errors:>4}"
             )
@@ -956,36 +1071,44 @@ def print_table(args: argparse.Namespace, size: int, results: Sequence[Measureme
                 if m.wall_s
             )
             print(f"  whole walks: {walks}")
-        if "api" in rows:
+        for api in (path for path in rows if is_api(path)):
+            name = "API" if api == "api" else api[4:]
             ratios = ", ".join(
-                f"API/{path} {rows['api'].rate / rows[path].rate:.2f}"
+                f"{name}/{path} {rows[api].rate / rows[path].rate:.2f}"
                 for path in rows
-                if path != "api" and rows[path].rate
+                if not is_api(path) and rows[path].rate
             )
             if ratios:
                 print(f"  requests/s {ratios}")
-    api = {
-        kind: median_of([m for m in results if m.kind == kind and m.path == "api"])
-        for kind in dict.fromkeys(m.kind for m in results if m.path == "api")
-    }
-    if size != max(args.sizes) or "single" not in api:
+    if size != max(args.sizes):
         return
-    single = api["single"]
-    verdict = "met" if single.p99_ms < GOAL_P99_MS else "NOT met"
-    print(
-        f"goal: single-skill page p99 < {GOAL_P99_MS:g} ms at {size:,} agents with "
-        f"{args.concurrency} clients: {single.p99_ms:.1f} ms ({verdict})"
-    )
     ceiling = "raw" if "raw" in args.ceilings else (args.ceilings or [None])[0]
-    for kind, m in api.items():
-        bases = [c for c in results if c.kind == kind and c.path == ceiling]
-        if not bases or not (base := median_of(bases)).rate:
-            continue
-        ratio = m.rate / base.rate
-        print(
-            f"goal: {kind} API >= {GOAL_RATIO:.0%} of the ceiling ({ceiling}) in requests/s: "
-            f"{ratio:.3f} ({'met' if ratio >= GOAL_RATIO else 'NOT met'})"
-        )
+    for api in dict.fromkeys(m.path for m in results if is_api(m.path)):
+        name = "API" if api == "api" else f"API {api[4:]}"
+        medians = {
+            kind: median_of([m for m in results if m.kind == kind and m.path == api])
+            for kind in dict.fromkeys(m.kind for m in results if m.path == api)
+        }
+        if "single" in medians:
+            single = medians["single"]
+            verdict = "met" if single.p99_ms < GOAL_P99_MS else "NOT met"
+            print(
+                f"goal: single-skill page p99 < {GOAL_P99_MS:g} ms at {size:,} agents with "
+                f"{args.concurrency} clients ({name}): {single.p99_ms:.1f} ms ({verdict})"
+            )
+        for kind, m in medians.items():
+            bases = [c for c in results if c.kind == kind and c.path == ceiling]
+            if not bases or not (base := median_of(bases)).rate:
+                continue
+            ratio = m.rate / base.rate
+            print(
+                f"goal: {kind} {name} >= {GOAL_RATIO:.0%} of the ceiling ({ceiling}) in "
+                f"requests/s: {ratio:.3f} ({'met' if ratio >= GOAL_RATIO else 'NOT met'})"
+            )
+
+
+def is_api(path: str) -> bool:
+    return path == "api" or path.startswith("api:")
 
 
 # --------------------------------------------------------------------------------------------
@@ -1038,6 +1161,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=1,
         help="measure each kind this many times, alternating paths (medians are reported)",
     )
+    parser.add_argument(
+        "--client",
+        choices=list(HTTP_CLIENTS),
+        default="httpx",
+        help="the HTTP clients: httpx.AsyncClient, or bare asyncio streams (httpx)",
+    )
     parser.add_argument("--seed", type=int, default=1, help="of the agents and queries (1)")
     parser.add_argument("--broker-url", default=DEFAULT_BROKER_URL)
     parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL)
@@ -1045,6 +1174,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--api-pythonpath",
         metavar="PATHS",
         help="put PATHS first on the API process's PYTHONPATH (to try a copy of src/)",
+    )
+    parser.add_argument(
+        "--api-variant",
+        metavar="NAME=PATHS",
+        action="append",
+        default=[],
+        help="an API process with PATHS first on its PYTHONPATH (empty: the installed code);"
+        " repeat to compare several on the same data, measured in turn",
     )
     parser.add_argument(
         "--cleanup",
@@ -1058,6 +1195,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.agents is not None:
         args.sizes = _sizes(str(args.agents))
+    args.api_variants = [("", args.api_pythonpath or "")]
+    if args.api_variant:
+        if args.api_pythonpath:
+            parser.error("--api-pythonpath and --api-variant exclude each other")
+        args.api_variants = [tuple(v.partition("=")[::2]) for v in args.api_variant]
+        names = [name for name, _ in args.api_variants]
+        if not all(re.fullmatch(r"[\w.+-]{1,20}", n) for n in names) or len(set(names)) < len(
+            names
+        ):
+            parser.error("--api-variant: distinct names of 1-20 letters, digits, '.', '+', '-'")
     if args.cleanup and not re.fullmatch(r"bench-[0-9a-f]{10}", args.cleanup):
         parser.error("--cleanup takes a prefix this benchmark made: bench-<10 hex digits>")
     if (
@@ -1075,7 +1222,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.role:
-        asyncio.run(role_ceiling(args))
+        run_server(role_ceiling(args))
         return
     if args.cleanup:
         asyncio.run(Bench(args, args.cleanup).cleanup_only())

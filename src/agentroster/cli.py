@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -77,9 +79,10 @@ def up(
     async def run() -> None:
         async with create_worker(settings) as worker:
             api = create_api(settings, registries=[worker.metrics.registry])
+            tune_gc()
             await _serve(api, settings)
 
-    asyncio.run(run())
+    run_server(run())
 
 
 @app.command()
@@ -91,7 +94,9 @@ def api(
     from agentroster.api import create_api
 
     settings = _settings(host, port)
-    asyncio.run(_serve(create_api(settings), settings))
+    api = create_api(settings)
+    tune_gc()
+    run_server(_serve(api, settings))
 
 
 @app.command()
@@ -213,6 +218,39 @@ def _settings(host: str | None, port: int | None) -> Settings:
     settings = Settings().model_copy(update=overrides)
     _configure_logging(settings.log_level)
     return settings
+
+
+#: Allocations between young-generation collections in a serving process (CPython's default is
+#: 700). A page of 100 agents allocates thousands of containers that all live until the
+#: response is sent; at 700, several collections ran per request and promoted the page to the
+#: older generations. bench/README.md, Discovery, has the measurements.
+GC_THRESHOLD = (10_000, 10, 10)
+
+
+def tune_gc() -> None:
+    """Garbage collector settings for a long-running server, once the app is built.
+
+    Everything alive now (modules, the app, its routes and models) lives as long as the
+    process: `gc.freeze()` keeps the collector from traversing it again on every full
+    collection. A process-wide setting, so it belongs here and not in `create_api`.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLD)
+
+
+def run_server(main: Coroutine[Any, Any, None]) -> None:
+    """Run a serving process's event loop: uvloop's when it is installed, asyncio's otherwise.
+
+    uvicorn picks uvloop by itself only when it creates the loop; here the loop is ours.
+    """
+    try:
+        import uvloop
+    except ImportError:  # not on Windows or PyPy (see the `server` extra)
+        asyncio.run(main)
+        return
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(main)
 
 
 async def _serve(api: FastAPI, settings: Settings) -> None:

@@ -11,6 +11,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.config import JsonDict
 
@@ -86,12 +87,7 @@ class Instance(BaseModel):
     @classmethod
     def from_record(cls, record: InstanceRecord) -> Instance:
         """Convert what the reader returns."""
-        return cls(
-            instance_id=record.instance_id,
-            lease_deadline=_time(record.lease_deadline_ms) or datetime.fromtimestamp(0, UTC),
-            first_seen=_time(record.first_seen_ms),
-            last_seen=_time(record.last_seen_ms),
-        )
+        return cls(**_instance_fields(record))
 
 
 class AgentSummary(BaseModel):
@@ -115,7 +111,7 @@ class AgentSummary(BaseModel):
     @classmethod
     def fields_from_record(cls, record: SummaryRecord) -> dict[str, Any]:
         """The summary's fields, converted from what the reader returns."""
-        return {**_record_fields(record), "agent": _view(record.agent_id, record.view)}
+        return _record_fields(record, _view(record.agent_id, record.view))
 
     @classmethod
     def from_record(cls, record: SummaryRecord) -> AgentSummary:
@@ -174,13 +170,34 @@ class Health(BaseModel):
     status: str = Field(examples=["ok"])
 
 
+class Safeguards(BaseModel):
+    """Holds on lease expiry in force now: the registry distrusts absence for a while."""
+
+    recovery_ms_left: int = Field(
+        0, ge=0, description="Left of the recovery window after Redis lost its data (0: none)."
+    )
+    brake_held_leases: int = Field(
+        0, ge=0, description="Leases the mass-expiry brake holds now (0: not braking)."
+    )
+    brake_ms_left: int = Field(0, ge=0, description="Left of the brake's hold.")
+
+
 class Readiness(BaseModel):
-    """Whether the API can serve: every dependency answers."""
+    """Whether the API can serve: every dependency answers. Holds on expiry (recovery window,
+    mass-expiry brake) do not make it unready; `safeguards` shows them."""
 
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
-                {"ready": True, "checks": {"redis": "ok", "rabbitmq": "ok"}},
+                {
+                    "ready": True,
+                    "checks": {"redis": "ok", "rabbitmq": "ok"},
+                    "safeguards": {
+                        "recovery_ms_left": 0,
+                        "brake_held_leases": 25,
+                        "brake_ms_left": 28500,
+                    },
+                },
                 {
                     "ready": False,
                     "checks": {
@@ -194,6 +211,7 @@ class Readiness(BaseModel):
 
     ready: bool
     checks: dict[str, str] = Field(description="`ok`, or what went wrong, per dependency.")
+    safeguards: Safeguards | None = Field(None, description="Absent when Redis does not answer.")
 
 
 def _time(ms: int | None) -> datetime | None:
@@ -226,11 +244,26 @@ def summary_json(record: SummaryRecord) -> dict[str, Any]:
     view: Any = record.view
     if view.keys() != _VIEW_FIELDS:
         view = _view(record.agent_id, view).model_dump(mode="json")
-    return {**_record_fields(record), "agent": view}
+    return _record_fields(record, view)
 
 
-def _record_fields(record: SummaryRecord) -> dict[str, Any]:
-    """A summary's fields but the view, as plain data (pydantic validates them as they are)."""
+def detail_json(record: DetailRecord) -> dict[str, Any]:
+    """`AgentDetail.from_detail(record)` as plain data for orjson, without the model.
+
+    Unlike a page's, the one agent's view is validated and converted as `from_detail` does it,
+    and embedded as pydantic writes it: the same bytes, for any stored view.
+    """
+    view = orjson.Fragment(_view(record.agent_id, record.view).model_dump_json())
+    fields = _record_fields(record, view)
+    fields["instances"] = [_instance_fields(instance) for instance in record.instances]
+    fields["registry_revision"] = record.registry_revision
+    return fields
+
+
+def _record_fields(record: SummaryRecord, agent: Any) -> dict[str, Any]:
+    """A summary's fields, the view `agent` last, as plain data (pydantic validates them as
+    they are): the one builder of both `AgentSummary` and `summary_json`.
+    """
     return {
         "agent_id": record.agent_id,
         "status": record.status,
@@ -244,4 +277,15 @@ def _record_fields(record: SummaryRecord) -> dict[str, Any]:
             "interval_s": record.interval_ms / 1000 or None,
             "idle_ttl_s": record.idle_ttl_ms / 1000 or None,
         },
+        "agent": agent,
+    }
+
+
+def _instance_fields(record: InstanceRecord) -> dict[str, Any]:
+    """An instance's fields as plain data: the one builder of `Instance` and `detail_json`."""
+    return {
+        "instance_id": record.instance_id,
+        "lease_deadline": _time(record.lease_deadline_ms) or datetime.fromtimestamp(0, UTC),
+        "first_seen": _time(record.first_seen_ms),
+        "last_seen": _time(record.last_seen_ms),
     }

@@ -295,6 +295,9 @@ def _text(value: Any) -> str:
 
 def _int(value: Any) -> int | None:
     """A numeric reply (Redis stores numbers as strings; scores may come back as floats)."""
-    if value is None:
-        return None
-    return int(float(_text(value))) if not isinstance(value, int) else value
+    if value is None or isinstance(value, int):
+        return value
+    try:
+        return int(value)  # bytes or str of an integer (the usual case), or a float
+    except ValueError:  # "1.5", "1e3"
+        return int(float(_text(value)))
