@@ -13,10 +13,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aio_pika
+import httpx
 import orjson
 from aio_pika.abc import AbstractIncomingMessage
+from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
+from agentroster.api import create_api
 from agentroster.contracts import Topology
 from agentroster.settings import Settings
 
@@ -313,3 +316,66 @@ async def registry_server(settings: Settings, **env: str) -> AsyncIterator[Regis
                 await process.wait()
         if drain is not None:
             await drain
+
+
+class RunningProgram:
+    """A program running as a subprocess, its stdout (and stderr) read line by line."""
+
+    #: Guards against a hang only; nothing waits this long when things work.
+    timeout_s = 30.0
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+        self.lines: list[str] = []
+
+    async def wait_for_line(self, predicate: Callable[[str], bool]) -> str:
+        """Read output until a line satisfies `predicate`; return that line."""
+
+        async def read() -> str:
+            assert self.process.stdout is not None
+            while raw := await self.process.stdout.readline():
+                line = raw.decode(errors="replace").rstrip("\n")
+                self.lines.append(line)
+                if predicate(line):
+                    return line
+            raise AssertionError(f"the program ended without the expected line:\n{self.output}")
+
+        try:
+            return await asyncio.wait_for(read(), self.timeout_s)
+        except TimeoutError:
+            raise AssertionError(
+                f"no expected line within {self.timeout_s} s:\n{self.output}"
+            ) from None
+
+    async def stop(self) -> int:
+        """Send SIGTERM and wait for the exit status, reading the rest of the output."""
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            rest, _ = await asyncio.wait_for(self.process.communicate(), self.timeout_s)
+        except TimeoutError:
+            raise AssertionError(
+                f"no exit within {self.timeout_s} s of SIGTERM:\n{self.output}"
+            ) from None
+        self.lines.extend(rest.decode(errors="replace").splitlines())
+        assert self.process.returncode is not None
+        return self.process.returncode
+
+    @property
+    def output(self) -> str:
+        """Everything read so far, for failure messages."""
+        return "\n".join(self.lines)
+
+
+@contextlib.asynccontextmanager
+async def serve_api(
+    settings: Settings, registries: tuple[CollectorRegistry, ...] = ()
+) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client (base URL http://registry.test) of a freshly built API, lifespan running."""
+    app = create_api(settings, registries=registries)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://registry.test"
+        ) as client,
+    ):
+        yield client

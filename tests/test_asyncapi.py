@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import yaml
 from jsonschema import Draft202012Validator
+from pydantic import BaseModel
 from typer.testing import CliRunner
 
 from agentroster.cli import app
@@ -22,10 +23,18 @@ from agentroster.contracts import (
     COMMAND_MODELS,
     EVENT_KINDS,
     AgentEvent,
+    AgentView,
+    Endpoint,
+    Skill,
     Topology,
 )
 from agentroster.settings import Settings
-from agentroster.specification import DOCUMENTS, default_settings, render_yaml
+from agentroster.specification import (
+    DOCUMENTS,
+    PREFIX_EXTENSION,
+    default_settings,
+    render_yaml,
+)
 from agentroster.specification._complete import COMPONENT_KEY, check
 from agentroster.worker import Worker, create_worker
 
@@ -113,6 +122,7 @@ def test_prefix_option_renames_every_name(tmp_path: Path) -> None:
     assert "blue.commands" in text
     assert "blue.events" in text
     assert "agentroster.commands" not in text
+    assert yaml.safe_load(text)["info"][PREFIX_EXTENSION] == "blue"
     bad = CliRunner().invoke(app, ["asyncapi", "--out", str(tmp_path), "--prefix", "Not_A_Label"])
     assert bad.exit_code == 2
 
@@ -125,6 +135,31 @@ def test_references_resolve_and_component_keys_are_valid(
         assert doc["asyncapi"] == "3.0.0"
         for section in doc["components"].values():
             assert all(COMPONENT_KEY.match(key) for key in section)
+
+
+def amqp_names(doc: dict[str, Any]) -> set[str]:
+    """Every exchange and queue name in the channels' AMQP bindings (a server-named one is "")."""
+    names = set()
+    for channel in doc["channels"].values():
+        amqp = channel["bindings"]["amqp"]
+        for key in ("exchange", "x-exchange", "queue", "x-queue"):
+            if key in amqp:
+                names.add(amqp[key].get("name", ""))
+        names.update(queue["name"] for queue in amqp.get("x-queues", ()))
+    return names - {""}
+
+
+def test_the_prefix_is_machine_readable_and_begins_every_name(
+    committed: dict[str, dict[str, Any]],
+) -> None:
+    """`info.x-agentroster-prefix` is the prefix every exchange and queue name begins with."""
+    for doc in committed.values():
+        prefix = doc["info"][PREFIX_EXTENSION]
+        assert prefix == NAMES.prefix
+        names = amqp_names(doc)
+        assert names
+        assert all(name.startswith(f"{prefix}.") for name in names), names
+        assert f"`info.{PREFIX_EXTENSION}`" in doc["info"]["description"]
 
 
 # --- channels: exchange, address, queue -------------------------------------------------------
@@ -197,6 +232,42 @@ def test_every_message_has_properties_a_described_payload_and_valid_examples(
                     validator(doc, message["headers"]).validate(example["headers"])
 
 
+def test_messages_name_no_correlation_id(committed: dict[str, dict[str, Any]]) -> None:
+    """No header of the contract is a correlation id (FastStream documents one by default)."""
+    for doc in committed.values():
+        for message_id, message in doc["components"]["messages"].items():
+            assert "correlationId" not in message, message_id
+
+
+def test_enums_are_named_schemas(committed: dict[str, dict[str, Any]]) -> None:
+    """A generated client names an enum after its schema, not after the property holding it."""
+    properties = {
+        ("AgentEvent", "status"): "AgentStatus",
+        ("AgentEvent", "reason"): "ChangeReason",
+        ("AgentView", "card_format"): "CardFormat",
+    }
+    for doc in committed.values():
+        schemas = doc["components"]["schemas"]
+        for (schema, name), enum in properties.items():
+            assert schemas[schema]["properties"][name]["$ref"] == f"#/components/schemas/{enum}"
+            assert schemas[enum]["type"] == "string"
+            assert schemas[enum]["enum"]
+            assert schemas[enum]["description"]
+
+
+@pytest.mark.parametrize(
+    "model", [*COMMAND_MODELS.values(), AgentEvent, AgentView, Endpoint, Skill]
+)
+def test_a_schema_is_closed_exactly_when_its_model_forbids_extra_fields(
+    committed: dict[str, dict[str, Any]], model: type[BaseModel]
+) -> None:
+    """`additionalProperties: false` where the model rejects unknown fields, and only there."""
+    strict = model.model_config.get("extra") == "forbid"
+    for doc in committed.values():
+        schema = doc["components"]["schemas"][model.__name__]
+        assert (schema.get("additionalProperties") is False) == strict, model.__name__
+
+
 def test_payload_examples_are_valid_models(committed: dict[str, dict[str, Any]]) -> None:
     for doc in committed.values():
         for message in doc["components"]["messages"].values():
@@ -267,6 +338,25 @@ def test_agent_sends_commands_and_receives_events(agent: dict[str, Any]) -> None
         assert channel["address"] == NAMES.event_key(event, "{agent_id}")
         assert channel["bindings"]["amqp"]["is"] == "routingKey"
         assert exchange_of(channel)["name"] == NAMES.events_exchange
+
+
+def test_operations_bind_no_cc_and_only_receivers_ack(
+    committed: dict[str, dict[str, Any]],
+) -> None:
+    """The routing key is the channel's address; `ack` is the consumer's, not the sender's.
+
+    In the AMQP bindings 0.3.0 `cc` is the CC header: a generator honouring it would send every
+    message once more, to a literal `agent.{agent_id}.register`.
+    """
+    for doc in committed.values():
+        for operation_id, operation in doc["operations"].items():
+            amqp = operation["bindings"]["amqp"]
+            assert "cc" not in amqp, operation_id
+            assert "bcc" not in amqp, operation_id
+            if operation["action"] == "send":
+                assert "ack" not in amqp, operation_id
+            else:
+                assert amqp["ack"] is True, operation_id
 
 
 def test_registry_receives_commands_and_sends_events(registry: dict[str, Any]) -> None:

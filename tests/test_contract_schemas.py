@@ -7,6 +7,7 @@ add a "Contracts" line to CHANGELOG.md, and regenerate `asyncapi/` (`agentroster
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -22,6 +23,7 @@ from agentroster.contracts import (
     Heartbeat,
     Register,
     Skill,
+    card_digest,
 )
 
 MODELS: list[type[BaseModel]] = [
@@ -58,3 +60,24 @@ def test_every_contract_model_has_a_snapshot() -> None:
         and issubclass(getattr(contracts, name), BaseModel)
     }
     assert exported == {m.__name__ for m in MODELS}
+
+
+def test_card_digest_is_computed_as_the_heartbeat_schema_says() -> None:
+    """`Heartbeat.card_digest`'s description is how other languages compute it: it must hold.
+
+    Python's json module with sorted keys, no whitespace and no ASCII escaping writes the same
+    bytes as orjson with `OPT_SORT_KEYS` (keys sorted by code point: `\ue000` before an emoji,
+    which UTF-16 order would put first).
+    """
+    card = {
+        "name": "Météo",
+        "skills": [{"tags": ["b", "a"], "id": "x"}],
+        "\U0001f600": 1,
+        "\ue000": 2,
+        "capabilities": {"streaming": False, "n": 1.5, "none": None},
+    }
+    canonical = json.dumps(card, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    assert card_digest(card) == "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+    description = Heartbeat.model_fields["card_digest"].description or ""
+    for said in ("`sha256:`", "lowercase hex SHA-256", "compact UTF-8 JSON", "Unicode code point"):
+        assert said in description

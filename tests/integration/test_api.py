@@ -16,32 +16,20 @@ from typing import Any
 import httpx
 import pytest
 
-from agentroster.api import create_api
 from agentroster.client import Announcement
 from agentroster.contracts import card_bytes, card_digest
 from agentroster.settings import Settings
+from agentroster.store.redis_store import RedisStore
 from agentroster.worker import Worker
-from tests.helpers import EventCollector
+from tests.helpers import EventCollector, serve_api
 from tests.integration.agents import a2a_card
-
-
-@contextlib.asynccontextmanager
-async def serve(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """An HTTP client of a freshly built API whose lifespan is running."""
-    app = create_api(settings)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://registry.test"
-        ) as client,
-    ):
-        yield client
+from tests.integration.leases import make_due, register
 
 
 @pytest.fixture
 async def api(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """A client of the API of the test registry."""
-    async with serve(settings) as client:
+    async with serve_api(settings) as client:
         yield client
 
 
@@ -289,13 +277,35 @@ async def test_readyz_is_200_when_redis_and_rabbitmq_answer(api: httpx.AsyncClie
     """Both dependencies answer: ready."""
     response = await api.get("/readyz")
     assert response.status_code == 200, response.text
-    assert response.json() == {"ready": True, "checks": {"redis": "ok", "rabbitmq": "ok"}}
+    assert response.json() == {
+        "ready": True,
+        "checks": {"redis": "ok", "rabbitmq": "ok"},
+        "safeguards": {"recovery_ms_left": 0, "brake_held_leases": 0, "brake_ms_left": 0},
+    }
+
+
+async def test_readyz_shows_the_mass_expiry_brake_holding_leases(
+    api: httpx.AsyncClient, store: RedisStore
+) -> None:
+    """20 of 30 agents due at once: the brake holds them, and /readyz says so (still ready)."""
+    agents = [f"braked-{n:02d}" for n in range(30)]
+    await store.apply([register(a) for a in agents])
+    await store.reap()
+    await make_due(store, agents[:20])
+    assert (await store.reap(brake_share=0.5, brake_min_agents=20)).held == 20
+
+    response = await api.get("/readyz")
+    assert response.status_code == 200, response.text
+    safeguards = response.json()["safeguards"]
+    assert safeguards["brake_held_leases"] == 20
+    assert 0 < safeguards["brake_ms_left"] <= 60_000
+    assert safeguards["recovery_ms_left"] == 0
 
 
 async def test_readyz_is_503_naming_redis_when_redis_does_not_answer(settings: Settings) -> None:
     """Redis on a closed port: 503, the Redis check says why, RabbitMQ is still ok."""
     unreachable = settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"})
-    async with serve(unreachable) as client:
+    async with serve_api(unreachable) as client:
         response = await client.get("/readyz")
         assert response.status_code == 503, response.text
         body = response.json()

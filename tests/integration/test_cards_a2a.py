@@ -25,7 +25,7 @@ from agentroster.contracts import AMQP_BINDING_URI, Endpoint, card_bytes, card_d
 from agentroster.contracts.conversion import to_a2a_v03, to_a2a_v10
 from agentroster.settings import Settings
 from agentroster.worker import Worker
-from tests.helpers import EventCollector
+from tests.helpers import EventCollector, serve_api
 
 QUEUE_URL = "amqp://broker.example/?queue=modern"
 
@@ -94,20 +94,9 @@ def parse_v10(body: bytes) -> AgentCard:
     return parsed
 
 
-@contextlib.asynccontextmanager
-async def serve(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """An HTTP client of a freshly built API whose lifespan is running."""
-    app = create_api(settings)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client,
-    ):
-        yield client
-
-
 @pytest.fixture
 async def api(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    async with serve(settings) as client:
+    async with serve_api(settings) as client:
         yield client
 
 
@@ -286,7 +275,7 @@ async def test_a_signed_card_is_served_as_registered_whatever_the_version(
 async def test_the_sdk_card_resolver_reads_each_card_under_the_agents_base_url(
     two_agents: tuple[Announcement, Announcement], settings: Settings
 ) -> None:
-    """A2ACardResolver with base URL http://test/v1/agents/<id> finds the card where A2A
+    """A2ACardResolver with base URL http://registry.test/v1/agents/<id> finds the card where A2A
     clients look for it, as registered or converted."""
     _, legacy = two_agents
     app = create_api(settings)
@@ -294,24 +283,28 @@ async def test_the_sdk_card_resolver_reads_each_card_under_the_agents_base_url(
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app)) as client,
     ):
-        resolved = await A2ACardResolver(client, "http://test/v1/agents/modern").get_agent_card()
+        resolved = await A2ACardResolver(
+            client, "http://registry.test/v1/agents/modern"
+        ).get_agent_card()
         assert resolved == v10_card("modern")
 
-        resolved = await A2ACardResolver(client, "http://test/v1/agents/legacy/").get_agent_card()
+        resolved = await A2ACardResolver(
+            client, "http://registry.test/v1/agents/legacy/"
+        ).get_agent_card()
         assert resolved == parse_agent_card(as_dict(v03_card("legacy")))  # the SDK's v0.3 reading
 
-        as_v10 = await A2ACardResolver(client, "http://test/v1/agents/legacy").get_agent_card(
-            http_kwargs={"headers": {"A2A-Version": "1.0"}}
-        )
+        as_v10 = await A2ACardResolver(
+            client, "http://registry.test/v1/agents/legacy"
+        ).get_agent_card(http_kwargs={"headers": {"A2A-Version": "1.0"}})
         assert as_v10 == parse_v10(card_bytes(to_a2a_v10(legacy.card)))
         assert as_v10.name == "legacy"
         assert {i.url for i in as_v10.supported_interfaces} == {
             i.url for i in resolved.supported_interfaces
         }
 
-        as_v03 = await A2ACardResolver(client, "http://test/v1/agents/modern").get_agent_card(
-            http_kwargs={"headers": {"A2A-Version": "0.3"}}
-        )
+        as_v03 = await A2ACardResolver(
+            client, "http://registry.test/v1/agents/modern"
+        ).get_agent_card(http_kwargs={"headers": {"A2A-Version": "0.3"}})
         # the SDK reads the main interface twice (once as `url`, once in additionalInterfaces)
         read = [(i.url, i.protocol_binding) for i in as_v03.supported_interfaces]
         assert list(dict.fromkeys(read)) == [

@@ -18,8 +18,7 @@ import pytest
 
 from agentroster.settings import Settings
 from agentroster.worker import Worker
-from tests.helpers import EventCollector, RawPublisher
-from tests.integration.test_api import serve
+from tests.helpers import EventCollector, RawPublisher, serve_api
 
 SKILLS = ("translate", "summarize", "forecast", "search", "code", "plan")
 TAGS = ("Language", "weather", "web", "dev")
@@ -88,7 +87,7 @@ def specs() -> list[Spec]:
 @pytest.fixture
 async def api(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """A client of the test registry's API, running in-process."""
-    async with serve(settings) as client:
+    async with serve_api(settings) as client:
         yield client
 
 

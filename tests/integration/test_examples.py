@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import sys
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -16,61 +15,17 @@ import pytest
 
 from agentroster.client import Beacon
 from agentroster.worker import Worker
-from tests.helpers import EventCollector, ReceivedEvent
+from tests.helpers import EventCollector, ReceivedEvent, RunningProgram
 from tests.integration.agents import a2a_card
 
 #: Guards against a hang only; nothing waits this long when things work.
 TIMEOUT_S = 30.0
 
 
-class Example:
-    """One example program running as a subprocess, its stdout and stderr read line by line."""
-
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
-        self.process = process
-        self.lines: list[str] = []
-
-    async def wait_for_line(self, predicate: Callable[[str], bool]) -> str:
-        """Read output until a line satisfies `predicate`; return that line."""
-        assert self.process.stdout is not None
-
-        async def read() -> str:
-            assert self.process.stdout is not None
-            while raw := await self.process.stdout.readline():
-                line = raw.decode(errors="replace").rstrip("\n")
-                self.lines.append(line)
-                if predicate(line):
-                    return line
-            raise AssertionError(f"the example ended without the expected line: {self.output}")
-
-        try:
-            return await asyncio.wait_for(read(), TIMEOUT_S)
-        except TimeoutError:
-            raise AssertionError(f"no expected line within {TIMEOUT_S} s: {self.output}") from None
-
-    async def stop(self) -> int:
-        """Send SIGTERM and wait for the exit status, reading the rest of the output."""
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            rest, _ = await asyncio.wait_for(self.process.communicate(), TIMEOUT_S)
-        except TimeoutError:
-            raise AssertionError(
-                f"no exit within {TIMEOUT_S} s of SIGTERM: {self.output}"
-            ) from None
-        self.lines.extend(rest.decode(errors="replace").splitlines())
-        assert self.process.returncode is not None
-        return self.process.returncode
-
-    @property
-    def output(self) -> str:
-        """Everything read so far, for failure messages."""
-        return "\n".join(self.lines)
-
-
 @asynccontextmanager
 async def run_example(
     repo_root: Path, worker: Worker, script: str, *args: str
-) -> AsyncIterator[Example]:
+) -> AsyncIterator[RunningProgram]:
     """Start `examples/<script>` against the test registry; kill it if it is still running."""
     env = {
         **os.environ,
@@ -88,7 +43,7 @@ async def run_example(
         stderr=asyncio.subprocess.STDOUT,
     )
     try:
-        yield Example(process)
+        yield RunningProgram(process)
     finally:
         if process.returncode is None:
             process.kill()

@@ -6,7 +6,6 @@ needs one must fail as a 503 in the one error shape, never a 500.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,9 +13,9 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry, Counter
 
-from agentroster.api import create_api
 from agentroster.api.routes.agents import etag_matches
 from agentroster.settings import Settings
+from tests.helpers import serve_api
 
 CLOSED = Settings(
     redis_url="redis://127.0.0.1:1/0",
@@ -25,23 +24,9 @@ CLOSED = Settings(
 )
 
 
-@contextlib.asynccontextmanager
-async def serve(
-    registries: tuple[CollectorRegistry, ...] = (),
-) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_api(CLOSED, registries=registries)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://registry.test"
-        ) as client,
-    ):
-        yield client
-
-
 @pytest.fixture
 async def api() -> AsyncIterator[httpx.AsyncClient]:
-    async with serve() as client:
+    async with serve_api(CLOSED) as client:
         yield client
 
 
@@ -116,7 +101,7 @@ async def test_metrics_count_by_route_template_and_include_passed_registries() -
     """Series are labelled by route template, not raw path; extra registries are exposed."""
     extra = CollectorRegistry()
     Counter("agentroster_worker_probe_total", "A worker metric.", registry=extra).inc()
-    async with serve((extra,)) as api:
+    async with serve_api(CLOSED, (extra,)) as api:
         await api.get("/v1/agents/some-agent")
         await api.get("/v1/agents/Bad_Id")
         await api.get("/not/a/route")

@@ -8,10 +8,11 @@ object it arrived as; these helpers only read it. `card_digest` is what heartbea
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
+from typing_extensions import TypeAliasType
 
 from agentroster.contracts.endpoints import (
     Endpoint,
@@ -19,7 +20,17 @@ from agentroster.contracts.endpoints import (
     endpoints_from_a2a_v10,
 )
 
-CardFormat = Literal["a2a/1.0", "a2a/0.3", "generic"]
+#: A named alias: the JSON schemas give it its own definition, so generated clients name it.
+CardFormat = TypeAliasType(
+    "CardFormat",
+    Annotated[
+        Literal["a2a/1.0", "a2a/0.3", "generic"],
+        Field(
+            description="`a2a/1.0` (the card has `supportedInterfaces`), `a2a/0.3` (it has "
+            "`url` or `preferredTransport`), `generic` (any other card: MCP, ACP, custom)."
+        ),
+    ],
+)
 
 #: Cards larger than this (serialised) are rejected by the registry unless configured otherwise.
 DEFAULT_MAX_CARD_BYTES = 64 * 1024
@@ -66,7 +77,11 @@ def card_bytes(card: dict[str, Any]) -> bytes:
 
 
 def card_digest(card: dict[str, Any]) -> str:
-    """A digest of the card's content, independent of key order and whitespace."""
+    """A digest of the card's content, independent of key order and whitespace.
+
+    `sha256:` and the lowercase hex SHA-256 of the card as compact UTF-8 JSON with the keys of
+    every object sorted by code point (`Heartbeat.card_digest` says it for other languages).
+    """
     canonical = orjson.dumps(card, option=orjson.OPT_SORT_KEYS)
     return "sha256:" + hashlib.sha256(canonical).hexdigest()
 

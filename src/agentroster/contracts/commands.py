@@ -19,6 +19,24 @@ from agentroster.contracts.ids import AgentId, InstanceId
 #: term `label:key=value` use as separators.
 LabelKey = Annotated[str, StringConstraints(pattern=r"^[^:=\n]{1,63}$")]
 LabelValue = Annotated[str, StringConstraints(max_length=256)]
+
+
+def _keys_by_property_names(schema: dict[str, Any]) -> None:
+    """Say it with `propertyNames`: under pydantic's `patternProperties` any other key would pass.
+
+    Validation is pydantic's, unchanged; only the JSON schema says it as the code does it.
+    """
+    [(pattern, value)] = schema.pop("patternProperties").items()
+    schema["propertyNames"] = {"pattern": pattern}
+    schema["additionalProperties"] = value
+
+
+#: At most 64 labels; a key that does not match `LabelKey` is an error.
+Labels = Annotated[
+    dict[LabelKey, LabelValue],
+    Field(max_length=64, json_schema_extra=_keys_by_property_names),
+]
+
 #: A duration in seconds: finite, positive, at most ten years (the registry bounds it further).
 Seconds = Annotated[float, Field(gt=0, le=10 * 365 * 24 * 3600, allow_inf_nan=False)]
 
@@ -62,7 +80,7 @@ class Register(_Command):
     endpoints: list[Endpoint] | None = Field(
         default=None, description="How to reach the agent; derived from an A2A card when absent."
     )
-    labels: dict[LabelKey, LabelValue] | None = Field(default=None, max_length=64)
+    labels: Labels | None = None
 
 
 class Heartbeat(_Command):
@@ -70,7 +88,13 @@ class Heartbeat(_Command):
 
     ttl_s: Seconds = Field(description="Lease length; the registry bounds it.")
     card_digest: str = Field(
-        max_length=128, description="`card_digest(card)` of the card last registered."
+        max_length=128,
+        description="Which card the instance runs: `sha256:` and the lowercase hex SHA-256 "
+        "of the card it last registered, serialised as compact UTF-8 JSON (no whitespace, "
+        "non-ASCII characters not escaped, array items in order, the keys of every object "
+        "sorted by Unicode code point), as Python's orjson writes it with `OPT_SORT_KEYS`. A "
+        "digest that differs from the registered card's still renews the lease (the registry "
+        "counts a stale card); only `register` changes the card.",
     )
 
 

@@ -6,16 +6,48 @@ AMQP headers prefixed `cloudEvents_` (`cloudEvents_id` is also the AMQP `message
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from typing_extensions import TypeAliasType
 
 from agentroster.contracts.cards import AgentView
 
-Status = Literal["live", "idle", "offline"]
-Reason = Literal[
-    "registered", "card-changed", "scaled-to-zero", "woke", "deregistered", "expired", "recovered"
-]
+# Named aliases: the JSON schemas give each its own definition (`$defs`, and a component schema
+# in the AsyncAPI documents), so a generated client names the type after it.
+AgentStatus = TypeAliasType(
+    "AgentStatus",
+    Annotated[
+        Literal["live", "idle", "offline"],
+        Field(
+            description="`live`: at least one instance holds a lease. `idle`: none does, but the "
+            "agent registered an `idle_ttl_s` and stays reachable through its queue until that "
+            "runs out. `offline`: neither."
+        ),
+    ],
+)
+ChangeReason = TypeAliasType(
+    "ChangeReason",
+    Annotated[
+        Literal[
+            "registered",
+            "card-changed",
+            "scaled-to-zero",
+            "woke",
+            "deregistered",
+            "expired",
+            "recovered",
+        ],
+        Field(
+            description="`registered`, `recovered` (back after the registry lost its data), "
+            "`card-changed`, `scaled-to-zero` (now idle), `woke` (idle, now live again), "
+            "`deregistered`, `expired` (its last lease, or its idle TTL, ran out)."
+        ),
+    ],
+)
+#: The same types by the names the rest of the code imports.
+Status = AgentStatus
+Reason = ChangeReason
 
 CE_PREFIX = "cloudEvents_"
 CE_SPECVERSION = "1.0"
@@ -38,11 +70,16 @@ class AgentEvent(BaseModel):
 
     agent_id: str
     revision: int = Field(
-        description="Global registry revision of this change; strictly increasing."
+        description="Global registry revision of this change; strictly increasing. After "
+        "Redis lost the registry's data it goes on from the Redis clock in ms, above every "
+        "earlier revision."
     )
-    status: Status = Field(description="The agent's status after the change.")
+    status: AgentStatus = Field(description="The agent's status after the change.")
     live_instances: int = Field(ge=0)
-    reason: Reason
+    reason: ChangeReason = Field(
+        description="Why the event was published. An agent flapping past the registry's limit "
+        "gets, per flap window, one event with its final state instead of every transition."
+    )
     agent: AgentView = Field(description="Name, endpoints, skills, tags, labels.")
     card: dict[str, Any] | None = Field(
         default=None, description="The native card, on joined and updated."

@@ -43,6 +43,7 @@ from agentroster.worker.topology import RabbitTopology, rabbit_topology
 
 __all__ = [
     "DOCUMENTS",
+    "PREFIX_EXTENSION",
     "agent_document",
     "default_settings",
     "registry_document",
@@ -51,9 +52,10 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = "3.0.0"
+#: The `info` extension that gives, machine-readably, the prefix the document was written for.
+PREFIX_EXTENSION = "x-agentroster-prefix"
 
 _EXTENSIONS = (
-    "AMQP 0-9-1 on RabbitMQ; every name carries the registry's prefix (`{prefix}` here).\n\n"
     "Extensions in the AMQP channel bindings say what the bindings 0.3.0 cannot: `x-exchange` "
     "and `x-bindingKey` (the exchange a queue channel is bound to, and with which key), "
     "`x-queue` (the subscriber's own queue on a routing-key channel), `x-queues` (the "
@@ -207,6 +209,31 @@ def _key(queue: RabbitQueue) -> str:
     return queue.routing_key or ""
 
 
+def _describe_names(names: Topology) -> str:
+    """How every exchange and queue name is formed from the prefix (checked, not just said)."""
+    prefix = names.prefix
+    every = {
+        names.commands_exchange,
+        names.commands_queue,
+        names.dead_letter_exchange,
+        names.dead_letter_queue,
+        names.events_exchange,
+        names.events_log,
+    }
+    if not all(name.startswith(f"{prefix}.") for name in every):
+        raise RuntimeError(f"a name does not begin with the prefix {prefix!r}: {sorted(every)}")
+    listed = ", ".join(f"`{name}`" for name in sorted(every))
+    return (
+        "AMQP 0-9-1 on RabbitMQ. Every exchange and queue name is the registry's prefix, a dot "
+        f"and a fixed rest: {listed}. This document is written for the prefix `{prefix}` "
+        f"(`info.{PREFIX_EXTENSION}`); for a registry started with another prefix "
+        f"(`AGENTROSTER_PREFIX`), put it in place of the leading `{prefix}` of every exchange "
+        "and queue name. Routing keys (`agent.<agent_id>.<kind>`, `agent.<kind>.<agent_id>`) "
+        "and CloudEvents types (`agentroster.agent.<kind>`) carry no prefix; event ids "
+        "(`cloudEvents_id`) begin with it."
+    )
+
+
 def _document(
     broker: Any,
     settings: Settings,
@@ -221,11 +248,12 @@ def _document(
         broker,
         title=title,
         version=__version__,
-        description=f"{description}\n\n{_EXTENSIONS.format(prefix=settings.prefix)}",
+        description=f"{description}\n\n{_describe_names(names)}\n\n{_EXTENSIONS}",
         license={"name": "Apache-2.0", "url": "https://www.apache.org/licenses/LICENSE-2.0"},
         schema_version=SCHEMA_VERSION,
     ).to_specification()
     doc: dict[str, Any] = spec.to_jsonable()
+    doc["info"][PREFIX_EXTENSION] = settings.prefix
     completed = complete(
         doc,
         channels,

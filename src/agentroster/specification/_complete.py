@@ -15,6 +15,11 @@ declarations, what its 3.0 output lacks:
   persistent delivery mode and timestamp;
 - component keys that match the specification's `^[a-zA-Z0-9.\\-_]+$`;
 - a stable order: every map of ids is sorted, unreferenced schemas are dropped.
+
+It drops what FastStream writes but the wire does not do: the operations' `cc` (in the AMQP
+bindings 0.3.0 that is the CC header, more routing keys to copy each message to; the routing
+key is the channel's address), `ack` on a send operation (whether the consumer acknowledges),
+and the messages' `correlationId` (no header of the contract is a correlation id).
 """
 
 from __future__ import annotations
@@ -62,7 +67,6 @@ def complete(
     components = doc.setdefault("components", {})
     old_messages: set[str] = set()
     renames: dict[str, str] = {}
-    correlation: dict[str, Any] | None = None
     used: list[str] = []
     undocumented = set(doc.get("channels", {})) - {_channel_id(c) for c in channels}
     if undocumented:
@@ -72,8 +76,6 @@ def complete(
         )
     for channel in channels:
         for ref in _channel(doc, channel).get("messages", {}).values():
-            declared = components["messages"][_ref_name(ref)]
-            correlation = correlation or declared.get("correlationId")
             old_messages.add(_ref_name(ref))
         renames.update(_payload_renames(doc, channel, catalog))
         _complete_channel(doc, channel, parameters)
@@ -82,7 +84,7 @@ def complete(
     for key in old_messages:
         del components["messages"][key]
     for message_id in used:
-        components["messages"][message_id] = _message(catalog[message_id], correlation)
+        components["messages"][message_id] = _message(catalog[message_id])
 
     all_schemas: dict[str, Any] = components.setdefault("schemas", {})
     for old, new in renames.items():
@@ -192,6 +194,9 @@ def _complete_operation(
     [op_id] = [k for k, op in doc["operations"].items() if _ref_name(op["channel"]) == cid]
     old = doc["operations"][op_id]
     amqp = {**old.get("bindings", {}).get("amqp", {})}
+    amqp.pop("cc", None)  # the CC header (copies to more keys), not the routing key
+    if old["action"] == "send":
+        amqp.pop("ack", None)  # whether the consumer acknowledges: the receiving side's
     amqp.setdefault("deliveryMode", PERSISTENT)
     amqp["timestamp"] = True
     amqp["bindingVersion"] = amqp.pop("bindingVersion", AMQP_BINDING_VERSION)  # last
@@ -206,7 +211,7 @@ def _complete_operation(
     }
 
 
-def _message(spec: MessageSpec, correlation: dict[str, Any] | None) -> dict[str, Any]:
+def _message(spec: MessageSpec) -> dict[str, Any]:
     amqp: dict[str, Any] = {}
     if spec.message_type is not None:
         amqp["messageType"] = spec.message_type
@@ -218,8 +223,6 @@ def _message(spec: MessageSpec, correlation: dict[str, Any] | None) -> dict[str,
         "description": spec.description,
         "contentType": JSON,
     }
-    if correlation is not None:
-        obj["correlationId"] = correlation
     if spec.headers is not None:
         obj["headers"] = {"$ref": f"#/components/schemas/{spec.headers}"}
     obj["payload"] = {"$ref": f"#/components/schemas/{spec.payload}"}
