@@ -53,6 +53,15 @@ class Settings(BaseSettings):
     brake_min_agents: int = Field(
         default=20, ge=1, description="The brake applies from this many live agents."
     )
+    flap_window_s: float = Field(
+        default=60.0, gt=0, description="Flap damping: the window events are counted in."
+    )
+    flap_max_events: int = Field(
+        default=10,
+        ge=0,
+        description="Flap damping: events per agent per window; past it, events are held and "
+        "the agent's final state is published when the window ends (0 turns damping off).",
+    )
     retention_s: float = Field(
         default=24 * 3600.0, ge=0, description="How long an offline agent stays readable."
     )

@@ -4,56 +4,15 @@ held once, and a registry that was down while agents heartbeated reports no agen
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
-import pytest
-from redis.asyncio import Redis
-
 from agentroster.client import Beacon
-from agentroster.contracts import card_bytes, card_digest
-from agentroster.registry.prepare import Prepared
 from agentroster.settings import Settings
 from agentroster.store.redis_store import RedisStore
 from agentroster.worker import create_worker
 from tests.helpers import EventCollector
 from tests.integration.agents import a2a_card
-
-
-@pytest.fixture
-async def store(settings: Settings, cleanup: None) -> AsyncIterator[RedisStore]:
-    """The store of the test registry, without a worker: the test drives the reaper."""
-    redis = Redis.from_url(settings.redis_url)
-    yield RedisStore(redis, settings.prefix)
-    await redis.aclose()
-
-
-def register(agent_id: str, ttl_ms: int = 60_000) -> Prepared:
-    card = a2a_card(agent_id)
-    return Prepared(
-        kind="register",
-        agent_id=agent_id,
-        instance_id="i",
-        seq=1,
-        ttl_ms=ttl_ms,
-        digest=card_digest(card),
-        state_digest=card_digest(card),
-        card=card_bytes(card),
-        view=b"{}",
-    )
-
-
-async def make_due(store: RedisStore, agent_ids: list[str]) -> None:
-    """Move these leases' deadlines into the past, as if their agents stopped long ago."""
-    for agent_id in agent_ids:
-        member = f"{agent_id}|i"
-        await store.redis.zadd(store.keys.leases, {member: 1})
-        await store.redis.zadd(store.keys.instances(agent_id), {"i": 1})
-
-
-async def redis_now_ms(redis: Redis) -> int:
-    seconds, micros = await redis.time()
-    return int(seconds) * 1000 + int(micros) // 1000
+from tests.integration.leases import make_due, redis_now_ms, register
 
 
 async def test_after_a_gap_in_sweeping_due_leases_get_a_full_ttl(store: RedisStore) -> None:

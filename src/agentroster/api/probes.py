@@ -1,4 +1,4 @@
-"""Readiness checks: does Redis answer, does RabbitMQ answer.
+"""Readiness checks: does Redis answer, does RabbitMQ answer; which holds on expiry are on.
 
 Each check returns `"ok"` or what went wrong, within a short timeout, and never raises: a
 probe that hangs or fails with a 500 would tell the orchestrator nothing.
@@ -16,6 +16,8 @@ import contextlib
 import aio_pika
 from aio_pika.abc import AbstractConnection
 from redis.asyncio import Redis
+
+from agentroster.store.keys import Keys
 
 OK = "ok"
 #: How long one check may take before it counts as failed.
@@ -37,6 +39,16 @@ async def check_redis(redis: Redis, timeout_s: float = PROBE_TIMEOUT_S) -> str:
     except Exception as exc:
         return describe(exc)
     return OK
+
+
+async def read_safeguards(redis: Redis, keys: Keys) -> tuple[int, int, int]:
+    """(ms left of the recovery window, leases the brake holds, ms left of its hold)."""
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.pttl(keys.recovering)
+        pipe.get(keys.braking)
+        pipe.pttl(keys.braking)
+        recovery, held, brake = await pipe.execute()
+    return max(recovery, 0), int(held or 0), max(brake, 0)
 
 
 class BrokerProbe:

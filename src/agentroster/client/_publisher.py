@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import random
 import uuid
 from datetime import UTC, datetime
 from typing import Self
@@ -12,6 +14,10 @@ from aio_pika.abc import AbstractExchange, AbstractRobustConnection
 from agentroster.contracts import CommandKind, Deregister, Heartbeat, Register, Topology
 
 DEFAULT_BROKER_URL = "amqp://guest:guest@127.0.0.1:5672/"
+#: Seconds between reconnection attempts, jittered per client so that a fleet reconnecting
+#: after a broker restart does not knock all at once (aio-pika's default is a fixed 5 s: too
+#: slow for leases of a few seconds).
+RECONNECT_INTERVAL_S = (0.5, 1.5)
 
 
 class CommandPublisher:
@@ -25,12 +31,17 @@ class CommandPublisher:
         self._user_id = user_id
         self._connection: AbstractRobustConnection | None = None
         self._exchange: AbstractExchange | None = None
+        #: Set each time the connection came back after a loss (the Beacon beats at once).
+        self.reconnected = asyncio.Event()
 
     async def connect(self) -> Self:
         """Connect (robustly: it reconnects by itself) and declare the commands exchange."""
         self._connection = await aio_pika.connect_robust(
-            self._url, client_properties={"connection_name": "agentroster-client"}
+            self._url,
+            client_properties={"connection_name": "agentroster-client"},
+            reconnect_interval=random.uniform(*RECONNECT_INTERVAL_S),
         )
+        self._connection.reconnect_callbacks.add(lambda *_: self.reconnected.set())
         channel = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
         self._exchange = await channel.declare_exchange(
             self._topology.commands_exchange, aio_pika.ExchangeType.TOPIC, durable=True

@@ -12,6 +12,7 @@ await announcement.close()                        # deregister
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import os
@@ -166,8 +167,10 @@ class Beacon(Announcement):
     """Register on enter, heartbeat every `interval_s` (jittered), deregister on exit or signal.
 
     Every `full_every` beats (and after any failure) the full registration is sent instead of a
-    heartbeat, so a registry that lost its data heals by itself. A failed beat is logged and
-    retried with backoff; missed beats are not queued, the next one replaces them.
+    heartbeat, so a registry that lost its data heals by itself; by default that is once per
+    TTL (every 3rd beat with the default TTL of 3 intervals), within the registry's recovery
+    window of 2 TTLs. A failed beat is logged and retried with backoff; missed beats are not
+    queued, the next one replaces them.
     """
 
     def __init__(
@@ -177,14 +180,14 @@ class Beacon(Announcement):
         *,
         interval_s: float = 10.0,
         ttl_s: float | None = None,
-        full_every: int = 10,
+        full_every: int | None = None,
         handle_signals: bool = True,
         **options: Any,
     ) -> None:
         super().__init__(
             card, broker_url, ttl_s=ttl_s or 3 * interval_s, interval_s=interval_s, **options
         )
-        self.full_every = full_every
+        self.full_every = full_every or max(1, int(self.ttl_s // interval_s))
         self.handle_signals = handle_signals
         self._loop_task: asyncio.Task[None] | None = None
         self._shutdown: asyncio.Task[None] | None = None
@@ -233,7 +236,10 @@ class Beacon(Announcement):
                 delay = min(self.interval_s, 0.5 * 2 ** min(failures, 10))
             else:
                 delay = self.interval_s * random.uniform(0.9, 1.1)
-            await asyncio.sleep(delay)
+            # a reconnection ends the wait: beat at once, the lease may be close to its end
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._publisher.reconnected.wait(), delay)
+            self._publisher.reconnected.clear()
             try:
                 if failures or beat % self.full_every == 0:
                     await self.register()

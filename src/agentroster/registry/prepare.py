@@ -67,6 +67,19 @@ class Prepared:
     text: str = ""
 
 
+def prepare_heartbeat(command: Heartbeat, user_id: str, limits: Limits) -> Prepared:
+    """A validated heartbeat in the apply script's form (its TTL clamped to the bounds)."""
+    return Prepared(
+        kind="heartbeat",
+        agent_id=command.agent_id,
+        instance_id=command.instance_id,
+        seq=command.seq,
+        ttl_ms=limits.ttl.clamp_ms(command.ttl_s),
+        user_id=user_id,
+        digest=command.card_digest,
+    )
+
+
 def kind_from_routing_key(routing_key: str) -> tuple[str, str]:
     """Split `agent.<agent_id>.<kind>` into (agent_id, kind); reject anything else."""
     parts = routing_key.split(".")
@@ -99,15 +112,7 @@ def prepare(routing_key: str, body: bytes, user_id: str | None, limits: Limits) 
         case Register():
             return _prepare_register(command, user, limits)
         case Heartbeat():
-            return Prepared(
-                kind="heartbeat",
-                agent_id=command.agent_id,
-                instance_id=command.instance_id,
-                seq=command.seq,
-                ttl_ms=limits.ttl.clamp_ms(command.ttl_s),
-                user_id=user,
-                digest=command.card_digest,
-            )
+            return prepare_heartbeat(command, user, limits)
         case Deregister():
             return Prepared(
                 kind="deregister",

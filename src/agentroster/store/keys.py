@@ -20,9 +20,18 @@ so that this file is the one map of the data.
     {p}:ix:<term>        zset    agent_ids whose card has <term> ("skill:<id>", "tag:<tag>",
                                  "protocol:<p>", "transport:<t>", "label:<k>=<v>"), score 0
     {p}:reaper           string  Redis time (ms) of the last reaper sweep
+    {p}:brake            string  the mass-expiry brake fired (held once while this lives)
+    {p}:braking          string  leases the brake holds now; expires when the hold ends
+    {p}:ttlmax           string  the longest lease TTL registered lately (ms): sizes recovery
+    {p}:recovering       string  the recovery window after a data loss: no expiries, joins
+                                 say "recovered"; expires when the window ends
+    {p}:flap:<a>         string  events of agent <a> in its current flap window
+    {p}:damped           zset    agent_id -> when its held-back final state is due (ms)
     {p}:agent:<a>        hash    card, digest, sdigest, view, status, owner, ttl, interval,
                                  idle_ttl, first_seen, last_seen, rev, terms (its index
-                                 terms, to take it out of them), text (what `q` searches)
+                                 terms, to take it out of them), text (what `q` searches),
+                                 est/esd (status and sdigest last told in an event), why
+                                 (reason of the last change held back by flap damping)
     {p}:inst:<a>         zset    live instance_id -> lease deadline (ms)
     {p}:i:<a>:<i>        hash    seq, state, first_seen, last_seen, ttl, deadline; kept while the
                                  lease lives, then one TTL more as a tombstone, so late
@@ -99,6 +108,30 @@ class Keys:
     def reaper(self) -> str:
         """Time of the last reaper sweep."""
         return self.base + "reaper"
+
+    @property
+    def ttl_max(self) -> str:
+        """The longest lease TTL registered lately, in ms."""
+        return self.base + "ttlmax"
+
+    @property
+    def recovering(self) -> str:
+        """Set for the recovery window after Redis lost its data."""
+        return self.base + "recovering"
+
+    @property
+    def braking(self) -> str:
+        """Set while the mass-expiry brake holds leases; its value is how many."""
+        return self.base + "braking"
+
+    @property
+    def damped(self) -> str:
+        """Sorted set of flapping agents by when their final state is due."""
+        return self.base + "damped"
+
+    def flap(self, agent_id: str) -> str:
+        """Events of one agent in its current flap window."""
+        return f"{self.base}flap:{agent_id}"
 
     def status(self, status: str) -> str:
         """Agent ids with one status: live, idle or offline."""

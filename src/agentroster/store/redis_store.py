@@ -36,9 +36,22 @@ def lua_source(name: str, *, with_common: bool = True) -> str:
     return (lua / "common.lua").read_text() + "\n" + source if with_common else source
 
 
+#: The recovery window's TTL when no registration told the longest (Beacon's default TTL).
+FALLBACK_TTL_MS = 30_000
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyResult:
+    """What one batch did: a code per command, events written, agents whose damping began."""
+
+    codes: list[int]
+    events: int
+    damped: list[str]
+
+
 @dataclass(frozen=True, slots=True)
 class ReapResult:
-    """What one sweep expired."""
+    """What one sweep expired, and the registry's state seen from it."""
 
     leases_expired: int
     idle_expired: int
@@ -47,15 +60,37 @@ class ReapResult:
     events: int
     graced: int = 0
     held: int = 0
+    epoch: str = ""
+    recovery_ms_left: int = 0
+    brake_ms_left: int = 0
+    damped: tuple[str, ...] = ()
 
 
 class RedisStore:
-    """Registry state in Redis under one key prefix."""
+    """Registry state in Redis under one key prefix.
 
-    def __init__(self, redis: Redis, prefix: str, *, retention_ms: int = 24 * 3600 * 1000):
+    It remembers the registry epoch it last saw and the longest TTL in use, so that the next
+    script call notices when Redis lost its data (the epoch key is gone) and opens a recovery
+    window of twice that TTL (see common.lua).
+    """
+
+    def __init__(
+        self,
+        redis: Redis,
+        prefix: str,
+        *,
+        retention_ms: int = 24 * 3600 * 1000,
+        flap_window_ms: int = 60_000,
+        flap_max_events: int = 10,
+    ):
         self.redis = redis
         self.keys = Keys(prefix)
         self.retention_ms = retention_ms
+        self.flap_window_ms = flap_window_ms
+        self.flap_max_events = flap_max_events
+        #: The epoch this store last saw ("" before the first look).
+        self.epoch = ""
+        self.longest_ttl_ms = 0
         self._apply = redis.register_script(lua_source("apply.lua"))
         self._reap = redis.register_script(lua_source("reap.lua"))
         self._relay_renew = redis.register_script(
@@ -67,9 +102,28 @@ class RedisStore:
             "return redis.call('DEL', KEYS[1]) end return 0"
         )
 
-    async def apply(self, batch: Sequence[Prepared]) -> tuple[list[int], int]:
-        """Apply commands in one atomic script; returns per-command codes and events written."""
-        args: list[Any] = [self.keys.base, secrets.token_hex(8), self.retention_ms, len(batch)]
+    def _common_args(self) -> list[Any]:
+        """The arguments every write script starts with (see common.lua)."""
+        recovery_ms = 2 * (self.longest_ttl_ms or FALLBACK_TTL_MS)
+        return [
+            self.keys.base,
+            secrets.token_hex(8),
+            self.epoch,
+            recovery_ms,
+            self.flap_window_ms,
+            self.flap_max_events,
+        ]
+
+    async def observe(self) -> str:
+        """Learn the registry's epoch and longest TTL (on start, before the first write)."""
+        epoch, longest = await self.redis.mget(self.keys.epoch, self.keys.ttl_max)
+        self.epoch = epoch.decode() if isinstance(epoch, bytes) else (epoch or "")
+        self.longest_ttl_ms = int(longest or 0)
+        return self.epoch
+
+    async def apply(self, batch: Sequence[Prepared]) -> ApplyResult:
+        """Apply commands in one atomic script (see apply.lua)."""
+        args = [*self._common_args(), self.retention_ms, len(batch)]
         for p in batch:
             args += (
                 p.kind,
@@ -88,8 +142,9 @@ class RedisStore:
                 p.terms,
                 p.text,
             )
-        result: list[int] = await self._apply(keys=[self.keys.revision], args=args)
-        return result[:-1], result[-1]
+        reply: list[Any] = await self._apply(keys=[self.keys.revision], args=args)
+        n = len(batch)
+        return ApplyResult(reply[:n], reply[n], [a.decode() for a in reply[n + 1 :]])
 
     async def reap(
         self,
@@ -105,12 +160,25 @@ class RedisStore:
         (more than `brake_share` of at least `brake_min_agents` live agents) is held once for
         one TTL (see reap.lua).
         """
-        reply = await self._reap(
-            keys=[self.keys.leases],
-            args=[self.keys.base, limit, self.retention_ms, gap_ms, brake_share, brake_min_agents],
+        own = [limit, self.retention_ms, gap_ms, brake_share, brake_min_agents]
+        reply = await self._reap(keys=[self.keys.leases], args=[*self._common_args(), *own])
+        expired, idle, deleted, more, events, graced, held, epoch, recovery, brake = reply[:10]
+        self.epoch = epoch.decode()
+        self.longest_ttl_ms = reply[10]
+        damped = tuple(a.decode() for a in reply[11:])
+        return ReapResult(
+            expired,
+            idle,
+            deleted,
+            bool(more),
+            events,
+            graced,
+            held,
+            self.epoch,
+            max(recovery, 0),
+            max(brake, 0),
+            damped,
         )
-        expired, idle, deleted, more, events, graced, held = reply
-        return ReapResult(expired, idle, deleted, bool(more), events, graced, held)
 
     async def acquire_relay(self, owner: str, ttl_ms: int) -> bool:
         """Take or keep the relay lock; only its holder publishes, so events leave in order."""

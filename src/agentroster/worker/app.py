@@ -46,6 +46,10 @@ from agentroster.worker.topology import RabbitTopology, rabbit_topology
 
 log = logging.getLogger(__name__)
 
+#: A Redis call without an answer for this long fails and is retried (a hung connection must
+#: not stall the worker forever); re-applying a batch that did commit is a no-op (seq dedup).
+REDIS_SOCKET_TIMEOUT_S = 10.0
+
 CommandPayload = Annotated[Register | Heartbeat | Deregister, Field(description="A command.")]
 
 
@@ -69,9 +73,17 @@ class Worker:
             event_log_max_age=settings.event_log_max_age,
         )
         self.metrics = WorkerMetrics()
-        self.redis = redis or Redis.from_url(settings.redis_url)
+        self.redis = redis or Redis.from_url(
+            settings.redis_url,
+            socket_timeout=REDIS_SOCKET_TIMEOUT_S,
+            socket_connect_timeout=REDIS_SOCKET_TIMEOUT_S / 2,
+        )
         self.store = RedisStore(
-            self.redis, settings.prefix, retention_ms=round(settings.retention_s * 1000)
+            self.redis,
+            settings.prefix,
+            retention_ms=round(settings.retention_s * 1000),
+            flap_window_ms=round(settings.flap_window_s * 1000),
+            flap_max_events=settings.flap_max_events,
         )
         self.broker = RabbitBroker(
             settings.broker_url,
@@ -143,7 +155,7 @@ class Worker:
 
     async def start(self) -> None:
         """Connect, declare the topology, and start consuming, sweeping and relaying."""
-        await self.redis.ping()
+        await self.store.observe()  # the epoch, before any write, to notice a data loss
         await self.broker.connect()
         await self.declare_topology()
         self._tasks = [

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 
 import aio_pika
-from aio_pika.abc import AbstractChannel, AbstractRobustConnection
+from aio_pika.abc import AbstractRobustChannel, AbstractRobustConnection
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +21,7 @@ class QueueDepth:
         self._url = broker_url
         self._queue = queue
         self._connection: AbstractRobustConnection | None = None
-        self._channel: AbstractChannel | None = None
+        self._channel: AbstractRobustChannel | None = None
 
     async def ready(self) -> int | None:
         """Ready messages, or None when the broker cannot be asked right now."""
@@ -32,7 +32,8 @@ class QueueDepth:
                 )
             if self._channel is None or self._channel.is_closed:
                 self._channel = await self._connection.channel()
-            queue = await self._channel.declare_queue(self._queue, passive=True)
+            # robust=False: a robust channel caches the declared queue, and with it the count
+            queue = await self._channel.declare_queue(self._queue, passive=True, robust=False)
         except Exception as exc:  # unreachable broker: the connection check says so too
             log.debug("could not read the depth of %s: %s", self._queue, exc)
             self._channel = None

@@ -164,7 +164,7 @@ class CommandBatcher:
         while True:
             raise_if_cancelling()
             try:
-                codes, _events = await self._store.apply(commands)
+                result = await self._store.apply(commands)
             except REDIS_UNAVAILABLE as exc:
                 raise_if_cancelling()
                 self._metrics.redis_errors.inc()
@@ -178,7 +178,8 @@ class CommandBatcher:
                 log.exception("a batch failed in Redis; applying its commands one by one")
                 return [await self._apply_one(c) for c in commands]
             self._metrics.batches.inc()
-            return list(codes)
+            report_flapping(self._metrics, result.damped)
+            return list(result.codes)
 
     async def _apply_one(self, command: Prepared) -> int | None:
         try:
@@ -187,6 +188,17 @@ class CommandBatcher:
             log.exception("command for %s failed in Redis", command.agent_id)
             return None
         return code
+
+
+def report_flapping(metrics: WorkerMetrics, agents: Sequence[str]) -> None:
+    """Log and count agents whose events a script began to damp (flap damping)."""
+    for agent_id in agents:
+        metrics.flapping.inc()
+        log.warning(
+            "agent %s is flapping: its events are held back until its flap window ends, "
+            "then its final state is published",
+            agent_id,
+        )
 
 
 async def _settle_unsettled(batch: list[_Item]) -> None:

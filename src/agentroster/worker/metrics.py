@@ -46,7 +46,18 @@ class WorkerMetrics:
         )
         self.leases_held = Counter(
             "agentroster_leases_held_total",
-            "Leases held one TTL by the mass-expiry brake.",
+            "Due leases held back: by the mass-expiry brake, or in the recovery window after "
+            "Redis lost its data.",
+            registry=r,
+        )
+        self.recovering = Gauge(
+            "agentroster_recovering",
+            "1 during the recovery window after Redis lost its data (no lease expires).",
+            registry=r,
+        )
+        self.flapping = Counter(
+            "agentroster_flapping_agents_total",
+            "Times an agent's events began to be damped (more than the flap limit per window).",
             registry=r,
         )
         self.reaper_paused = Gauge(

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from agentroster.store.redis_store import RedisStore
-from agentroster.worker.batcher import REDIS_UNAVAILABLE, raise_if_cancelling
+from agentroster.worker.batcher import REDIS_UNAVAILABLE, raise_if_cancelling, report_flapping
 from agentroster.worker.metrics import WorkerMetrics
 
 log = logging.getLogger(__name__)
@@ -59,11 +59,22 @@ class Reaper:
         """Expire everything due now; returns the number of events written."""
         events = 0
         while True:
+            known_epoch = self._store.epoch
             result = await self._store.reap(
                 gap_ms=self._gap_ms,
                 brake_share=self._brake_share,
                 brake_min_agents=self._brake_min_agents,
             )
+            if known_epoch and result.epoch != known_epoch:
+                log.warning(
+                    "Redis lost the registry's data (epoch %s is now %s): agents come back "
+                    "by their periodic full registration; no lease expires for %.0fs",
+                    known_epoch,
+                    result.epoch,
+                    result.recovery_ms_left / 1000,
+                )
+            self._metrics.recovering.set(1 if result.recovery_ms_left else 0)
+            report_flapping(self._metrics, result.damped)
             self._metrics.leases_expired.inc(result.leases_expired)
             if result.graced:
                 self._metrics.leases_graced.inc(result.graced)
@@ -74,11 +85,14 @@ class Reaper:
                 )
             if result.held:
                 self._metrics.leases_held.inc(result.held)
-                log.warning(
-                    "reaper: %d leases would have ended most live agents at once; "
-                    "held for one TTL (mass-expiry brake)",
-                    result.held,
-                )
+                if result.recovery_ms_left:
+                    log.info("reaper: %d due leases held in the recovery window", result.held)
+                else:
+                    log.warning(
+                        "reaper: %d leases would have ended most live agents at once; "
+                        "held for one TTL (mass-expiry brake)",
+                        result.held,
+                    )
             events += result.events
             if not result.more_due:
                 break

@@ -10,8 +10,8 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from agentroster.api.deps import StateDep
 from agentroster.api.metrics import exposition
-from agentroster.api.models import Health, Readiness
-from agentroster.api.probes import OK, check_redis
+from agentroster.api.models import Health, Readiness, Safeguards
+from agentroster.api.probes import OK, check_redis, read_safeguards
 
 router = APIRouter(tags=["operations"])
 
@@ -29,10 +29,21 @@ async def healthz() -> Health:
     responses={503: {"model": Readiness, "description": "A dependency does not answer."}},
 )
 async def readyz(state: StateDep) -> JSONResponse:
-    """Ready when Redis answers PING and RabbitMQ answers on an AMQP connection; else 503."""
+    """Ready when Redis answers PING and RabbitMQ answers on an AMQP connection; else 503.
+
+    `safeguards` shows the holds on expiry in force (they do not make the API unready).
+    """
     redis, rabbitmq = await asyncio.gather(check_redis(state.redis), state.broker.check())
+    safeguards = None
+    if redis == OK:
+        recovery, held, brake = await read_safeguards(state.redis, state.reader.keys)
+        safeguards = Safeguards(
+            recovery_ms_left=recovery, brake_held_leases=held, brake_ms_left=brake
+        )
     readiness = Readiness(
-        ready=redis == OK and rabbitmq == OK, checks={"redis": redis, "rabbitmq": rabbitmq}
+        ready=redis == OK and rabbitmq == OK,
+        checks={"redis": redis, "rabbitmq": rabbitmq},
+        safeguards=safeguards,
     )
     return JSONResponse(
         readiness.model_dump(mode="json"), status_code=200 if readiness.ready else 503

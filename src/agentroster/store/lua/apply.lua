@@ -1,15 +1,18 @@
 -- Apply a batch of commands atomically.
--- ARGV: P, epoch_if_missing, retention_ms, n, then n records of STRIDE fields:
+-- ARGV: common.lua's, then retention_ms, n, then n records of STRIDE fields:
 --   kind, agent, instance, seq, ttl_ms, interval_ms, idle_ttl_ms, user, digest, sdigest,
 --   card, view, reason, terms (newline-separated index terms), text (lower-case search text)
 -- Returns one code per command: 0 applied, 1 duplicate or late (seq), 2 forbidden (owner),
 -- 3 heartbeat for an agent whose card the registry does not have, 4 applied with a card digest
--- that differs from the registered one; then the number of events written.
+-- that differs from the registered one; then the number of events written, then the agents
+-- whose events began to be damped.
 local STRIDE = 15
-if redis.call('EXISTS', P .. 'epoch') == 0 then redis.call('SET', P .. 'epoch', ARGV[2]) end
-local retention = tonumber(ARGV[3])
-local n = tonumber(ARGV[4])
+local retention = tonumber(ARGV[ARG0 + 1])
+local n = tonumber(ARGV[ARG0 + 2])
 local codes = {}
+-- after a data loss, agents coming back say so
+local join_reason = redis.call('EXISTS', P .. 'recovering') == 1 and 'recovered' or 'registered'
+local longest = tonumber(redis.call('GET', P .. 'ttlmax') or '0')
 
 -- Renew (or start) an instance's lease; returns the agent status before.
 local function renew(a, i, seq, ttl)
@@ -38,12 +41,12 @@ local function became_live(a, before, card_changed)
   if before == 'idle' then
     emit(a, 'updated', 'live', 'woke', true)
   else
-    emit(a, 'joined', 'live', 'registered', true)
+    emit(a, 'joined', 'live', join_reason, true)
   end
 end
 
 for c = 0, n - 1 do
-  local o = 4 + c * STRIDE
+  local o = ARG0 + 2 + c * STRIDE
   local kind, a, i = ARGV[o + 1], ARGV[o + 2], ARGV[o + 3]
   local seq = tonumber(ARGV[o + 4])
   local user = ARGV[o + 8]
@@ -56,6 +59,12 @@ for c = 0, n - 1 do
     codes[#codes + 1] = 1
   elseif kind == 'register' then
     local ttl = tonumber(ARGV[o + 5])
+    if ttl >= longest then
+      -- the longest TTL in use sizes the recovery window after a data loss; it lapses when no
+      -- agent with that TTL has registered for a while (Beacons re-register once per TTL)
+      longest = ttl
+      redis.call('SET', P .. 'ttlmax', ttl, 'PX', 2 * ttl)
+    end
     local sdigest = ARGV[o + 10]
     local card_changed = redis.call('HGET', k, 'sdigest') ~= sdigest
     local before = renew(a, i, seq, ttl)
@@ -89,4 +98,5 @@ for c = 0, n - 1 do
   end
 end
 codes[#codes + 1] = events
+for _, a in ipairs(damped) do codes[#codes + 1] = a end
 return codes

@@ -1,9 +1,31 @@
 -- Shared by apply.lua and reap.lua (concatenated before each at load time).
+-- ARGV (both scripts): P, a new epoch, the epoch the caller last saw ('' if none), the recovery
+-- window (ms), the flap window (ms), events per agent per flap window (0: no damping); then
+-- the script's own arguments from ARGV[ARG0 + 1].
 -- P is the key base "{prefix}:"; now is Redis server time in ms: one clock for every replica.
 local P = ARGV[1]
+local ARG0 = 6
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local flap_window, flap_max = tonumber(ARGV[5]), tonumber(ARGV[6])
 local events = 0
+local damped = {} -- agents whose events this call began to damp
+
+-- The epoch names this keyspace. Missing while the caller knew one: Redis lost its data
+-- (restarted without persistence, flushed). Agents come back by their periodic full
+-- registration; until 2 x the longest TTL has passed no lease expires and joins say
+-- "recovered". Revisions go on from the clock, above every revision written before, so a
+-- follower's position from before the loss is never reused.
+local epoch = redis.call('GET', P .. 'epoch')
+if not epoch then
+  epoch = ARGV[2]
+  redis.call('SET', P .. 'epoch', epoch)
+  if ARGV[3] ~= '' then
+    redis.call('SET', P .. 'rev', now)
+    redis.call('SET', P .. 'relayed', now)
+    redis.call('SET', P .. 'recovering', epoch, 'PX', ARGV[4])
+  end
+end
 
 local function akey(a) return P .. 'agent:' .. a end
 local function ikey(a, i) return P .. 'i:' .. a .. ':' .. i end
@@ -11,19 +33,36 @@ local function instkey(a) return P .. 'inst:' .. a end
 
 -- Append one event to the outbox, in the same script as the change it reports. Its stream id
 -- is "<revision>-0", so "the events after revision R" is XRANGE from "(R-0".
-local function emit(a, kind, status, reason, with_card)
+-- Flap damping: past flap_max events in one flap window, an agent's events are held back
+-- (its status still changes) and reap.lua delivers its final state when the window ends.
+local function emit(a, kind, status, reason, with_card, final)
   local k = akey(a)
+  if flap_max > 0 and not final then
+    local fk = P .. 'flap:' .. a
+    local count = redis.call('INCR', fk)
+    if count == 1 then redis.call('PEXPIRE', fk, flap_window) end
+    if count > flap_max then
+      redis.call('HSET', k, 'why', reason)
+      local left = redis.call('PTTL', fk)
+      if left < 0 then left = flap_window end
+      if redis.call('ZADD', P .. 'damped', 'NX', now + left, a) == 1 then
+        damped[#damped + 1] = a
+      end
+      return
+    end
+  end
   local rev = redis.call('INCR', P .. 'rev')
   local live = redis.call('ZCARD', instkey(a))
   local fields = {'rev', rev, 'kind', kind, 'agent', a, 'status', status, 'live', live,
                   'reason', reason, 'time', now, 'view', redis.call('HGET', k, 'view') or '{}',
-                  'epoch', redis.call('GET', P .. 'epoch') or '0'}
+                  'epoch', epoch}
   if with_card then
     fields[#fields + 1] = 'card'
     fields[#fields + 1] = redis.call('HGET', k, 'card') or 'null'
   end
   redis.call('XADD', P .. 'outbox', rev .. '-0', unpack(fields))
-  redis.call('HSET', k, 'rev', rev)
+  -- what the world was last told: the damped final state is measured against it
+  redis.call('HSET', k, 'rev', rev, 'est', status, 'esd', redis.call('HGET', k, 'sdigest') or '')
   events = events + 1
 end
 

@@ -1,7 +1,11 @@
 -- Expire what is due, atomically, so that N replicas sweeping at once claim each expiry once.
--- ARGV: P, limit, retention_ms, gap_ms, brake_share (0 disables), brake_min_agents.
+-- ARGV: common.lua's, then limit, retention_ms, gap_ms, brake_share (0 disables),
+-- brake_min_agents.
 -- Returns {leases expired, idle agents gone offline, offline agents deleted, more due (0/1),
---          events written, leases given grace after a gap, leases held by the brake}.
+--          events written, leases given grace after a gap, leases held by the brake or the
+--          recovery window, epoch, ms left of the recovery window (or -2), ms left of the
+--          brake (or -2), longest TTL in use (ms), then the agents whose events began to be
+--          damped}.
 --
 -- No false deaths (invariant 3): a lease may expire only while the registry could hear its
 -- renewals. If no sweep ran for longer than gap_ms (every worker down, broker or Redis
@@ -10,11 +14,51 @@
 -- brake_share of the live agents (at least brake_min_agents) would leave in one sweep, the
 -- due leases are held for one more TTL, once: a mass death is more likely the registry's
 -- blindness than the agents' (as Eureka's self-preservation).
-local limit = tonumber(ARGV[2])
-local retention = tonumber(ARGV[3])
-local gap_ms, brake_share, brake_min = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local limit = tonumber(ARGV[ARG0 + 1])
+local retention = tonumber(ARGV[ARG0 + 2])
+local gap_ms = tonumber(ARGV[ARG0 + 3])
+local brake_share, brake_min = tonumber(ARGV[ARG0 + 4]), tonumber(ARGV[ARG0 + 5])
 local last = tonumber(redis.call('GET', P .. 'reaper') or '0')
 redis.call('SET', P .. 'reaper', now)
+
+local function result(expired, idle, deleted, more, graced, held)
+  local reply = {expired, idle, deleted, more, events, graced, held, epoch,
+                 redis.call('PTTL', P .. 'recovering'), redis.call('PTTL', P .. 'braking'),
+                 tonumber(redis.call('GET', P .. 'ttlmax') or '0')}
+  for _, a in ipairs(damped) do reply[#reply + 1] = a end
+  return reply
+end
+
+-- The event that takes the world from what it was last told (status `told`) to `status`, and
+-- its reason; `why` is the reason of the last change that was held back.
+local function final_event(told, status, why)
+  if status == 'offline' then
+    return 'left', (why == 'deregistered') and why or 'expired'
+  elseif told == 'offline' then
+    return 'joined', (why == 'recovered') and why or 'registered'
+  elseif status == 'idle' and told ~= 'idle' then
+    return 'updated', 'scaled-to-zero'
+  elseif told == 'idle' and status ~= 'idle' then
+    return 'updated', 'woke'
+  end
+  return 'updated', 'card-changed'
+end
+
+-- Deliver the final state of agents whose damping window ended, if it differs from what the
+-- world was last told (a flap that ended where it began owes nothing).
+local function deliver_damped()
+  local owed = redis.call('ZRANGEBYSCORE', P .. 'damped', '-inf', now, 'LIMIT', 0, limit)
+  for _, a in ipairs(owed) do
+    redis.call('ZREM', P .. 'damped', a)
+    local h = redis.call('HMGET', akey(a), 'status', 'est', 'sdigest', 'esd', 'why')
+    local status, told = h[1], h[2]
+    if status and (status ~= told or h[3] ~= h[4]) then
+      local kind, reason = final_event(told, status, h[5])
+      emit(a, kind, status, reason, kind ~= 'left', true)
+    end
+  end
+  return #owed
+end
 
 -- Push a lease's deadline to now + its own TTL.
 local function extend(member)
@@ -31,10 +75,16 @@ end
 if last > 0 and now - last > gap_ms then
   local all = redis.call('ZRANGE', P .. 'leases', 0, -1)
   for _, member in ipairs(all) do extend(member) end
-  return {0, 0, 0, 0, 0, #all, 0}
+  return result(0, 0, 0, 0, #all, 0)
 end
 
+local owed = deliver_damped()
 local due = redis.call('ZRANGEBYSCORE', P .. 'leases', '-inf', now, 'LIMIT', 0, limit)
+-- in the recovery window after a data loss, absence proves nothing: nothing expires
+if redis.call('EXISTS', P .. 'recovering') == 1 then
+  for _, member in ipairs(due) do extend(member) end
+  return result(0, 0, 0, owed == limit and 1 or 0, 0, #due)
+end
 if brake_share > 0 and #due > 0 and redis.call('EXISTS', P .. 'brake') == 0 then
   local live = redis.call('ZCARD', P .. 'status:live')
   local leaving, seen = 0, {}
@@ -56,7 +106,8 @@ if brake_share > 0 and #due > 0 and redis.call('EXISTS', P .. 'brake') == 0 then
     end
     -- held once: while this key lives, the same leases expire normally when due again
     redis.call('SET', P .. 'brake', now, 'PX', 3 * longest + gap_ms)
-    return {0, 0, 0, 0, 0, 0, #due}
+    redis.call('SET', P .. 'braking', #due, 'PX', math.max(longest, 1)) -- for /readyz
+    return result(0, 0, 0, 0, 0, #due)
   end
 end
 
@@ -85,5 +136,5 @@ for _, a in ipairs(gone) do
   redis.call('DEL', akey(a), instkey(a))
 end
 
-local more = (#due == limit or #idle == limit or #gone == limit) and 1 or 0
-return {#due, #idle, #gone, more, events, 0, 0}
+local more = (#due == limit or #idle == limit or #gone == limit or owed == limit) and 1 or 0
+return result(#due, #idle, #gone, more, 0, 0)
