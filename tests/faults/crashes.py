@@ -13,11 +13,10 @@ from tests.faults.harness import Rig
 from tests.faults.steps import (
     account_outage,
     caught_up,
-    caught_up_with,
     departed,
     drained,
     expiry_bound,
-    stopped_during_outage_leave,
+    recover_from_outage,
 )
 from tests.helpers import drain_queue
 
@@ -140,12 +139,18 @@ async def registry_down(
         restarted, backlog = loop.time(), confirmed_of(fleet.where("beating"))
         for n in range(workers):
             await rig.worker(settings, f"worker-{workers + n}")
-        outcome.commands_lost += await caught_up_with(rig, backlog)
-        outcome.recovered_after(loop.time() - restarted)
-        await stopped_during_outage_leave(events, outcome, fleet, stopped, sentinel, ttl_s)
-        await fleet.stop_beating()
-        outcome.commands_lost += await caught_up(rig, steady)
-        outcome.heartbeats = fleet.heartbeats
+        await recover_from_outage(
+            rig,
+            events,
+            outcome,
+            fleet,
+            backlog=backlog,
+            healed=restarted,
+            stopped=stopped,
+            steady=steady,
+            sentinel=sentinel,
+            ttl_s=ttl_s,
+        )
     return await account_outage(
         rig,
         events,

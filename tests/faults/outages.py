@@ -21,11 +21,10 @@ from tests.faults.harness import Rig
 from tests.faults.steps import (
     account_outage,
     caught_up,
-    caught_up_with,
     departed,
     drained,
     expiry_bound,
-    stopped_during_outage_leave,
+    recover_from_outage,
 )
 
 
@@ -137,12 +136,19 @@ async def redis_hang(
         healed_at = datetime.now(UTC)
         healed, backlog = loop.time(), confirmed_of(fleet.where("beating"))
         redis_proxy.restore()
-        outcome.commands_lost += await caught_up_with(rig, backlog, timeout=120)
-        outcome.recovered_after(loop.time() - healed)
-        await stopped_during_outage_leave(events, outcome, fleet, stopped, sentinel, ttl_s)
-        await fleet.stop_beating()
-        outcome.commands_lost += await caught_up(rig, steady)
-        outcome.heartbeats = fleet.heartbeats
+        await recover_from_outage(
+            rig,
+            events,
+            outcome,
+            fleet,
+            backlog=backlog,
+            healed=healed,
+            stopped=stopped,
+            steady=steady,
+            sentinel=sentinel,
+            ttl_s=ttl_s,
+            timeout=120,
+        )
     return await account_outage(
         rig,
         events,

@@ -89,16 +89,26 @@ def assert_clean(outcome: Outcome, rig: Rig) -> None:
     assert outcome.problems == [], detail
 
 
-async def stopped_during_outage_leave(
+async def recover_from_outage(
+    rig: Rig,
     events: EventCollector,
     outcome: Outcome,
     fleet: Fleet,
+    *,
+    backlog: Sequence[tuple[str, str, int]],
+    healed: float,
     stopped: Sequence[SimAgent],
+    steady: Sequence[SimAgent],
     sentinel: SimAgent,
     ttl_s: float,
+    timeout: float = 60.0,
 ) -> None:
-    """The agents that stopped during an outage leave after it; then the sentinel, stopped
-    last, leaves too (its agent.left proves the reaper looked at every earlier lease)."""
+    """After an outage that ended at loop time `healed`: the registry applies the `backlog`
+    (time to recover), the agents that stopped during the outage leave, then the sentinel,
+    stopped last, leaves too (its agent.left proves the reaper looked at every earlier lease);
+    then the fleet stops beating and every last command is applied."""
+    outcome.commands_lost += await caught_up_with(rig, backlog, timeout=timeout)
+    outcome.recovered_after(asyncio.get_running_loop().time() - healed)
     stopped_left = await departed(
         events, [a.agent_id for a in stopped], timeout=expiry_bound(ttl_s)
     )
@@ -109,6 +119,9 @@ async def stopped_during_outage_leave(
             await departed(events, [sentinel.agent_id], timeout=expiry_bound(ttl_s)),
             "the sentinel agent did not leave when it stopped",
         )
+    await fleet.stop_beating()
+    outcome.commands_lost += await caught_up(rig, steady)
+    outcome.heartbeats = fleet.heartbeats
 
 
 async def account_outage(
