@@ -10,7 +10,7 @@ import socket
 import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 import aio_pika
 import httpx
@@ -327,6 +327,26 @@ class RunningProgram:
     def __init__(self, process: asyncio.subprocess.Process) -> None:
         self.process = process
         self.lines: list[str] = []
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def run(
+        cls, *argv: str, env: dict[str, str], cwd: str | os.PathLike[str] | None = None
+    ) -> AsyncIterator[Self]:
+        """Start `argv` (stderr merged into stdout); kill it on exit if it is still running."""
+        process = await asyncio.create_subprocess_exec(
+            *argv,
+            cwd=cwd,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        try:
+            yield cls(process)
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
 
     async def wait_for_line(self, predicate: Callable[[str], bool]) -> str:
         """Read output until a line satisfies `predicate`; return that line."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
 import uuid
@@ -33,21 +32,9 @@ async def run_example(
         "AGENTROSTER_PREFIX": worker.settings.prefix,
         "PYTHONUNBUFFERED": "1",
     }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        str(repo_root / "examples" / script),
-        *args,
-        cwd=repo_root,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    try:
-        yield RunningProgram(process)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+    script_path = str(repo_root / "examples" / script)
+    async with RunningProgram.run(sys.executable, script_path, *args, env=env, cwd=repo_root) as p:
+        yield p
 
 
 def of_agent(agent_id: str, kind: str, reason: str) -> Callable[[list[ReceivedEvent]], bool]:

@@ -99,25 +99,15 @@ class NodeAgent(RunningProgram):
 @contextlib.asynccontextmanager
 async def run_agent(script: Path, settings: Settings, agent_id: str) -> AsyncIterator[NodeAgent]:
     """Start the TypeScript agent against the test registry; kill it if it is still running."""
-    process = await asyncio.create_subprocess_exec(
-        "node",
-        str(script),
-        env={
-            **os.environ,
-            "AGENTROSTER_BROKER_URL": settings.broker_url,
-            "AGENTROSTER_PREFIX": settings.prefix,
-            "AGENT_ID": agent_id,
-            "AGENT_INTERVAL_S": "0.2",
-        },
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    try:
-        yield NodeAgent(process)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+    env = {
+        **os.environ,
+        "AGENTROSTER_BROKER_URL": settings.broker_url,
+        "AGENTROSTER_PREFIX": settings.prefix,
+        "AGENT_ID": agent_id,
+        "AGENT_INTERVAL_S": "0.2",
+    }
+    async with NodeAgent.run("node", str(script), env=env) as agent:
+        yield agent
 
 
 async def until(
