@@ -44,6 +44,18 @@ async def test_a_mass_expiry_is_held_once_then_happens(store: RedisStore) -> Non
     assert (expired.held, expired.leases_expired, expired.events) == (0, 20, 20)
 
 
+async def test_a_mass_expiry_larger_than_a_sweep_chunk_is_held_whole(store: RedisStore) -> None:
+    """30 of 40 live agents due, swept 5 leases per call: the brake weighs all 30 at once
+    (not 5 against a live count the earlier chunks shrank) and holds every one of them."""
+    agents = [f"chunk-{n:02d}" for n in range(40)]
+    await store.apply([register(a) for a in agents])
+    await store.reap()
+    await make_due(store, agents[:30])
+    held = await store.reap(limit=5, brake_share=0.5, brake_min_agents=20)
+    assert (held.held, held.leases_expired, held.events) == (30, 0, 0)
+    assert (await store.reap(limit=5)).leases_expired == 0  # all 30 extended, not 5
+
+
 async def test_a_few_expiries_are_not_braked(store: RedisStore) -> None:
     """Below the share, or below the minimum of agents, expiries go through at once."""
     agents = [f"few-{n:02d}" for n in range(30)]

@@ -60,16 +60,22 @@ local function deliver_damped()
   return #owed
 end
 
--- Push a lease's deadline to now + its own TTL.
-local function extend(member)
+-- A lease member "<agent>|<instance>" as its two parts.
+local function split(member)
   local sep = string.find(member, '|', 1, true)
-  local a, i = string.sub(member, 1, sep - 1), string.sub(member, sep + 1)
+  return string.sub(member, 1, sep - 1), string.sub(member, sep + 1)
+end
+
+-- Push a lease's deadline to now + its own TTL; returns that TTL.
+local function extend(member)
+  local a, i = split(member)
   local ik = ikey(a, i)
   local ttl = tonumber(redis.call('HGET', ik, 'ttl') or redis.call('HGET', akey(a), 'ttl') or '0')
   local deadline = now + ttl
   redis.call('ZADD', P .. 'leases', deadline, member)
   redis.call('ZADD', instkey(a), deadline, i)
   redis.call('HSET', ik, 'deadline', deadline)
+  return ttl
 end
 
 if last > 0 and now - last > gap_ms then
@@ -85,35 +91,37 @@ if redis.call('EXISTS', P .. 'recovering') == 1 then
   for _, member in ipairs(due) do extend(member) end
   return result(0, 0, 0, owed == limit and 1 or 0, 0, #due)
 end
+-- The brake weighs every due lease, not only this call's `limit` of them: a sweep expires in
+-- chunks, and each chunk measured against a live count the chunks before it shrank would let
+-- a mass expiry through piecemeal. An agent leaves only if one of its leases is due, so while
+-- the due leases are no more than the share, nothing needs counting.
 if brake_share > 0 and #due > 0 and redis.call('EXISTS', P .. 'brake') == 0 then
   local live = redis.call('ZCARD', P .. 'status:live')
-  local leaving, seen = 0, {}
-  for _, member in ipairs(due) do
-    local a = string.sub(member, 1, string.find(member, '|', 1, true) - 1)
-    if not seen[a] then
-      seen[a] = true
+  local threshold = brake_share * live
+  if live >= brake_min and redis.call('ZCOUNT', P .. 'leases', '-inf', now) > threshold then
+    local all_due = redis.call('ZRANGEBYSCORE', P .. 'leases', '-inf', now)
+    local leaving, seen = 0, {}
+    for _, member in ipairs(all_due) do
+      local a = split(member)
       -- the agent leaves if none of its instances holds a lease beyond now
-      if redis.call('ZCOUNT', instkey(a), '(' .. now, '+inf') == 0 then leaving = leaving + 1 end
+      if not seen[a] and redis.call('ZCOUNT', instkey(a), '(' .. now, '+inf') == 0 then
+        leaving = leaving + 1
+      end
+      seen[a] = true
     end
-  end
-  if live >= brake_min and leaving > brake_share * live then
-    local longest = 0
-    for _, member in ipairs(due) do
-      extend(member)
-      local a = string.sub(member, 1, string.find(member, '|', 1, true) - 1)
-      local i = string.sub(member, string.find(member, '|', 1, true) + 1)
-      longest = math.max(longest, tonumber(redis.call('HGET', ikey(a, i), 'ttl') or '0'))
+    if leaving > threshold then
+      local longest = 0
+      for _, member in ipairs(all_due) do longest = math.max(longest, extend(member)) end
+      -- held once: while this key lives, the same leases expire normally when due again
+      redis.call('SET', P .. 'brake', now, 'PX', 3 * longest + gap_ms)
+      redis.call('SET', P .. 'braking', #all_due, 'PX', math.max(longest, 1)) -- for /readyz
+      return result(0, 0, 0, 0, 0, #all_due)
     end
-    -- held once: while this key lives, the same leases expire normally when due again
-    redis.call('SET', P .. 'brake', now, 'PX', 3 * longest + gap_ms)
-    redis.call('SET', P .. 'braking', #due, 'PX', math.max(longest, 1)) -- for /readyz
-    return result(0, 0, 0, 0, 0, #due)
   end
 end
 
 for _, member in ipairs(due) do
-  local sep = string.find(member, '|', 1, true)
-  local a, i = string.sub(member, 1, sep - 1), string.sub(member, sep + 1)
+  local a, i = split(member)
   end_instance(a, i, 'expired')
   after_instance_ended(a, 'expired', retention)
 end
