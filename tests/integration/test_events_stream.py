@@ -12,7 +12,7 @@ import orjson
 
 from agentroster.client import Announcement
 from agentroster.settings import Settings
-from tests.helpers import EventCollector, registry_server
+from tests.helpers import EventCollector, registry_server, serve_api
 from tests.integration.agents import a2a_card
 
 
@@ -69,10 +69,14 @@ async def test_events_replay_after_a_revision_then_follow_live(
             assert sse["event"] == f"agent.{amqp.kind}"
             assert orjson.loads(sse["data"]) == amqp.data
         assert live["event"] == "agent.left"
-        # a reconnecting EventSource goes on after its Last-Event-ID
-        async with api.stream("GET", "/v1/events", headers={"Last-Event-ID": "2"}) as response:
-            again = await asyncio.wait_for(read_events(response.aiter_lines(), 2), 30)
-        assert [e["id"] for e in again] == ["3", "4"]
+        # a reconnecting EventSource goes on after its Last-Event-ID, even though it asks the
+        # URL it started from (with since=0) again
+        for params in ({}, {"since": 0}):
+            async with api.stream(
+                "GET", "/v1/events", params=params, headers={"Last-Event-ID": "2"}
+            ) as response:
+                again = await asyncio.wait_for(read_events(response.aiter_lines(), 2), 30)
+            assert [e["id"] for e in again] == ["3", "4"]
         for agent in agents[1:]:
             await agent.close()
 
@@ -108,3 +112,19 @@ async def test_asking_for_events_older_than_the_window_is_410(
         assert [e["id"] for e in kept] == ["3", "4"]
         for agent in agents:
             await agent.close()
+
+
+async def test_a_revision_beyond_the_registrys_is_410(settings: Settings, cleanup: None) -> None:
+    """A position the registry never reached (from before Redis lost its data, or from
+    another registry) gets 410 at once, never a stream that silently waits for it."""
+    async with serve_api(settings) as api:
+        for request in (
+            {"params": {"since": 7}},
+            {"headers": {"Last-Event-ID": "7"}},
+            {"params": {"since": 10**30}},
+        ):
+            response = await api.get("/v1/events", **request)
+            assert response.status_code == 410, response.text
+            error = response.json()["error"]
+            assert error["code"] == "revision-ahead"
+            assert error["details"]["revision"] == 0

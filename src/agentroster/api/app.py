@@ -21,6 +21,7 @@ from agentroster.api.metrics import ApiMetrics, MetricsMiddleware
 from agentroster.api.probes import PROBE_TIMEOUT_S, BrokerProbe
 from agentroster.api.routes import agents, events, health, wellknown
 from agentroster.settings import Settings
+from agentroster.store.outbox import Outbox
 from agentroster.store.reader import RegistryReader
 
 DESCRIPTION = """\
@@ -58,8 +59,8 @@ def create_api(
             settings=settings,
             redis=client,
             reader=RegistryReader(client, settings.prefix),
+            outbox=Outbox(client, settings.prefix),
             broker=broker,
-            metrics=metrics,
             registries=(metrics.registry, *registries),
         )
         try:

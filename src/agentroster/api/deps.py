@@ -13,10 +13,10 @@ from fastapi import Depends, Path, Request
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
-from agentroster.api.metrics import ApiMetrics
 from agentroster.api.probes import BrokerProbe
 from agentroster.contracts.ids import AGENT_ID_PATTERN
 from agentroster.settings import Settings
+from agentroster.store.outbox import Outbox
 from agentroster.store.reader import RegistryReader
 
 
@@ -27,8 +27,8 @@ class ApiState:
     settings: Settings
     redis: Redis
     reader: RegistryReader
+    outbox: Outbox
     broker: BrokerProbe
-    metrics: ApiMetrics
     #: Exposed by /metrics: the API's own registry first, then any passed to `create_api`.
     registries: tuple[CollectorRegistry, ...]
 

@@ -121,10 +121,14 @@ class Outbox:
             return []
         return [OutboxEvent.from_fields(fields) for _, fields in reply[0][1]]
 
-    async def oldest(self) -> int | None:
-        """The oldest revision still kept, or None when the outbox is empty."""
-        first: Any = await self.redis.xrange(self.keys.outbox, count=1)
-        return int(first[0][0].split(b"-")[0]) if first else None
+    async def span(self) -> tuple[int, int | None]:
+        """The registry's revision and the oldest revision still kept (None when the outbox
+        is empty), in one round trip."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.get(self.keys.revision)
+            pipe.xrange(self.keys.outbox, count=1)
+            revision, first = await pipe.execute()
+        return int(revision or 0), int(first[0][0].split(b"-")[0]) if first else None
 
     async def mark_relayed(self, revision: int, window: int) -> None:
         """Record that RabbitMQ confirmed every event up to `revision`; trim beyond the window."""

@@ -38,6 +38,20 @@ class EventsExpired(ApiError):
         )
 
 
+class RevisionAhead(ApiError):
+    """The asked revision is beyond the registry's: its events will never be these."""
+
+    def __init__(self, since: int, revision: int) -> None:
+        super().__init__(
+            410,
+            "revision-ahead",
+            f"revision {since} is ahead of this registry's ({revision}): the position is from "
+            "before Redis lost its data or from another registry; list the agents again and "
+            "follow from the revision of that list",
+            {"since": since, "revision": revision},
+        )
+
+
 @router.get(
     "/v1/events",
     summary="Follow the registry's events",
@@ -48,7 +62,10 @@ class EventsExpired(ApiError):
             "description": "`id` is the revision, `event` the kind (`agent.joined`...), `data` "
             "the event body (AgentEvent), as on the events exchange.",
         },
-        410: {"description": "The events after `since` are no longer kept."},
+        410: {
+            "description": "The events after `since` are no longer kept (`events-expired`), "
+            "or `since` is beyond the registry's revision (`revision-ahead`)."
+        },
         **ERROR_RESPONSES,
     },
 )
@@ -63,16 +80,20 @@ async def follow_events(
         Header(ge=0, description="Sent by a reconnecting EventSource: go on after it."),
     ] = None,
 ) -> EventSourceResponse:
-    """Events after `since` (or `Last-Event-ID`), in revision order, then as they happen."""
-    outbox = Outbox(state.redis, state.settings.prefix)
-    start = since if since is not None else last_event_id
+    """Events after `Last-Event-ID` (or `since`), in revision order, then as they happen.
+
+    A reconnecting EventSource asks the same URL again with `Last-Event-ID`: where it stopped
+    wins over the `since` it started from.
+    """
+    start = last_event_id if last_event_id is not None else since
+    revision, oldest = await state.outbox.span()
     if start is None:
-        start = await state.reader.revision()
-    else:
-        revision, oldest = await state.reader.revision(), await outbox.oldest()
-        if start < revision and (oldest is None or start + 1 < oldest):
-            raise EventsExpired(start, oldest)
-    return EventSourceResponse(_stream(outbox, start), ping=PING_S)
+        start = revision
+    elif start > revision:
+        raise RevisionAhead(start, revision)
+    elif start < revision and (oldest is None or start + 1 < oldest):
+        raise EventsExpired(start, oldest)
+    return EventSourceResponse(_stream(state.outbox, start), ping=PING_S)
 
 
 async def _stream(outbox: Outbox, after: int) -> AsyncIterator[dict[str, Any]]:
