@@ -30,25 +30,29 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"[:500]
 
 
-async def check_redis(redis: Redis, timeout_s: float = PROBE_TIMEOUT_S) -> str:
-    """PING Redis."""
+#: (ms left of the recovery window, leases the brake holds, ms left of its hold).
+SafeguardValues = tuple[int, int, int]
+
+
+async def check_redis(
+    redis: Redis, keys: Keys, timeout_s: float = PROBE_TIMEOUT_S
+) -> tuple[str, SafeguardValues | None]:
+    """PING Redis and read the holds on expiry in force, in one round trip.
+
+    Returns `"ok"` and the holds, or what went wrong and None.
+    """
     try:
-        await asyncio.wait_for(redis.ping(), timeout_s)
+        async with redis.pipeline(transaction=False) as pipe:
+            pipe.ping()
+            pipe.pttl(keys.recovering)
+            pipe.get(keys.braking)
+            pipe.pttl(keys.braking)
+            _, recovery, held, brake = await asyncio.wait_for(pipe.execute(), timeout_s)
     except TimeoutError:
-        return f"TimeoutError: no answer within {timeout_s:g} s"
+        return f"TimeoutError: no answer within {timeout_s:g} s", None
     except Exception as exc:
-        return describe(exc)
-    return OK
-
-
-async def read_safeguards(redis: Redis, keys: Keys) -> tuple[int, int, int]:
-    """(ms left of the recovery window, leases the brake holds, ms left of its hold)."""
-    async with redis.pipeline(transaction=False) as pipe:
-        pipe.pttl(keys.recovering)
-        pipe.get(keys.braking)
-        pipe.pttl(keys.braking)
-        recovery, held, brake = await pipe.execute()
-    return max(recovery, 0), int(held or 0), max(brake, 0)
+        return describe(exc), None
+    return OK, (max(recovery, 0), int(held or 0), max(brake, 0))
 
 
 class BrokerProbe:

@@ -11,7 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from agentroster.api.deps import StateDep
 from agentroster.api.metrics import exposition
 from agentroster.api.models import Health, Readiness, Safeguards
-from agentroster.api.probes import OK, check_redis, read_safeguards
+from agentroster.api.probes import OK, check_redis
 
 router = APIRouter(tags=["operations"])
 
@@ -33,10 +33,12 @@ async def readyz(state: StateDep) -> JSONResponse:
 
     `safeguards` shows the holds on expiry in force (they do not make the API unready).
     """
-    redis, rabbitmq = await asyncio.gather(check_redis(state.redis), state.broker.check())
+    (redis, holds), rabbitmq = await asyncio.gather(
+        check_redis(state.redis, state.reader.keys), state.broker.check()
+    )
     safeguards = None
-    if redis == OK:
-        recovery, held, brake = await read_safeguards(state.redis, state.reader.keys)
+    if holds is not None:
+        recovery, held, brake = holds
         safeguards = Safeguards(
             recovery_ms_left=recovery, brake_held_leases=held, brake_ms_left=brake
         )
