@@ -7,7 +7,7 @@ exchanges or queues. Nothing else in the code spells a name by hand.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 CommandKind = Literal["register", "heartbeat", "deregister"]
 EventKind = Literal["joined", "updated", "left"]
@@ -24,6 +24,25 @@ DEFAULT_EVENT_LOG_MAX_AGE = "7D"
 REASON_HEADER = "x-agentroster-reason"
 #: Header with a human-readable detail of the reason (e.g. the validation error).
 DETAIL_HEADER = "x-agentroster-detail"
+#: The detail is cut to this many characters.
+DETAIL_MAX_CHARS = 1000
+#: Header with the routing key the dead-lettered command was published with.
+ROUTING_KEY_HEADER = "x-agentroster-routing-key"
+#: Header with the broker-validated `user_id` of the dead-lettered command, if it had one.
+USER_ID_HEADER = "x-agentroster-user-id"
+#: Every reason agentroster dead-letters a command with (the value of `REASON_HEADER`).
+DeadLetterReason = Literal[
+    "malformed-json",
+    "invalid-schema",
+    "unknown-kind",
+    "bad-routing-key",
+    "agent-id-mismatch",
+    "invalid-card",
+    "card-too-large",
+    "forbidden",
+    "internal-error",
+]
+DEAD_LETTER_REASONS: tuple[DeadLetterReason, ...] = get_args(DeadLetterReason)
 
 
 @dataclass(frozen=True, slots=True)

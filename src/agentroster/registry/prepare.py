@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from agentroster.contracts import (
     COMMAND_MODELS,
     DEFAULT_MAX_CARD_BYTES,
+    DeadLetterReason,
     Deregister,
     Heartbeat,
     Register,
@@ -28,7 +29,7 @@ from agentroster.registry.terms import index_terms, search_text
 class Rejected(Exception):
     """A command that can never be applied; it is dead-lettered with `reason`."""
 
-    def __init__(self, reason: str, detail: str = "") -> None:
+    def __init__(self, reason: DeadLetterReason, detail: str = "") -> None:
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
         self.detail = detail

@@ -18,9 +18,13 @@ from agentroster.contracts import (
     CE_HEADERS,
     COMMAND_KINDS,
     COMMAND_MODELS,
+    DEAD_LETTER_REASONS,
     DETAIL_HEADER,
+    DETAIL_MAX_CHARS,
     EVENT_KINDS,
     REASON_HEADER,
+    ROUTING_KEY_HEADER,
+    USER_ID_HEADER,
     AgentEvent,
     CommandKind,
     Deregister,
@@ -39,9 +43,6 @@ JSON = "application/json"
 AMQP_BINDING_VERSION = "0.3.0"
 CLOUD_EVENTS_HEADERS = "CloudEventsHeaders"
 DEAD_LETTER_HEADERS = "DeadLetterHeaders"
-#: Headers the worker adds to a dead letter beside the reason (worker/dead_letters.py).
-ROUTING_KEY_HEADER = "x-agentroster-routing-key"
-USER_ID_HEADER = "x-agentroster-user-id"
 
 
 @dataclass(frozen=True)
@@ -227,19 +228,14 @@ def dead_letter_headers_schema() -> dict[str, Any]:
         "properties": {
             REASON_HEADER: {
                 "type": "string",
-                "description": "Why the command was rejected.",
-                "examples": [
-                    "malformed-json",
-                    "invalid-schema",
-                    "unknown-kind",
-                    "agent-id-mismatch",
-                    "card-too-large",
-                    "forbidden",
-                ],
+                "enum": list(DEAD_LETTER_REASONS),
+                "description": "Why the command was rejected. (A command parked by the quorum "
+                "delivery limit, after failing inside Redis every time, has no such header: "
+                "RabbitMQ's `x-first-death-reason` is `delivery_limit`.)",
             },
             DETAIL_HEADER: {
                 "type": "string",
-                "maxLength": 1000,
+                "maxLength": DETAIL_MAX_CHARS,
                 "description": "A human-readable detail of the reason (e.g. the validation error).",
             },
             ROUTING_KEY_HEADER: {

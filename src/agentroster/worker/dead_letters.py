@@ -13,7 +13,13 @@ from typing import Any
 from aio_pika.abc import AbstractIncomingMessage
 from faststream.rabbit.publisher import RabbitPublisher
 
-from agentroster.contracts import DETAIL_HEADER, REASON_HEADER
+from agentroster.contracts import (
+    DETAIL_HEADER,
+    DETAIL_MAX_CHARS,
+    REASON_HEADER,
+    ROUTING_KEY_HEADER,
+    USER_ID_HEADER,
+)
 from agentroster.registry.prepare import Rejected
 from agentroster.worker.metrics import WorkerMetrics
 
@@ -33,11 +39,11 @@ class DeadLetters:
         reason, detail = rejected.reason, rejected.detail
         headers: dict[str, Any] = dict(message.headers or {})
         headers[REASON_HEADER] = reason
-        headers[DETAIL_HEADER] = detail[:1000]
-        headers["x-agentroster-routing-key"] = message.routing_key or ""
+        headers[DETAIL_HEADER] = detail[:DETAIL_MAX_CHARS]
+        headers[ROUTING_KEY_HEADER] = message.routing_key or ""
         if message.user_id:
             # user_id cannot travel as a property: the broker checks it against our own user
-            headers["x-agentroster-user-id"] = message.user_id
+            headers[USER_ID_HEADER] = message.user_id
         await self._publisher.publish(
             message.body,
             routing_key=message.routing_key or "",
