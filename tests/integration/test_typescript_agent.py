@@ -29,7 +29,13 @@ from aio_pika.abc import AbstractIncomingMessage
 
 from agentroster.contracts import Topology
 from agentroster.settings import Settings
-from tests.helpers import EventCollector, RunningProgram, queue_depth, registry_server
+from tests.helpers import (
+    EventCollector,
+    ReceivedEvent,
+    RunningProgram,
+    queue_depth,
+    registry_server,
+)
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "typescript-agent"
 #: Guards against a hang only; nothing waits this long when things work.
@@ -156,6 +162,25 @@ async def commands_tap(settings: Settings, agent_id: str) -> AsyncIterator[list[
         await connection.close()
 
 
+async def republish(settings: Settings, event: ReceivedEvent, event_id: str) -> None:
+    """Publish `event` again to the events exchange, as a relay re-publishing it would, under
+    the CloudEvents id `event_id`."""
+    connection = await aio_pika.connect(settings.broker_url)
+    try:
+        channel = await connection.channel()
+        exchange = await channel.get_exchange(Topology(settings.prefix).events_exchange)
+        message = aio_pika.Message(
+            orjson.dumps(event.data),
+            headers={**event.headers, "cloudEvents_id": event_id},
+            message_id=event_id,
+            type=event.type,
+            content_type="application/json",
+        )
+        await exchange.publish(message, routing_key=event.routing_key)
+    finally:
+        await connection.close()
+
+
 def renewed(instance: dict[str, Any]) -> bool:
     """The instance's last applied renewal is later than its registration."""
     seen = datetime.fromisoformat(instance["last_seen"])
@@ -193,6 +218,14 @@ async def test_typescript_agent_registers_receives_its_events_and_deregisters(
         (joined,) = [e for e in events.of("joined") if e.agent_id == agent_id]
         assert printed["id"] == joined.headers["cloudEvents_id"] == joined.message_id
         assert printed["revision"] == joined.revision
+        # at-least-once delivery: the same event published again is dropped by its id; a
+        # marker event with a new id, published after it, shows the agent read past it
+        marker = f"marker-{uuid.uuid4().hex[:8]}"
+        await republish(settings, joined, joined.headers["cloudEvents_id"])
+        await republish(settings, joined, marker)
+        await agent.wait_for(lambda line: line.get("id") == marker)
+        ids = [json.loads(line).get("id") for line in agent.lines if line.startswith("{")]
+        assert ids.count(joined.headers["cloudEvents_id"]) == 1
 
         # (a) the registry lists it as the agent sent it
         agent_detail = await detail()

@@ -122,9 +122,21 @@ async function setup(model: ChannelModel): Promise<void> {
     const exchange = await declareExchange(receiver, event.exchange);
     await receiver.bindQueue(queue, exchange, address(event.address, '*'));
   }
+  // delivery is at least once: a re-published event keeps its cloudEvents_id, so drop repeats
+  // (the ids of the last 10,000 events are enough: repeats follow their original closely)
+  const seen = new Set<string>();
   await receiver.consume(queue, (message: ConsumeMessage | null) => {
     if (message === null) return; // the server cancelled the consumer
     const headers = message.properties.headers as CloudEventsHeaders;
+    if (seen.has(headers.cloudEvents_id)) {
+      receiver.ack(message);
+      return;
+    }
+    seen.add(headers.cloudEvents_id);
+    if (seen.size > 10_000) {
+      const oldest = seen.values().next();
+      if (!oldest.done) seen.delete(oldest.value);
+    }
     const data = JSON.parse(message.content.toString('utf8')) as AgentEvent;
     emit({
       event: message.properties.type, // agent.joined | agent.updated | agent.left
