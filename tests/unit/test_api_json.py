@@ -61,7 +61,6 @@ def record(view: dict[str, Any], **times: Any) -> DetailRecord:
         "interval_ms": 10_000,
         "idle_ttl_ms": 0,
         "live_instances": 2,
-        "card": b"{}",
         "instances": (
             InstanceRecord("weather-1", 1_746_091_840_001, 1_746_090_000_000, 1_746_091_810_123),
             InstanceRecord("weather-2", 0, None, None),

@@ -2,7 +2,7 @@
 
 Times are RFC 3339 (UTC), read from the Redis clock; durations are seconds. `revision` on an
 agent is the global revision of its last change; the list's `revision` is the global revision
-the page is at least as new as (see `store/reader.py` for list + watch).
+the page shows exactly (see `store/reader.py` for list + watch).
 """
 
 from __future__ import annotations
@@ -155,7 +155,7 @@ class AgentList(BaseModel):
     )
 
     revision: int = Field(
-        description="Global revision the page is at least as new as: follow events after it."
+        description="Global revision the page shows exactly: follow events after it."
     )
     agents: list[AgentSummary]
     next_cursor: str | None = Field(

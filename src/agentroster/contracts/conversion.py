@@ -48,14 +48,13 @@ import orjson
 from agentroster.contracts.cards import card_bytes, card_format
 
 A2AVersion = Literal["0.3", "1.0"]
-#: The versions a card can be converted to, as `normalize_version` returns them.
-A2A_VERSIONS: tuple[A2AVersion, ...] = ("0.3", "1.0")
 #: The card-level `protocolVersion` of a v0.3 card that does not say (the v0.3 schema default).
 DEFAULT_V03_PROTOCOL_VERSION = "0.3.0"
 #: The binding of an interface that names none (the v0.3 `preferredTransport` default).
 DEFAULT_BINDING = "JSONRPC"
 
-_ACCEPTED_VERSIONS: dict[str, A2AVersion] = {
+#: Every spelling of a version `normalize_version` accepts, and what it returns for it.
+ACCEPTED_VERSIONS: dict[str, A2AVersion] = {
     "0.3": "0.3",
     "0.3.0": "0.3",
     "1.0": "1.0",
@@ -93,9 +92,9 @@ class NotAnA2ACardError(CardNotConvertible):
 
 def normalize_version(version: str) -> A2AVersion:
     """`0.3`/`0.3.0` -> `0.3`, `1.0`/`1.0.0` -> `1.0`; anything else is an error."""
-    normalized = _ACCEPTED_VERSIONS.get(version.strip())
+    normalized = ACCEPTED_VERSIONS.get(version.strip())
     if normalized is None:
-        accepted = ", ".join(_ACCEPTED_VERSIONS)
+        accepted = ", ".join(ACCEPTED_VERSIONS)
         raise UnsupportedVersionError(
             f"unsupported A2A version {version!r}: cards are served in {accepted}"
         )

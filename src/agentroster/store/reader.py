@@ -85,7 +85,7 @@ _SUMMARY_FIELDS = (
 # registry's slot; the other keys share its hash tag. `no-writes` lets it run on a replica.
 _READ_AGENT = """#!lua flags=no-writes
 local P, a, max = ARGV[1], ARGV[2], tonumber(ARGV[3])
-local fields = redis.call('HMGET', KEYS[1], 'card', unpack(ARGV, 4))
+local fields = redis.call('HMGET', KEYS[1], unpack(ARGV, 4))
 local live = redis.call('ZCARD', P .. 'inst:' .. a)
 local members = redis.call('ZRANGE', P .. 'inst:' .. a, 0, max - 1, 'WITHSCORES')
 local instances = {}
@@ -131,12 +131,11 @@ class AgentSummary:
 
 @dataclass(frozen=True, slots=True)
 class AgentDetail(AgentSummary):
-    """One agent in full: the summary, its card exactly as stored, and its live instances.
+    """One agent in full: the summary and its live instances (the card is read by `card`).
 
     `registry_revision` is the global revision at the moment of the read.
     """
 
-    card: bytes
     instances: tuple[InstanceRecord, ...]
     registry_revision: int
 
@@ -151,7 +150,8 @@ class StoredCard:
 
 @dataclass(frozen=True, slots=True)
 class AgentPage:
-    """One page of agents, the global revision read before it, and where the next page starts.
+    """One page of agents, the global revision it is exactly the state of, and where the next
+    page starts.
 
     `next_cursor` is None once the scan reached the end.
     """
@@ -175,19 +175,17 @@ class RegistryReader:
         return _int(await self.redis.get(self.keys.revision)) or 0
 
     async def get_agent(self, agent_id: str) -> AgentDetail | None:
-        """One agent with its card and live instances, in one round trip; None if unknown."""
+        """One agent with its live instances, in one round trip; None if unknown."""
         reply = await self._read_agent(
             keys=[self.keys.agent(agent_id)],
             args=[self.keys.base, agent_id, MAX_INSTANCES, *_SUMMARY_FIELDS],
         )
         registry_revision, values, live, instances = cast(list[Any], reply)
-        card, *summary_values = values
-        summary = _summary(agent_id, summary_values, live)
+        summary = _summary(agent_id, values, live)
         if summary is None:
             return None
         return AgentDetail(
             **{f.name: getattr(summary, f.name) for f in fields(AgentSummary)},
-            card=_bytes(card),
             instances=tuple(
                 InstanceRecord(
                     instance_id=_text(instance_id),
@@ -246,7 +244,7 @@ class RegistryReader:
         rows = [
             _summary(_text(reply[n]), reply[n + 1], reply[n + 2]) for n in range(2, len(reply), 3)
         ]
-        # an agent deleted between the two reads (retention) is left out
+        # a set member without its hash (the scripts change both together) is left out
         return AgentPage(revision, [r for r in rows if r is not None], next_cursor or None)
 
 

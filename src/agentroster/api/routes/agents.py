@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+import re
+from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 
 from agentroster.api.deps import AgentIdPath, ReaderDep
-from agentroster.api.errors import ERROR_RESPONSES, AgentNotFound, ApiError, ErrorResponse
+from agentroster.api.errors import ERROR_RESPONSES, AgentNotFound, ErrorResponse
 from agentroster.api.models import AgentDetail, AgentList, detail_json, summary_json
 from agentroster.contracts.conversion import (
+    ACCEPTED_VERSIONS,
     A2AVersion,
-    UnsupportedVersionError,
     converted_card_bytes,
     normalize_version,
 )
 from agentroster.contracts.ids import AGENT_ID_PATTERN
-from agentroster.store.reader import Filters
+from agentroster.store.reader import Filters, ListStatus
 
 #: How long a client may use a card without revalidating it (then `If-None-Match` → 304).
 CARD_MAX_AGE_S = 60
@@ -83,7 +84,7 @@ async def reject_unknown_parameters(request: Request) -> None:
 async def list_agents(
     reader: ReaderDep,
     status: Annotated[
-        Literal["live", "idle", "offline", "all"],
+        ListStatus,
         Query(description="`live` (default), `idle`, `offline`, or `all` agents."),
     ] = "live",
     limit: Annotated[int, Query(ge=1, le=1000, description="Agents per page.")] = 100,
@@ -192,7 +193,7 @@ A2AVersionHeader = Annotated[
     str | None,
     Header(
         alias=A2A_VERSION_HEADER,
-        pattern=r"^(|0\.3|0\.3\.0|1\.0|1\.0\.0)$",
+        pattern=f"^(|{'|'.join(map(re.escape, ACCEPTED_VERSIONS))})$",
         description=(
             "`0.3` or `1.0` (`0.3.0`, `1.0.0` too): the card converted to that A2A version."
             " A card already in that version, a signed card and a card that is not an A2A"
@@ -204,22 +205,9 @@ A2AVersionHeader = Annotated[
 
 
 def requested_a2a_version(value: str | None) -> A2AVersion | None:
-    """The A2A version an `A2A-Version` header asks for: None when absent or empty.
-
-    A version cards cannot be converted to is a 422 in the one error shape, naming the header.
-    """
-    if value is None or not value.strip():
-        return None
-    try:
-        return normalize_version(value)
-    except UnsupportedVersionError:
-        message = "unsupported A2A version: cards are served in A2A 0.3 and 1.0"
-        raise ApiError(
-            422,
-            "invalid-request",
-            f"invalid parameter: {A2A_VERSION_HEADER}: {message}",
-            [{"in": "header", "parameter": A2A_VERSION_HEADER, "message": message}],
-        ) from None
+    """The A2A version an `A2A-Version` header asks for: None when absent or empty (the
+    header's pattern has already answered any other value with a 422 naming it)."""
+    return normalize_version(value) if value else None
 
 
 def etag_matches(if_none_match: str, etag: str) -> bool:

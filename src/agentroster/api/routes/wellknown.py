@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
@@ -17,7 +16,6 @@ from agentroster.api.routes.agents import (
     A2AVersionHeader,
     requested_a2a_version,
 )
-from agentroster.contracts.cards import card_format
 from agentroster.contracts.conversion import converted_card_bytes
 
 #: How long clients may cache the registry's card.
@@ -90,9 +88,11 @@ async def live_agent_cards(reader: ReaderDep, a2a_version: A2AVersionHeader = No
     cursor: str | None = None
     while True:
         page = await reader.list_agents("live", limit=AGENTS_PAGE, cursor=cursor)
-        for stored in await reader.cards([agent.agent_id for agent in page.agents]):
-            if stored is None or not _is_a2a(stored):
-                continue  # deleted since it was listed, or not an A2A card
+        # the view's card format is the worker's `card_format(card)`: no card parsed to tell
+        a2a = [a.agent_id for a in page.agents if a.view.get("card_format", "generic") != "generic"]
+        for stored in await reader.cards(a2a):
+            if stored is None:
+                continue  # deleted since it was listed
             converted = converted_card_bytes(stored, version) if version else None
             parts.append(stored if converted is None else converted)
         cursor = page.next_cursor
@@ -103,11 +103,3 @@ async def live_agent_cards(reader: ReaderDep, a2a_version: A2AVersionHeader = No
         media_type="application/json",
         headers={"Vary": A2A_VERSION_HEADER, "Cache-Control": "no-cache"},
     )
-
-
-def _is_a2a(stored: bytes) -> bool:
-    try:
-        card = orjson.loads(stored)
-    except orjson.JSONDecodeError:
-        return False
-    return isinstance(card, dict) and card_format(card) != "generic"
