@@ -51,6 +51,20 @@ async def test_a_data_loss_opens_a_recovery_window(settings: Settings, store: Re
     assert (left.kind, left.reason) == ("left", "expired")
 
 
+async def test_a_loss_is_seen_by_a_worker_that_has_only_written(
+    settings: Settings, store: RedisStore
+) -> None:
+    """A worker started on an empty registry whose reaper has not swept yet (held by a
+    backlog, say) learns the epoch from its own writes, so it still notices the loss."""
+    await store.observe()  # on start: no epoch yet
+    await store.apply([register("first")])
+    await lose_data(settings)
+    await store.apply([register("back")])
+    (joined,) = await outbox_events(store)
+    assert (joined.kind, joined.reason) == ("joined", "recovered")
+    assert await store.redis.exists(store.keys.recovering)
+
+
 async def test_a_first_start_is_not_a_data_loss(store: RedisStore) -> None:
     """A store that never saw an epoch writes the first one: an ordinary join, no window."""
     await store.apply([register("first")])

@@ -36,7 +36,8 @@ def lua_source(name: str, *, with_common: bool = True) -> str:
     return (lua / "common.lua").read_text() + "\n" + source if with_common else source
 
 
-#: The recovery window's TTL when no registration told the longest (Beacon's default TTL).
+#: The longest TTL assumed for the recovery window when no registration has told it (e.g. a
+#: worker that restarted together with Redis): 30 s, a common heartbeat TTL.
 FALLBACK_TTL_MS = 30_000
 
 
@@ -144,7 +145,9 @@ class RedisStore:
             )
         reply: list[Any] = await self._apply(keys=[self.keys.revision], args=args)
         n = len(batch)
-        return ApplyResult(reply[:n], reply[n], [a.decode() for a in reply[n + 1 :]])
+        # the epoch from every write too: a worker whose reaper is held still notices a loss
+        self.epoch = reply[n + 1].decode()
+        return ApplyResult(reply[:n], reply[n], [a.decode() for a in reply[n + 2 :]])
 
     async def reap(
         self,

@@ -4,8 +4,8 @@
 --   card, view, reason, terms (newline-separated index terms), text (lower-case search text)
 -- Returns one code per command: 0 applied, 1 duplicate or late (seq), 2 forbidden (owner),
 -- 3 heartbeat for an agent whose card the registry does not have, 4 applied with a card digest
--- that differs from the registered one; then the number of events written, then the agents
--- whose events began to be damped.
+-- that differs from the registered one; then the number of events written, the registry
+-- epoch, then the agents whose events began to be damped.
 local STRIDE = 15
 local retention = tonumber(ARGV[ARG0 + 1])
 local n = tonumber(ARGV[ARG0 + 2])
@@ -98,5 +98,6 @@ for c = 0, n - 1 do
   end
 end
 codes[#codes + 1] = events
+codes[#codes + 1] = epoch
 for _, a in ipairs(damped) do codes[#codes + 1] = a end
 return codes
