@@ -212,10 +212,23 @@ def asyncapi(
 
 
 def _settings(host: str | None, port: int | None) -> Settings:
+    from pydantic import ValidationError
+
     from agentroster.settings import Settings
 
     overrides = {k: v for k, v in (("api_host", host), ("api_port", port)) if v is not None}
-    settings = Settings().model_copy(update=overrides)
+    try:
+        settings = Settings().model_copy(update=overrides)
+    except ValidationError as exc:
+        for error in exc.errors():
+            if error["loc"]:
+                name = "AGENTROSTER_" + "_".join(map(str, error["loc"])).upper()
+                typer.echo(f"invalid {name}={error['input']!r}: {error['msg']}", err=True)
+            else:  # a rule across settings: its message names them
+                typer.echo(
+                    f"invalid settings: {error['msg'].removeprefix('Value error, ')}", err=True
+                )
+        raise typer.Exit(2) from None
     _configure_logging(settings.log_level)
     return settings
 

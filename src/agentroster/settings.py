@@ -6,7 +6,9 @@ environment at import time.
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Self
+
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from agentroster.contracts import DEFAULT_MAX_CARD_BYTES
@@ -36,7 +38,8 @@ class Settings(BaseSettings):
     reaper_gap_s: float = Field(
         default=5.0,
         gt=0,
-        description="No sweep for this long: every lease gets a full TTL before it may expire.",
+        description="No sweep for this long: every lease gets a full TTL before it may expire "
+        "(at least twice the sweep interval).",
     )
     reaper_backlog_limit: int = Field(
         default=10_000,
@@ -99,3 +102,20 @@ class Settings(BaseSettings):
     log_level: str = Field(default="INFO", description="Python logging level.")
     api_host: str = Field(default="127.0.0.1", description="Address the HTTP API listens on.")
     api_port: int = Field(default=8000, ge=0, le=65535, description="Port the HTTP API listens on.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        """Settings that only make sense together."""
+        if self.ttl_min_s > self.ttl_max_s:
+            raise ValueError(
+                f"AGENTROSTER_TTL_MIN_S ({self.ttl_min_s:g}) is above "
+                f"AGENTROSTER_TTL_MAX_S ({self.ttl_max_s:g})"
+            )
+        # at a gap of one sweep or less, every sweep would take itself for a gap: no lease
+        # would ever expire
+        if self.reaper_gap_s < 2 * self.sweep_interval_s:
+            raise ValueError(
+                f"AGENTROSTER_REAPER_GAP_S ({self.reaper_gap_s:g}) must be at least twice "
+                f"AGENTROSTER_SWEEP_INTERVAL_S ({self.sweep_interval_s:g})"
+            )
+        return self
