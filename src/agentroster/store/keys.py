@@ -15,7 +15,6 @@ so that this file is the one map of the data.
     {p}:idle             zset    agent_id -> end of its idle period (ms)
     {p}:retain           zset    offline agent_id -> when it is deleted (ms)
     {p}:agents           zset    every known agent_id, score 0 (lexicographic paging)
-    {p}:available        zset    live or idle agent_id, score 0
     {p}:status:<s>       zset    agent_ids whose status is <s> (live, idle, offline), score 0
     {p}:ix:<term>        zset    agent_ids whose card has <term> ("skill:<id>", "tag:<tag>",
                                  "protocol:<p>", "transport:<t>", "label:<k>=<v>"), score 0
@@ -66,7 +65,7 @@ class Keys:
 
     @property
     def outbox(self) -> str:
-        """Stream of events awaiting publication."""
+        """Stream of events: awaiting publication, then kept for replay (`events_window`)."""
         return self.base + "outbox"
 
     @property
@@ -98,11 +97,6 @@ class Keys:
     def agents(self) -> str:
         """Every known agent id."""
         return self.base + "agents"
-
-    @property
-    def available(self) -> str:
-        """Agent ids that are live or idle."""
-        return self.base + "available"
 
     @property
     def reaper(self) -> str:

@@ -77,11 +77,9 @@ local function set_status(a, status, retention_ms)
     end
   end
   if status == 'offline' then
-    redis.call('ZREM', P .. 'available', a)
     redis.call('ZREM', P .. 'idle', a)
     redis.call('ZADD', P .. 'retain', now + retention_ms, a)
   else
-    redis.call('ZADD', P .. 'available', 0, a)
     redis.call('ZREM', P .. 'retain', a)
     if status == 'live' then redis.call('ZREM', P .. 'idle', a) end
   end
