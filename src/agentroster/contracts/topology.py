@@ -94,6 +94,11 @@ class Topology:
         """Routing key of one event: `agent.<kind>.<agent_id>`."""
         return f"agent.{kind}.{agent_id}"
 
+    @staticmethod
+    def event_name(kind: EventKind) -> str:
+        """An event's AMQP `type` and SSE `event` name: `agent.<kind>`."""
+        return f"agent.{kind}"
+
     def event_type(self, kind: EventKind) -> str:
         """CloudEvents `type` of an event kind, e.g. `agentroster.agent.joined`."""
         return f"agentroster.agent.{kind}"

@@ -24,6 +24,7 @@ from agentroster.contracts import (
     EventKind,
     Topology,
 )
+from agentroster.specification._messages import event_message_id
 from agentroster.worker.topology import RabbitTopology
 
 #: The path parameter of every per-agent routing key.
@@ -76,7 +77,7 @@ def agent_broker(broker_url: str, names: Topology, rabbit: RabbitTopology) -> Ag
         subscriber = broker.subscriber(
             queue,
             rabbit.events_exchange,
-            title=f"agent{kind.title()}",
+            title=event_message_id(kind),
             description=f"agent.{kind} events, from the events exchange.",
         )
         subscriber(on_event)

@@ -37,6 +37,7 @@ from agentroster.contracts import (
 )
 from agentroster.contracts.events import CE_SPECVERSION
 from agentroster.contracts.ids import AGENT_ID_PATTERN
+from agentroster.store.outbox import OutboxEvent
 
 JSON = "application/json"
 #: Version of the AMQP bindings the documents use (asyncapi/bindings, amqp 0.3.0).
@@ -147,17 +148,21 @@ def event_example(kind: EventKind) -> dict[str, Any]:
 
 
 def event_headers_example(topology: Topology, kind: EventKind, source: str) -> dict[str, Any]:
-    """The CloudEvents headers of `event_example(kind)`, as the relay sets them."""
-    values: tuple[str | int, ...] = (
-        CE_SPECVERSION,
-        f"{topology.prefix}-{_EXAMPLE_EPOCH}-{_EXAMPLE_REVISIONS[kind]}",
-        topology.event_type(kind),
-        source,
-        _EXAMPLE_AGENT,
-        _SENT_AT.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-        _EXAMPLE_REVISIONS[kind],
+    """The CloudEvents headers of `event_example(kind)`, built by the relay's own code."""
+    body = event_example(kind)
+    event = OutboxEvent(
+        revision=body["revision"],
+        kind=kind,
+        agent_id=body["agent_id"],
+        status=body["status"],
+        live_instances=body["live_instances"],
+        reason=body["reason"],
+        time_ms=round(_SENT_AT.timestamp() * 1000),
+        epoch=_EXAMPLE_EPOCH,
+        view=b"{}",
+        card=None,
     )
-    return dict(zip(CE_HEADERS, values, strict=True))
+    return event.cloudevents_headers(topology, source)
 
 
 # --- header schemas ---------------------------------------------------------------------------
@@ -288,7 +293,7 @@ def messages(topology: Topology, source: str) -> dict[str, MessageSpec]:
             },
         )
     for kind in EVENT_KINDS:
-        message_type = f"agent.{kind}"  # as the outbox relay publishes it
+        message_type = Topology.event_name(kind)  # as the outbox relay publishes it
         catalog[event_message_id(kind)] = MessageSpec(
             id=event_message_id(kind),
             title=f"agent.{kind} event",

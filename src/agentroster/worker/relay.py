@@ -101,7 +101,7 @@ class OutboxRelay:
             message_id=event.event_id(self._topology.prefix),
             timestamp=event.time,
             content_type="application/json",
-            message_type=f"agent.{event.kind}",
+            message_type=Topology.event_name(event.kind),
             persist=True,
         )
         self._metrics.events_relayed.labels(event.kind).inc()

@@ -15,6 +15,7 @@ from sse_starlette import EventSourceResponse
 
 from agentroster.api.deps import StateDep
 from agentroster.api.errors import ERROR_RESPONSES, ApiError
+from agentroster.contracts import Topology
 from agentroster.store.outbox import Outbox
 
 #: One blocking read waits at most this long (below the Redis client's socket timeout).
@@ -101,7 +102,7 @@ async def _stream(outbox: Outbox, after: int) -> AsyncIterator[dict[str, Any]]:
         for event in await outbox.after(after, 500, block_ms=BLOCK_MS):
             yield {
                 "id": str(event.revision),
-                "event": f"agent.{event.kind}",
+                "event": Topology.event_name(event.kind),
                 "data": event.body().decode(),
             }
             after = event.revision
