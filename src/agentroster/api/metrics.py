@@ -29,7 +29,8 @@ class ApiMetrics:
         )
         self.latency = Histogram(
             "agentroster_http_request_duration_seconds",
-            "Time to answer an HTTP request, by method and route template.",
+            "Time until an HTTP request's response started (a stream: until it opened), by "
+            "method and route template.",
             ["method", "route"],
             registry=self.registry,
         )
@@ -53,21 +54,28 @@ class MetricsMiddleware:
         self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Pass the request on; count it, with its status and duration, once answered."""
+        """Pass the request on; count it, with its status and duration, once answered.
+
+        The duration ends when the response starts, not when its body ends: a long-lived
+        event stream would otherwise fill the histogram's top bucket with its lifetime.
+        """
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
+        answered: float | None = None
         status = 500
 
         async def send_and_note_status(message: Message) -> None:
-            nonlocal status
+            nonlocal status, answered
             if message["type"] == "http.response.start":
                 status = int(message["status"])
+                answered = time.perf_counter()
             await send(message)
 
         try:
             await self.app(scope, receive, send_and_note_status)
         finally:
             route = getattr(scope.get("route"), "path", None) or UNMATCHED
-            self.metrics.observe(scope["method"], route, status, time.perf_counter() - started)
+            ended = time.perf_counter() if answered is None else answered
+            self.metrics.observe(scope["method"], route, status, ended - started)
