@@ -362,14 +362,14 @@ def _scheme_v03(scheme: dict[str, Any]) -> dict[str, Any]:
         body["in"] = body.pop("location")
     if member == "oauth2SecurityScheme" and isinstance(body.get("flows"), dict):
         body["flows"] = {
-            name: _flow_v03(name, flow)
+            name: _flow_v03(flow)
             for name, flow in body["flows"].items()
             if name in _OAUTH_FLOWS and isinstance(flow, dict)  # v0.3 has no deviceCode
         }
     return {"type": _SCHEME_MEMBERS[member], **body}
 
 
-def _flow_v03(name: str, flow: dict[str, Any]) -> dict[str, Any]:
+def _flow_v03(flow: dict[str, Any]) -> dict[str, Any]:
     converted = {k: v for k, v in flow.items() if k != "pkceRequired"}
     converted.setdefault("scopes", {})
     return converted

@@ -41,9 +41,9 @@ class Reaper:
         metrics: WorkerMetrics,
         *,
         interval_s: float,
-        gap_s: float = 5.0,
-        brake_share: float = 0.5,
-        brake_min_agents: int = 20,
+        gap_s: float,
+        brake_share: float,
+        brake_min_agents: int,
         hold_reason: HoldReason = never_hold,
     ) -> None:
         self._store = store
