@@ -674,6 +674,8 @@ def service_env(args: argparse.Namespace, prefix: str, log_level: str) -> dict[s
         AGENTROSTER_BROKER_URL=args.broker_url,
         AGENTROSTER_REDIS_URL=args.redis_url,
         AGENTROSTER_LOG_LEVEL=log_level,
+        # the whole population is one identity (the bench's broker user): no quota
+        AGENTROSTER_MAX_AGENTS_PER_IDENTITY="0",
     )
     return env
 

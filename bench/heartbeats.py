@@ -412,7 +412,10 @@ class Bench:
 
     def settings(self) -> Settings:
         return Settings(
-            broker_url=self.args.broker_url, redis_url=self.args.redis_url, prefix=self.prefix
+            broker_url=self.args.broker_url,
+            redis_url=self.args.redis_url,
+            prefix=self.prefix,
+            max_agents_per_identity=0,  # --agents may be more than one identity's quota
         )
 
     async def run(self) -> list[Result]:

@@ -6,7 +6,7 @@ import asyncio
 import gc
 import logging
 import signal
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from agentroster.settings import Settings
+    from agentroster.store.ownership import Owner, Ownership
 
 log = logging.getLogger("agentroster")
 
@@ -209,6 +210,78 @@ def asyncapi(
         raise typer.BadParameter(str(exc), param_hint="--prefix") from None
     for path in write_documents(out, settings):
         typer.echo(f"wrote {path}")
+
+
+ownership = typer.Typer(
+    help="Who owns an agent: show it, release it, or transfer it (acts on the registry's Redis).",
+    no_args_is_help=True,
+)
+app.add_typer(ownership, name="ownership")
+
+AgentIdArgument = Annotated[str, typer.Argument(help="The agent's id.")]
+
+
+@ownership.command("show")
+def ownership_show(agent_id: AgentIdArgument) -> None:
+    """Print the identity that owns an agent (its first registration's broker user)."""
+    owner = _ownership_call(lambda o: o.show(agent_id))
+    typer.echo(f"{agent_id}: owned by {owner.describe()}")
+
+
+@ownership.command("release")
+def ownership_release(agent_id: AgentIdArgument) -> None:
+    """Unbind an agent from its owner; its next registration binds it to that one's identity.
+
+    For an owner that is gone for good (its broker user was deleted). A live owner's Beacon
+    re-registers within one TTL and so binds the agent again: to hand an agent over, transfer
+    it.
+    """
+    before = _ownership_call(lambda o: o.release(agent_id))
+    typer.echo(f"{agent_id}: released (was owned by {before.describe()})")
+
+
+@ownership.command("transfer")
+def ownership_transfer(
+    agent_id: AgentIdArgument,
+    to: Annotated[
+        str | None, typer.Option("--to", help="The broker user name that owns it from now.")
+    ] = None,
+    no_identity: Annotated[
+        bool,
+        typer.Option(
+            "--to-no-identity", help="Bind it to commands without user_id (not recommended)."
+        ),
+    ] = False,
+) -> None:
+    """Bind an agent to another identity at once; the previous owner's commands are refused."""
+    if (to is None) == (not no_identity):
+        raise typer.BadParameter("give exactly one of --to USER and --to-no-identity")
+    new_owner = to or ""
+    before = _ownership_call(lambda o: o.transfer(agent_id, new_owner))
+    after = f"identity {new_owner!r}" if new_owner else "no identity"
+    typer.echo(f"{agent_id}: transferred from {before.describe()} to {after}")
+
+
+def _ownership_call(action: Callable[[Ownership], Awaitable[Owner]]) -> Owner:
+    """Run one ownership change against the configured Redis; exit 1 for an unknown agent."""
+    from redis.asyncio import Redis
+
+    from agentroster.store.ownership import Ownership, UnknownAgent
+
+    settings = _settings(None, None)
+
+    async def run() -> Owner:
+        redis = Redis.from_url(settings.redis_url)
+        try:
+            return await action(Ownership(redis, settings.prefix))
+        finally:
+            await redis.aclose()
+
+    try:
+        return asyncio.run(run())
+    except UnknownAgent as exc:
+        typer.echo(f"error: the registry has no agent {exc.args[0]!r}", err=True)
+        raise typer.Exit(1) from None
 
 
 def _settings(host: str | None, port: int | None) -> Settings:

@@ -71,6 +71,24 @@ class Settings(BaseSettings):
     max_card_bytes: int = Field(
         default=DEFAULT_MAX_CARD_BYTES, gt=0, description="Largest card accepted (serialised)."
     )
+    require_identity: bool = Field(
+        default=False,
+        description="Dead-letter every command without a broker-validated `user_id` "
+        "(reason identity-required). Turn it on in production: without it, agents registered "
+        "without an identity can be spoken for by anyone else without one.",
+    )
+    max_agents_per_identity: int = Field(
+        default=10_000,
+        ge=0,
+        description="Agents one identity may own (with a record: live, idle or retained "
+        "offline); a registration past it is dead-lettered as quota-exceeded (0: no limit).",
+    )
+    max_instances_per_agent: int = Field(
+        default=1_000,
+        ge=0,
+        description="Live instances of one agent; a new instance past it is dead-lettered as "
+        "quota-exceeded (0: no limit).",
+    )
     prefetch: int = Field(
         default=2000, gt=0, description="Unacknowledged commands one worker holds at a time."
     )

@@ -40,6 +40,9 @@ DeadLetterReason = Literal[
     "invalid-card",
     "card-too-large",
     "forbidden",
+    "identity-required",
+    "quota-exceeded",
+    "wrong-exchange",
     "internal-error",
 ]
 DEAD_LETTER_REASONS: tuple[DeadLetterReason, ...] = get_args(DeadLetterReason)

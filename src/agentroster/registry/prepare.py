@@ -41,6 +41,8 @@ class Limits:
 
     ttl: TtlBounds = field(default_factory=TtlBounds)
     max_card_bytes: int = DEFAULT_MAX_CARD_BYTES
+    #: Commands without a broker-validated `user_id` are rejected (production).
+    require_identity: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +94,13 @@ def kind_from_routing_key(routing_key: str) -> tuple[str, str]:
 def prepare(routing_key: str, body: bytes, user_id: str | None, limits: Limits) -> Prepared:
     """Validate one command message; raise `Rejected` with the reason it cannot be applied."""
     key_agent, kind = kind_from_routing_key(routing_key)
+    user = user_id or ""
+    if not user and limits.require_identity:
+        raise Rejected(
+            "identity-required",
+            "this registry requires an identity: publish with the AMQP user_id property set "
+            "to your broker user name",
+        )
     model = COMMAND_MODELS.get(kind)
     if model is None:
         raise Rejected("unknown-kind", f"unknown command kind {kind!r}")
@@ -108,7 +117,6 @@ def prepare(routing_key: str, body: bytes, user_id: str | None, limits: Limits) 
             "agent-id-mismatch",
             f"routing key names {key_agent!r}, body names {command.agent_id!r}",
         )
-    user = user_id or ""
     match command:
         case Register():
             return _prepare_register(command, user, limits)

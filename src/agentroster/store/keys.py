@@ -26,13 +26,17 @@ so that this file is the one map of the data.
                                  say "recovered"; expires when the window ends
     {p}:flap:<a>         string  events of agent <a> in its current flap window
     {p}:damped           zset    agent_id -> when its held-back final state is due (ms)
-    {p}:agent:<a>        hash    card, digest, sdigest, view, status, owner, ttl, interval,
+    {p}:agent:<a>        hash    card, digest, sdigest, view, status, owner (the identity its
+                                 first registration carried, "" for none), ttl, interval,
                                  idle_ttl, first_seen, last_seen, rev, terms (its index
                                  terms, to take it out of them), text (what `q` searches),
                                  est/esd (status and sdigest last told in an event), why
                                  (reason of the last change held back by flap damping)
+    {p}:owned:<u>        set     agent_ids owned by identity <u> (a broker user name; "" for
+                                 none): the quota of agents per identity counts it
     {p}:inst:<a>         zset    live instance_id -> lease deadline (ms)
-    {p}:i:<a>:<i>        hash    seq, state, first_seen, last_seen, ttl, deadline; kept while the
+    {p}:i:<a>:<i>        hash    seq, state, first_seen, last_seen, ttl, deadline, ignored
+                                 (commands ignored by seq in a row); kept while the
                                  lease lives, then one TTL more as a tombstone, so late
                                  messages stay late
 """
@@ -138,6 +142,10 @@ class Keys:
     def agent(self, agent_id: str) -> str:
         """Hash with an agent's card, view and status."""
         return f"{self.base}agent:{agent_id}"
+
+    def owned(self, identity: str) -> str:
+        """Agent ids owned by one identity ("" for agents registered without one)."""
+        return f"{self.base}owned:{identity}"
 
     def instances(self, agent_id: str) -> str:
         """Sorted set of an agent's live instances by lease deadline."""

@@ -20,12 +20,16 @@ from agentroster.store.keys import Keys
 
 #: Codes apply.lua returns per command.
 APPLIED, DUPLICATE, FORBIDDEN, UNKNOWN_AGENT, STALE_CARD = 0, 1, 2, 3, 4
+AGENT_QUOTA, INSTANCE_QUOTA, STUCK = 5, 6, 7
 OUTCOMES = {
     APPLIED: "applied",
     DUPLICATE: "duplicate",
     FORBIDDEN: "forbidden",
     UNKNOWN_AGENT: "unknown-agent",
     STALE_CARD: "stale-card",
+    AGENT_QUOTA: "over-quota",
+    INSTANCE_QUOTA: "over-quota",
+    STUCK: "duplicate",  # a duplicate too; the first of a run that says the client is stuck
 }
 
 
@@ -39,6 +43,14 @@ def lua_source(name: str, *, with_common: bool = True) -> str:
 #: The longest TTL assumed for the recovery window when no registration has told it (e.g. a
 #: worker that restarted together with Redis): 30 s, a common heartbeat TTL.
 FALLBACK_TTL_MS = 30_000
+
+
+@dataclass(frozen=True, slots=True)
+class Quotas:
+    """What one identity may hold (0: no limit); past it a command is dead-lettered."""
+
+    agents_per_identity: int = 10_000
+    instances_per_agent: int = 1_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,12 +95,14 @@ class RedisStore:
         retention_ms: int = 24 * 3600 * 1000,
         flap_window_ms: int = 60_000,
         flap_max_events: int = 10,
+        quotas: Quotas | None = None,
     ):
         self.redis = redis
         self.keys = Keys(prefix)
         self.retention_ms = retention_ms
         self.flap_window_ms = flap_window_ms
         self.flap_max_events = flap_max_events
+        self.quotas = quotas or Quotas()
         #: The epoch this store last saw ("" before the first look).
         self.epoch = ""
         self.longest_ttl_ms = 0
@@ -124,7 +138,13 @@ class RedisStore:
 
     async def apply(self, batch: Sequence[Prepared]) -> ApplyResult:
         """Apply commands in one atomic script (see apply.lua)."""
-        args = [*self._common_args(), self.retention_ms, len(batch)]
+        args = [
+            *self._common_args(),
+            self.retention_ms,
+            self.quotas.agents_per_identity,
+            self.quotas.instances_per_agent,
+            len(batch),
+        ]
         for p in batch:
             args += (
                 p.kind,

@@ -35,7 +35,7 @@ from agentroster.registry.prepare import Limits
 from agentroster.registry.rules import TtlBounds
 from agentroster.settings import Settings
 from agentroster.store.outbox import Outbox
-from agentroster.store.redis_store import RedisStore
+from agentroster.store.redis_store import Quotas, RedisStore
 from agentroster.worker.backlog import QueueDepth
 from agentroster.worker.batcher import CommandBatcher
 from agentroster.worker.dead_letters import DeadLetters
@@ -84,6 +84,7 @@ class Worker:
             retention_ms=round(settings.retention_s * 1000),
             flap_window_ms=round(settings.flap_window_s * 1000),
             flap_max_events=settings.flap_max_events,
+            quotas=Quotas(settings.max_agents_per_identity, settings.max_instances_per_agent),
         )
         self.broker = RabbitBroker(
             settings.broker_url,
@@ -120,12 +121,14 @@ class Worker:
         limits = Limits(
             ttl=TtlBounds(settings.ttl_min_s, settings.ttl_max_s),
             max_card_bytes=settings.max_card_bytes,
+            require_identity=settings.require_identity,
         )
         self.batcher = CommandBatcher(
             self.store,
             DeadLetters(self.dead_letter_publisher, self.metrics),
             self.metrics,
             limits=limits,
+            exchange=self.names.commands_exchange,
             batch_max=settings.batch_max,
             linger_s=settings.batch_linger_ms / 1000,
         )

@@ -26,7 +26,16 @@ from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from agentroster.registry.prepare import Limits, Prepared, Rejected, prepare
-from agentroster.store.redis_store import FORBIDDEN, OUTCOMES, UNKNOWN_AGENT, RedisStore
+from agentroster.store.redis_store import (
+    AGENT_QUOTA,
+    FORBIDDEN,
+    INSTANCE_QUOTA,
+    OUTCOMES,
+    STUCK,
+    UNKNOWN_AGENT,
+    Quotas,
+    RedisStore,
+)
 from agentroster.worker.dead_letters import DeadLetters
 from agentroster.worker.metrics import WorkerMetrics
 
@@ -66,6 +75,7 @@ class CommandBatcher:
         metrics: WorkerMetrics,
         *,
         limits: Limits,
+        exchange: str,
         batch_max: int = 500,
         linger_s: float = 0.005,
     ) -> None:
@@ -73,6 +83,7 @@ class CommandBatcher:
         self._dead_letters = dead_letters
         self._metrics = metrics
         self._limits = limits
+        self._exchange = exchange
         self._batch_max = batch_max
         self._linger_s = linger_s
         self._pending: list[_Item] = []
@@ -83,6 +94,14 @@ class CommandBatcher:
     async def on_message(self, message: AbstractIncomingMessage) -> None:
         """aio-pika consumer callback: validate and queue; the flusher does the rest."""
         try:
+            if message.exchange != self._exchange:
+                # only the commands exchange carries the broker's topic permissions: a queue
+                # bound elsewhere, or the default exchange, must not be a way around them
+                raise Rejected(
+                    "wrong-exchange",
+                    f"commands are taken only from the exchange {self._exchange!r}, "
+                    f"not {message.exchange!r}",
+                )
             command = prepare(
                 message.routing_key or "", message.body, message.user_id, self._limits
             )
@@ -132,10 +151,16 @@ class CommandBatcher:
             assert item.command is not None
             if code is None:
                 item.requeue = True  # failed in Redis itself: the delivery limit decides
-            elif code == FORBIDDEN:
-                item.rejected = Rejected(
-                    "forbidden",
-                    f"agent {item.command.agent_id!r} is owned by another broker user",
+            elif code in REJECTED_BY_STORE:
+                item.rejected = rejection(code, item.command, self._store.quotas)
+            elif code == STUCK:
+                self._metrics.stuck_instances.inc()
+                log.warning(
+                    "instance %s/%s is stuck: its commands keep being ignored as duplicates "
+                    "or late (its client's seq went backwards, or they are replayed); it "
+                    "must start a new instance_id or count on from seq > the last applied",
+                    item.command.agent_id,
+                    item.command.instance_id,
                 )
             elif code == UNKNOWN_AGENT:
                 log.debug("heartbeat for unknown agent %s ignored", item.command.agent_id)
@@ -188,6 +213,30 @@ class CommandBatcher:
             log.exception("command for %s failed in Redis", command.agent_id)
             return None
         return code
+
+
+#: Codes for which the store changed nothing and the command is dead-lettered.
+REJECTED_BY_STORE = frozenset({FORBIDDEN, AGENT_QUOTA, INSTANCE_QUOTA})
+
+
+def rejection(code: int, command: Prepared, quotas: Quotas) -> Rejected:
+    """Why the store refused a command (one of `REJECTED_BY_STORE`), in words."""
+    identity = f"identity {command.user_id!r}" if command.user_id else "no identity"
+    if code == FORBIDDEN:
+        return Rejected(
+            "forbidden", f"agent {command.agent_id!r} is owned by another identity than {identity}"
+        )
+    if code == AGENT_QUOTA:
+        return Rejected(
+            "quota-exceeded",
+            f"{identity} already owns {quotas.agents_per_identity} agents "
+            "(AGENTROSTER_MAX_AGENTS_PER_IDENTITY)",
+        )
+    return Rejected(
+        "quota-exceeded",
+        f"agent {command.agent_id!r} already has {quotas.instances_per_agent} live instances "
+        "(AGENTROSTER_MAX_INSTANCES_PER_AGENT)",
+    )
 
 
 def report_flapping(metrics: WorkerMetrics, agents: Sequence[str]) -> None:

@@ -27,6 +27,12 @@ class WorkerMetrics:
             ["reason"],
             registry=r,
         )
+        self.stuck_instances = Counter(
+            "agentroster_stuck_instances_total",
+            "Times an instance's commands began to be ignored again and again as duplicates "
+            "or late (a client whose seq went backwards, or a replay).",
+            registry=r,
+        )
         self.batches = Counter(
             "agentroster_command_batches_total", "Redis script calls applying commands.", registry=r
         )

@@ -1,14 +1,24 @@
 -- Apply a batch of commands atomically.
--- ARGV: common.lua's, then retention_ms, n, then n records of STRIDE fields:
+-- ARGV: common.lua's, then retention_ms, agents per identity (0: no limit), instances per
+-- agent (0: no limit), n, then n records of STRIDE fields:
 --   kind, agent, instance, seq, ttl_ms, interval_ms, idle_ttl_ms, user, digest, sdigest,
 --   card, view, reason, terms (newline-separated index terms), text (lower-case search text)
--- Returns one code per command: 0 applied, 1 duplicate or late (seq), 2 forbidden (owner),
--- 3 heartbeat for an agent whose card the registry does not have, 4 applied with a card digest
--- that differs from the registered one; then the number of events written, the registry
--- epoch, then the agents whose events began to be damped.
+-- Returns one code per command: 0 applied, 1 duplicate or late (seq), 2 forbidden (another
+-- identity owns the agent), 3 heartbeat for an agent whose card the registry does not have,
+-- 4 applied with a card digest that differs from the registered one, 5 over the quota of
+-- agents per identity, 6 over the quota of instances per agent, 7 duplicate or late again and
+-- again (the instance is stuck: its client's seq went backwards, or a replay); then the number
+-- of events written, the registry epoch, then the agents whose events began to be damped.
+--
+-- Ownership (invariant 6): an agent's first registration binds it to the identity it carried
+-- (the broker-validated user_id, '' for none) in the agent hash's `owner`; from then on a
+-- command from any other identity, '' included, changes nothing. It is checked before the
+-- seq, so no one else can move an instance's seq either.
 local STRIDE = 15
+local STUCK_AFTER = 3 -- ignored commands in a row before an instance is reported stuck
 local retention = tonumber(ARGV[ARG0 + 1])
-local n = tonumber(ARGV[ARG0 + 2])
+local max_agents, max_instances = tonumber(ARGV[ARG0 + 2]), tonumber(ARGV[ARG0 + 3])
+local n = tonumber(ARGV[ARG0 + 4])
 local codes = {}
 -- after a data loss, agents coming back say so
 local join_reason = redis.call('EXISTS', P .. 'recovering') == 1 and 'recovered' or 'registered'
@@ -20,7 +30,7 @@ local function renew(a, i, seq, ttl)
   local ik = ikey(a, i)
   local deadline = now + ttl
   redis.call('HSET', ik, 'seq', seq, 'state', 'live', 'last_seen', now, 'ttl', ttl,
-             'deadline', deadline)
+             'deadline', deadline, 'ignored', 0)
   redis.call('HSETNX', ik, 'first_seen', now)
   -- a live instance's record lives as long as its lease, however long the registry is away;
   -- only when the instance ends does it get a TTL, as a tombstone against late messages
@@ -45,18 +55,33 @@ local function became_live(a, before, card_changed)
   end
 end
 
+-- A new instance would take the agent past its quota of instances.
+local function too_many_instances(a, i)
+  return max_instances > 0 and redis.call('ZCARD', instkey(a)) >= max_instances
+    and not redis.call('ZSCORE', instkey(a), i)
+end
+
 for c = 0, n - 1 do
-  local o = ARG0 + 2 + c * STRIDE
+  local o = ARG0 + 4 + c * STRIDE
   local kind, a, i = ARGV[o + 1], ARGV[o + 2], ARGV[o + 3]
   local seq = tonumber(ARGV[o + 4])
   local user = ARGV[o + 8]
   local k = akey(a)
   local owner = redis.call('HGET', k, 'owner')
-  local last = redis.call('HGET', ikey(a, i), 'seq')
+  local inst = redis.call('HMGET', ikey(a, i), 'seq', 'state')
+  local last = inst[1]
   if owner and owner ~= user then
     codes[#codes + 1] = 2
   elseif last and tonumber(last) >= seq then
-    codes[#codes + 1] = 1
+    -- ignored as a duplicate or late; a few in a row (not after a deregistration, where late
+    -- messages are expected) mean the instance's client is stuck: said once per episode
+    local ignored = redis.call('HINCRBY', ikey(a, i), 'ignored', 1)
+    codes[#codes + 1] = (ignored == STUCK_AFTER and inst[2] ~= 'deregistered') and 7 or 1
+  elseif kind ~= 'deregister' and too_many_instances(a, i) then
+    codes[#codes + 1] = 6
+  elseif kind == 'register' and not owner and max_agents > 0
+      and redis.call('SCARD', P .. 'owned:' .. user) >= max_agents then
+    codes[#codes + 1] = 5
   elseif kind == 'register' then
     local ttl = tonumber(ARGV[o + 5])
     if ttl >= longest then
@@ -75,7 +100,10 @@ for c = 0, n - 1 do
     end
     redis.call('HSET', k, 'ttl', ttl, 'interval', ARGV[o + 6], 'idle_ttl', ARGV[o + 7])
     redis.call('HSETNX', k, 'first_seen', now)
-    if user ~= '' then redis.call('HSETNX', k, 'owner', user) end
+    if not owner then
+      redis.call('HSET', k, 'owner', user)
+      redis.call('SADD', P .. 'owned:' .. user, a)
+    end
     redis.call('ZADD', P .. 'agents', 0, a)
     became_live(a, before, card_changed)
     codes[#codes + 1] = 0

@@ -140,7 +140,10 @@ for _, a in ipairs(gone) do
   redis.call('ZREM', P .. 'retain', a)
   redis.call('ZREM', P .. 'agents', a)
   redis.call('ZREM', P .. 'status:offline', a)
-  reindex(a, redis.call('HGET', akey(a), 'terms'), '')
+  local h = redis.call('HMGET', akey(a), 'terms', 'owner')
+  reindex(a, h[1], '')
+  -- ownership lasts as long as the record: the id is free to be registered anew
+  if h[2] then redis.call('SREM', P .. 'owned:' .. h[2], a) end
   redis.call('DEL', akey(a), instkey(a))
 end
 
