@@ -40,6 +40,7 @@ DeadLetterReason = Literal[
     "invalid-card",
     "card-too-large",
     "forbidden",
+    "undecodable",
     "internal-error",
 ]
 DEAD_LETTER_REASONS: tuple[DeadLetterReason, ...] = get_args(DeadLetterReason)

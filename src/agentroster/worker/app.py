@@ -36,6 +36,7 @@ from agentroster.registry.rules import TtlBounds
 from agentroster.settings import Settings
 from agentroster.store.outbox import Outbox
 from agentroster.store.redis_store import RedisStore
+from agentroster.worker import amqp_decoding
 from agentroster.worker.backlog import QueueDepth
 from agentroster.worker.batcher import CommandBatcher
 from agentroster.worker.dead_letters import DeadLetters
@@ -89,6 +90,7 @@ class Worker:
             settings.broker_url,
             logger=logging.getLogger("agentroster.broker"),
             description="agentroster registry worker",
+            on_close=[self._on_broker_close],
         )
         self.subscriber: RabbitSubscriber = self.broker.subscriber(
             self.rabbit.commands_queue,
@@ -152,9 +154,13 @@ class Worker:
             window=settings.events_window,
         )
         self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
 
     async def start(self) -> None:
         """Connect, declare the topology, and start consuming, sweeping and relaying."""
+        # before the first frame: one undecodable message must not drop the connection
+        amqp_decoding.install()
+        self._stopping = False
         await self.store.observe()  # the epoch, before any write, to notice a data loss
         await self.broker.connect()
         await self.declare_topology()
@@ -186,8 +192,15 @@ class Worker:
         await log_queue.bind(events, routing_key="#")
         await self.broker.declare_exchange(rabbit.commands_exchange)
 
+    def _on_broker_close(self, _connection: object, error: BaseException | None) -> None:
+        """Count a broker connection lost while running (not our own shutdown)."""
+        if not self._stopping:
+            self.metrics.broker_connection_lost.inc()
+            log.warning("the broker connection closed (%s); reconnecting", error)
+
     async def stop(self, timeout_s: float = 10.0) -> None:
         """Stop consuming, settle what was taken, give up the relay lock, disconnect."""
+        self._stopping = True
         await self.subscriber.stop()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.batcher.drained(), timeout_s)

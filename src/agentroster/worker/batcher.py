@@ -27,6 +27,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from agentroster.registry.prepare import Limits, Prepared, Rejected, prepare
 from agentroster.store.redis_store import FORBIDDEN, OUTCOMES, UNKNOWN_AGENT, RedisStore
+from agentroster.worker.amqp_decoding import UNDECODABLE_HEADER, is_undecodable, printable
 from agentroster.worker.dead_letters import DeadLetters
 from agentroster.worker.metrics import WorkerMetrics
 
@@ -83,6 +84,9 @@ class CommandBatcher:
     async def on_message(self, message: AbstractIncomingMessage) -> None:
         """aio-pika consumer callback: validate and queue; the flusher does the rest."""
         try:
+            problem = undecodable(message)
+            if problem is not None:
+                raise Rejected("undecodable", problem)
             command = prepare(
                 message.routing_key or "", message.body, message.user_id, self._limits
             )
@@ -188,6 +192,18 @@ class CommandBatcher:
             log.exception("command for %s failed in Redis", command.agent_id)
             return None
         return code
+
+
+def undecodable(message: AbstractIncomingMessage) -> str | None:
+    """What of a delivery was not valid AMQP text (see `amqp_decoding`), or None."""
+    headers = message.headers
+    if headers and UNDECODABLE_HEADER in headers:
+        problem = headers[UNDECODABLE_HEADER]
+        return printable(problem) if isinstance(problem, str) else repr(problem)
+    routing_key = message.routing_key or ""
+    if is_undecodable(routing_key):
+        return f"routing key not UTF-8: '{printable(routing_key)}'"
+    return None
 
 
 def report_flapping(metrics: WorkerMetrics, agents: Sequence[str]) -> None:
