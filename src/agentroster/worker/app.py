@@ -72,6 +72,8 @@ class Worker:
             self.names,
             delivery_limit=settings.delivery_limit,
             event_log_max_age=settings.event_log_max_age,
+            commands_max_length=settings.commands_max_length,
+            dead_letter_max_length=settings.dead_letter_max_length,
         )
         self.metrics = WorkerMetrics()
         self.redis = redis or Redis.from_url(
