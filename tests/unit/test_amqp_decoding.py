@@ -9,6 +9,8 @@ import struct
 import aiormq.connection
 import pamqp.frame
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pamqp import commands, header
 from pamqp.exceptions import UnmarshalingException
 
@@ -160,3 +162,30 @@ def test_dead_letter_headers_can_be_encoded_again() -> None:
     assert headers["bin"] == bytearray(b"\xff")
     encoded = pamqp.encode.field_table(headers)  # would raise on bytes, surrogates, recursion
     assert pamqp.decode.field_table(encoded)[1]["list"] == [bytearray(b"\x00"), "ok", None]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    flags=st.integers(0, 0xFFFE),
+    properties=st.binary(max_size=300),
+    body_size=st.integers(0, 2**40),
+)
+def test_any_whole_content_header_decodes_with_its_body_size(
+    flags: int, properties: bytes, body_size: int
+) -> None:
+    """Whatever a content header holds, the channel gets a header and the body size to read."""
+    payload = struct.pack(">HHQH", 60, 0, body_size, flags & 0xFFFE) + properties
+    frame = struct.pack(">BHI", 2, 1, len(payload)) + payload + b"\xce"
+    consumed, channel, value = lenient_unmarshal(frame)
+    assert (consumed, channel) == (len(frame), 1)
+    assert isinstance(value, header.ContentHeader)
+    assert value.body_size == body_size
+
+
+@settings(max_examples=300, deadline=None)
+@given(routing_key=st.binary(max_size=255))
+def test_any_routing_key_decodes_and_keeps_its_bytes(routing_key: bytes) -> None:
+    _, _, value = lenient_unmarshal(deliver_frame(routing_key))
+    assert isinstance(value, commands.Basic.Deliver)
+    assert value.routing_key is not None
+    assert value.routing_key.encode("utf-8", "surrogateescape") == routing_key
