@@ -8,10 +8,12 @@ was applied, and that the worker's broker connection never dropped.
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import struct
 from dataclasses import dataclass, field
 
+import aiormq
 import orjson
 import pytest
 from pamqp import commands
@@ -188,3 +190,16 @@ async def test_a_binary_header_value_on_a_valid_command_is_applied(
     assert await queue_depth(worker.settings.broker_url, names.dead_letter_queue) == 0
     (metric,) = worker.metrics.dead_lettered.collect()
     assert [s for s in metric.samples if s.name.endswith("_total")] == []
+
+
+async def test_a_dropped_connection_is_counted(worker: Worker) -> None:
+    """The counter the cases above read does count a real loss of the connection."""
+    robust = worker.broker._connection  # FastStream keeps it private; read-only use
+    assert robust is not None
+    closed = asyncio.Event()
+    robust.close_callbacks.add(lambda *_: closed.set())
+    connection = amqp_connection(worker)
+    assert isinstance(connection, aiormq.Connection)
+    await connection.close(ConnectionError("cut by the test"))
+    await closed.wait()
+    assert worker.metrics.broker_connection_lost._value.get() == 1
