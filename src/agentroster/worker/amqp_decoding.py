@@ -25,7 +25,8 @@ refuses is decoded a second time, leniently:
 A content header decoded leniently carries the header `UNDECODABLE_HEADER` saying what was
 wrong, so the worker dead-letters the message as `undecodable` without inspecting every value;
 a method frame has no headers, so the worker checks the routing key itself. The frame has been
-read whole before it is decoded, so the stream stays in step whatever its content.
+read whole before it is decoded, so the stream stays in step whatever its content. (A publisher
+that sets this header itself gets its own message dead-lettered: it hurts only itself.)
 
 The patch is process-wide (aiormq has no per-connection decoder), which is acceptable because
 it changes nothing for frames pamqp decodes: any other consumer in the same process (e.g. a
