@@ -807,6 +807,8 @@ async def role_faststream(args: argparse.Namespace, *, batched: bool) -> dict[st
         Topology(args.prefix),
         delivery_limit=settings.delivery_limit,
         event_log_max_age=settings.event_log_max_age,
+        commands_max_length=settings.commands_max_length,
+        dead_letter_max_length=settings.dead_letter_max_length,
     )
     # up to PREFETCH handlers run at once: bound the connections they open to Redis
     redis = Redis(

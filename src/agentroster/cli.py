@@ -289,14 +289,20 @@ def _settings(host: str | None, port: int | None) -> Settings:
 
     from agentroster.settings import Settings
 
-    overrides = {k: v for k, v in (("api_host", host), ("api_port", port)) if v is not None}
+    overrides: dict[str, Any] = {
+        k: v for k, v in (("api_host", host), ("api_port", port)) if v is not None
+    }
     try:
-        settings = Settings().model_copy(update=overrides)
+        settings = Settings(**overrides)  # validated like the environment's values
     except ValidationError as exc:
         for error in exc.errors():
             if error["loc"]:
                 name = "AGENTROSTER_" + "_".join(map(str, error["loc"])).upper()
-                typer.echo(f"invalid {name}={error['input']!r}: {error['msg']}", err=True)
+                shown = (
+                    _without_password(error["input"]) if name.endswith("_URL") else error["input"]
+                )
+                message = error["msg"].removeprefix("Value error, ")
+                typer.echo(f"invalid {name}={shown!r}: {message}", err=True)
             else:  # a rule across settings: its message names them
                 typer.echo(
                     f"invalid settings: {error['msg'].removeprefix('Value error, ')}", err=True
@@ -304,6 +310,18 @@ def _settings(host: str | None, port: int | None) -> Settings:
         raise typer.Exit(2) from None
     _configure_logging(settings.log_level)
     return settings
+
+
+def _without_password(url: object) -> object:
+    """A URL to print: its password replaced by `***`."""
+    if not isinstance(url, str):
+        return url
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return url.replace(f":{parts.password}@", ":***@", 1)
 
 
 #: Allocations between young-generation collections in a serving process (CPython's default is

@@ -2,24 +2,42 @@
 
 Built where it is used (`Settings()` in the CLI, or passed in by tests); nothing reads the
 environment at import time.
+
+Every value is checked when the settings are built, so a bad one stops a command at once (exit
+status 2, naming the variable and what it accepts) instead of failing later, half-started:
+numbers have bounds and must be finite (no `inf`, no `nan`), URLs, the log level and the event
+log's age are parsed, and settings that only make sense together are checked together.
 """
 
 from __future__ import annotations
 
+import logging
+import re
 from typing import Self
+from urllib.parse import SplitResult as _SplitResult
+from urllib.parse import urlsplit
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from agentroster.contracts import DEFAULT_MAX_CARD_BYTES
 from agentroster.contracts.ids import AGENT_ID_PATTERN
 from agentroster.contracts.topology import DEFAULT_DELIVERY_LIMIT, DEFAULT_EVENT_LOG_MAX_AGE
 
+DAY_S = 24 * 3600.0
+#: AMQP 0-9-1's basic.qos prefetch-count is a 16-bit field.
+MAX_PREFETCH = 65535
+#: RabbitMQ's `x-max-age`: a positive integer and a unit (Years, Months, Days, hours, minutes,
+#: seconds), e.g. `7D`, `12h`.
+MAX_AGE_PATTERN = re.compile(r"[1-9][0-9]{0,8}[YMDhms]")
+
 
 class Settings(BaseSettings):
     """Every knob of the worker and the API; the env var is `AGENTROSTER_<NAME>`."""
 
-    model_config = SettingsConfigDict(env_prefix="AGENTROSTER_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="AGENTROSTER_", extra="ignore", allow_inf_nan=False
+    )
 
     broker_url: str = Field(
         default="amqp://guest:guest@127.0.0.1:5672/", description="RabbitMQ URL."
@@ -30,20 +48,28 @@ class Settings(BaseSettings):
         pattern=AGENT_ID_PATTERN,
         description="Prefix of every exchange, queue and Redis key of this registry.",
     )
-    ttl_min_s: float = Field(default=5.0, gt=0, description="Smallest lease TTL accepted.")
-    ttl_max_s: float = Field(default=24 * 3600.0, gt=0, description="Largest lease TTL accepted.")
+    # a floor well above 1 ms: lease TTLs are kept in whole milliseconds, and 0 ms breaks them
+    ttl_min_s: float = Field(
+        default=5.0, ge=0.1, le=365 * DAY_S, description="Smallest lease TTL accepted."
+    )
+    ttl_max_s: float = Field(
+        default=DAY_S, ge=0.1, le=365 * DAY_S, description="Largest lease TTL accepted."
+    )
+    # a floor: a sweep is a Redis script call; a few thousand a second would be a busy loop
     sweep_interval_s: float = Field(
-        default=1.0, gt=0, description="How often the reaper looks for expired leases."
+        default=1.0, ge=0.05, le=60, description="How often the reaper looks for expired leases."
     )
     reaper_gap_s: float = Field(
         default=5.0,
         gt=0,
+        le=DAY_S,
         description="No sweep for this long: every lease gets a full TTL before it may expire "
         "(at least twice the sweep interval).",
     )
     reaper_backlog_limit: int = Field(
         default=10_000,
         ge=0,
+        le=1_000_000_000,
         description="The reaper pauses while more commands than this wait in the queue.",
     )
     brake_share: float = Field(
@@ -54,22 +80,35 @@ class Settings(BaseSettings):
         "live agents at once (0 turns it off).",
     )
     brake_min_agents: int = Field(
-        default=20, ge=1, description="The brake applies from this many live agents."
+        default=20,
+        ge=1,
+        le=1_000_000_000,
+        description="The brake applies from this many live agents.",
     )
     flap_window_s: float = Field(
-        default=60.0, gt=0, description="Flap damping: the window events are counted in."
+        default=60.0,
+        ge=0.1,
+        le=DAY_S,
+        description="Flap damping: the window events are counted in.",
     )
     flap_max_events: int = Field(
         default=10,
         ge=0,
+        le=1_000_000,
         description="Flap damping: events per agent per window; past it, events are held and "
         "the agent's final state is published when the window ends (0 turns damping off).",
     )
     retention_s: float = Field(
-        default=24 * 3600.0, ge=0, description="How long an offline agent stays readable."
+        default=DAY_S,
+        ge=0,
+        le=365 * DAY_S,
+        description="How long an offline agent stays readable.",
     )
     max_card_bytes: int = Field(
-        default=DEFAULT_MAX_CARD_BYTES, gt=0, description="Largest card accepted (serialised)."
+        default=DEFAULT_MAX_CARD_BYTES,
+        ge=1024,
+        le=16 * 1024 * 1024,
+        description="Largest card accepted (serialised).",
     )
     require_identity: bool = Field(
         default=False,
@@ -80,46 +119,114 @@ class Settings(BaseSettings):
     max_agents_per_identity: int = Field(
         default=10_000,
         ge=0,
+        le=100_000_000,
         description="Agents one identity may own (with a record: live, idle or retained "
         "offline); a registration past it is dead-lettered as quota-exceeded (0: no limit).",
     )
     max_instances_per_agent: int = Field(
         default=1_000,
         ge=0,
+        le=1_000_000,
         description="Live instances of one agent; a new instance past it is dead-lettered as "
         "quota-exceeded (0: no limit).",
     )
     prefetch: int = Field(
-        default=2000, gt=0, description="Unacknowledged commands one worker holds at a time."
+        default=2000,
+        ge=1,
+        le=MAX_PREFETCH,
+        description="Unacknowledged commands one worker holds at a time.",
     )
-    batch_max: int = Field(default=500, gt=0, description="Commands applied per Redis call.")
+    batch_max: int = Field(
+        default=500, ge=1, le=5000, description="Commands applied per Redis call."
+    )
     batch_linger_ms: float = Field(
         default=5.0,
         ge=0,
+        le=1000,
         description="Under load, how long a partial batch waits to fill (never when idle).",
     )
     delivery_limit: int = Field(
         default=DEFAULT_DELIVERY_LIMIT,
-        gt=0,
+        ge=1,
+        le=1000,
         description="Deliveries of one command before it is dead-lettered as poison.",
     )
     event_log_max_age: str = Field(
         default=DEFAULT_EVENT_LOG_MAX_AGE, description="Retention of the events stream queue."
     )
     event_source: str = Field(
-        default="urn:agentroster", description="CloudEvents `source` of every event."
+        default="urn:agentroster",
+        pattern=r"^\S{1,1024}$",
+        description="CloudEvents `source` of every event.",
     )
     events_window: int = Field(
         default=10_000,
-        gt=0,
+        ge=1,
+        le=100_000_000,
         description="Published events kept in Redis for replay by GET /v1/events?since=R.",
     )
     relay_lock_ttl_s: float = Field(
-        default=5.0, gt=0, description="A relay that stops renewing its lock is replaced after."
+        default=5.0,
+        ge=0.5,
+        le=300,
+        description="A relay that stops renewing its lock is replaced after.",
     )
     log_level: str = Field(default="INFO", description="Python logging level.")
-    api_host: str = Field(default="127.0.0.1", description="Address the HTTP API listens on.")
+    api_host: str = Field(
+        default="127.0.0.1", min_length=1, description="Address the HTTP API listens on."
+    )
     api_port: int = Field(default=8000, ge=0, le=65535, description="Port the HTTP API listens on.")
+    commands_max_length: int = Field(
+        default=1_000_000,
+        ge=0,
+        le=2**31 - 1,
+        description="Bound of the commands queue: past it RabbitMQ refuses publishes "
+        "(reject-publish; agents retry). 0: no bound (as declared by earlier versions).",
+    )
+    dead_letter_max_length: int = Field(
+        default=100_000,
+        ge=0,
+        le=2**31 - 1,
+        description="Bound of the dead-letter queue: past it the oldest dead letters are "
+        "dropped (drop-head). 0: no bound (as declared by earlier versions).",
+    )
+
+    @field_validator("broker_url")
+    @classmethod
+    def _amqp_url(cls, value: str) -> str:
+        """An amqp:// or amqps:// URL with a host (and a valid port, if any)."""
+        _check_url(value, ("amqp", "amqps"))
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        """A redis://, rediss:// or unix:// URL (and a valid port and database, if any)."""
+        parts = _check_url(value, ("redis", "rediss", "unix"))
+        if parts.scheme != "unix" and parts.path.strip("/") and not parts.path.strip("/").isdigit():
+            raise ValueError(
+                "the database (the URL's path) must be a number, e.g. redis://host:6379/0"
+            )
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        """One of Python's level names, in any case."""
+        names = [n for n in logging.getLevelNamesMapping() if n not in ("WARN", "FATAL")]
+        if value.upper() not in names:
+            raise ValueError(f"must be one of {', '.join(sorted(names))}")
+        return value.upper()
+
+    @field_validator("event_log_max_age")
+    @classmethod
+    def _max_age(cls, value: str) -> str:
+        """RabbitMQ's `x-max-age` format: checked here, not after half the topology is declared."""
+        if not MAX_AGE_PATTERN.fullmatch(value):
+            raise ValueError(
+                "must be a positive whole number and a unit, Y, M, D, h, m or s (e.g. 7D, 12h)"
+            )
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -136,4 +243,33 @@ class Settings(BaseSettings):
                 f"AGENTROSTER_REAPER_GAP_S ({self.reaper_gap_s:g}) must be at least twice "
                 f"AGENTROSTER_SWEEP_INTERVAL_S ({self.sweep_interval_s:g})"
             )
+        # expiry is as precise as one sweep: a shorter lease would live up to twice its TTL
+        if self.ttl_min_s < self.sweep_interval_s:
+            raise ValueError(
+                f"AGENTROSTER_TTL_MIN_S ({self.ttl_min_s:g}) must be at least "
+                f"AGENTROSTER_SWEEP_INTERVAL_S ({self.sweep_interval_s:g})"
+            )
+        # a bound at or under the backlog limit: publishes are refused before the reaper would
+        # pause for the backlog, so leases would expire while renewals are being refused
+        if 0 < self.commands_max_length <= self.reaper_backlog_limit:
+            raise ValueError(
+                f"AGENTROSTER_COMMANDS_MAX_LENGTH ({self.commands_max_length}) must be above "
+                f"AGENTROSTER_REAPER_BACKLOG_LIMIT ({self.reaper_backlog_limit}), or 0"
+            )
         return self
+
+
+def _check_url(value: str, schemes: tuple[str, ...]) -> _SplitResult:
+    """Parse a service URL; ValueError naming what is wrong (never the password)."""
+    parts = urlsplit(value)
+    if parts.scheme not in schemes:
+        raise ValueError(f"must be a URL starting with {' or '.join(s + '://' for s in schemes)}")
+    try:
+        parts.port  # noqa: B018 - parsing the port is the check
+    except ValueError:
+        raise ValueError("has a port that is not a number from 0 to 65535") from None
+    if parts.scheme != "unix" and not parts.hostname:
+        raise ValueError("has no host")
+    if parts.scheme == "unix" and not parts.path:
+        raise ValueError("has no socket path")
+    return parts

@@ -43,6 +43,7 @@ DeadLetterReason = Literal[
     "identity-required",
     "quota-exceeded",
     "wrong-exchange",
+    "undecodable",
     "internal-error",
 ]
 DEAD_LETTER_REASONS: tuple[DeadLetterReason, ...] = get_args(DeadLetterReason)

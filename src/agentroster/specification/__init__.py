@@ -202,6 +202,8 @@ def _topology(names: Topology, settings: Settings) -> RabbitTopology:
         names,
         delivery_limit=settings.delivery_limit,
         event_log_max_age=settings.event_log_max_age,
+        commands_max_length=settings.commands_max_length,
+        dead_letter_max_length=settings.dead_letter_max_length,
     )
 
 

@@ -36,6 +36,7 @@ from agentroster.registry.rules import TtlBounds
 from agentroster.settings import Settings
 from agentroster.store.outbox import Outbox
 from agentroster.store.redis_store import Quotas, RedisStore
+from agentroster.worker import amqp_decoding
 from agentroster.worker.backlog import QueueDepth
 from agentroster.worker.batcher import CommandBatcher
 from agentroster.worker.dead_letters import DeadLetters
@@ -71,6 +72,8 @@ class Worker:
             self.names,
             delivery_limit=settings.delivery_limit,
             event_log_max_age=settings.event_log_max_age,
+            commands_max_length=settings.commands_max_length,
+            dead_letter_max_length=settings.dead_letter_max_length,
         )
         self.metrics = WorkerMetrics()
         self.redis = redis or Redis.from_url(
@@ -90,6 +93,7 @@ class Worker:
             settings.broker_url,
             logger=logging.getLogger("agentroster.broker"),
             description="agentroster registry worker",
+            on_close=[self._on_broker_close],
         )
         self.subscriber: RabbitSubscriber = self.broker.subscriber(
             self.rabbit.commands_queue,
@@ -155,9 +159,13 @@ class Worker:
             window=settings.events_window,
         )
         self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
 
     async def start(self) -> None:
         """Connect, declare the topology, and start consuming, sweeping and relaying."""
+        # before the first frame: one undecodable message must not drop the connection
+        amqp_decoding.install()
+        self._stopping = False
         await self.store.observe()  # the epoch, before any write, to notice a data loss
         await self.broker.connect()
         await self.declare_topology()
@@ -189,8 +197,15 @@ class Worker:
         await log_queue.bind(events, routing_key="#")
         await self.broker.declare_exchange(rabbit.commands_exchange)
 
+    def _on_broker_close(self, _connection: object, error: BaseException | None) -> None:
+        """Count a broker connection lost while running (not our own shutdown)."""
+        if not self._stopping:
+            self.metrics.broker_connection_lost.inc()
+            log.warning("the broker connection closed (%s); reconnecting", error)
+
     async def stop(self, timeout_s: float = 10.0) -> None:
         """Stop consuming, settle what was taken, give up the relay lock, disconnect."""
+        self._stopping = True
         await self.subscriber.stop()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.batcher.drained(), timeout_s)

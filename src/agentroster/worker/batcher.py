@@ -36,6 +36,7 @@ from agentroster.store.redis_store import (
     Quotas,
     RedisStore,
 )
+from agentroster.worker.amqp_decoding import UNDECODABLE_HEADER, is_undecodable, printable
 from agentroster.worker.dead_letters import DeadLetters
 from agentroster.worker.metrics import WorkerMetrics
 
@@ -94,6 +95,9 @@ class CommandBatcher:
     async def on_message(self, message: AbstractIncomingMessage) -> None:
         """aio-pika consumer callback: validate and queue; the flusher does the rest."""
         try:
+            problem = undecodable(message)
+            if problem is not None:
+                raise Rejected("undecodable", problem)
             if message.exchange != self._exchange:
                 # only the commands exchange carries the broker's topic permissions: a queue
                 # bound elsewhere, or the default exchange, must not be a way around them
@@ -237,6 +241,18 @@ def rejection(code: int, command: Prepared, quotas: Quotas) -> Rejected:
         f"agent {command.agent_id!r} already has {quotas.instances_per_agent} live instances "
         "(AGENTROSTER_MAX_INSTANCES_PER_AGENT)",
     )
+
+
+def undecodable(message: AbstractIncomingMessage) -> str | None:
+    """What of a delivery was not valid AMQP text (see `amqp_decoding`), or None."""
+    headers = message.headers
+    if headers and UNDECODABLE_HEADER in headers:
+        problem = headers[UNDECODABLE_HEADER]
+        return printable(problem) if isinstance(problem, str) else repr(problem)
+    routing_key = message.routing_key or ""
+    if is_undecodable(routing_key):
+        return f"routing key not UTF-8: '{printable(routing_key)}'"
+    return None
 
 
 def report_flapping(metrics: WorkerMetrics, agents: Sequence[str]) -> None:

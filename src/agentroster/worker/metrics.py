@@ -74,6 +74,11 @@ class WorkerMetrics:
         self.outbox_depth = Gauge(
             "agentroster_outbox_depth", "Events written but not yet confirmed.", registry=r
         )
+        self.broker_connection_lost = Counter(
+            "agentroster_broker_connection_lost_total",
+            "Times the worker's broker connection closed while it was running (it reconnects).",
+            registry=r,
+        )
         self.redis_errors = Counter(
             "agentroster_redis_errors_total", "Failed Redis calls (retried).", registry=r
         )
