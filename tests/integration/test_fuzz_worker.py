@@ -63,7 +63,7 @@ properties = st.fixed_dictionaries(
             st.text(min_size=1, max_size=20),
             st.one_of(
                 st.text(max_size=40),
-                st.binary(max_size=40),  # not UTF-8 either: a long string may hold any bytes
+                st.binary(max_size=40).map(bytearray),  # AMQP byte arrays, UTF-8 or not
                 st.integers(-(2**31), 2**31 - 1),
                 st.booleans(),
             ),
