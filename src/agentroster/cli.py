@@ -34,6 +34,15 @@ app = typer.Typer(
 )
 
 
+def _register_broker_app() -> None:
+    from agentroster.broker_admin import broker_app
+
+    app.add_typer(broker_app, name="broker")
+
+
+_register_broker_app()
+
+
 @app.callback()
 def _root() -> None:
     """Run the registry (worker, API) and inspect it; every setting is an AGENTROSTER_* variable."""
