@@ -220,6 +220,13 @@ async def bind_the_commands_exchange_to_the_events(
     )
 
 
+async def bind_the_commands_queue_to_a_built_in_exchange(
+    channel: AbstractChannel, names: Topology
+) -> object:
+    underlay = await channel.get_underlay_channel()
+    return await underlay.queue_bind(names.commands_queue, "amq.topic", routing_key="#")
+
+
 async def tap_the_commands(channel: AbstractChannel, names: Topology) -> object:
     underlay = await channel.get_underlay_channel()
     declared = await underlay.queue_declare("", exclusive=True, auto_delete=True)
@@ -235,6 +242,7 @@ ATTACKS: list[Attack] = [
     purge_the_commands_queue,
     bind_the_commands_queue_to_the_events,
     bind_the_commands_exchange_to_the_events,
+    bind_the_commands_queue_to_a_built_in_exchange,
     tap_the_commands,
 ]
 

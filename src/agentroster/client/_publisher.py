@@ -37,8 +37,9 @@ class CommandPublisher:
 
     `user_id` defaults to the broker URL's user name, so every command carries its validated
     identity; pass `user_id=""` to send none (e.g. with EXTERNAL authentication, where the URL
-    names no user). A refused publish raises `CommandRefused`; the channel the broker closed
-    for it is replaced before the next publish.
+    names no user); the attribute `user_id` holds what is sent (None: nothing). A refused
+    publish raises `CommandRefused`; the channel the broker closed for it is replaced before
+    the next publish.
     """
 
     def __init__(
