@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from agentroster.broker_admin import broker_app
+
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
@@ -34,13 +36,7 @@ app = typer.Typer(
 )
 
 
-def _register_broker_app() -> None:
-    from agentroster.broker_admin import broker_app
-
-    app.add_typer(broker_app, name="broker")
-
-
-_register_broker_app()
+app.add_typer(broker_app, name="broker")
 
 
 @app.callback()

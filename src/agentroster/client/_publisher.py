@@ -12,6 +12,7 @@ import random
 import uuid
 from datetime import UTC, datetime
 from typing import Self
+from urllib.parse import parse_qs, urlsplit
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
@@ -36,10 +37,10 @@ class CommandPublisher:
     """A robust connection to RabbitMQ and the commands exchange of one registry.
 
     `user_id` defaults to the broker URL's user name, so every command carries its validated
-    identity; pass `user_id=""` to send none (e.g. with EXTERNAL authentication, where the URL
-    names no user); the attribute `user_id` holds what is sent (None: nothing). A refused
-    publish raises `CommandRefused`; the channel the broker closed for it is replaced before
-    the next publish.
+    identity; pass `user_id=""` to send none. With EXTERNAL authentication (`?auth=external`)
+    the URL names no user and none is sent unless `user_id` gives the certificate's user name.
+    The attribute `user_id` holds what is sent (None: nothing). A refused publish raises
+    `CommandRefused`; the channel the broker closed for it is replaced before the next publish.
     """
 
     def __init__(
@@ -48,6 +49,8 @@ class CommandPublisher:
         self._url = broker_url
         self._topology = Topology(prefix)
         self._user = broker_user(broker_url)
+        if user_id is None and _external_auth(broker_url):
+            user_id = ""  # the certificate names the user, not the URL: send none
         self.user_id = self._user if user_id is None else (user_id or None)
         self._connection: AbstractRobustConnection | None = None
         self._channel: AbstractChannel | None = None
@@ -147,6 +150,12 @@ class CommandPublisher:
         if self._connection is not None:
             await self._connection.close()
             self._connection = None
+
+
+def _external_auth(broker_url: str) -> bool:
+    """Whether the URL asks for EXTERNAL (TLS client certificate) authentication."""
+    query = parse_qs(urlsplit(broker_url).query)
+    return any(value.lower() == "external" for value in query.get("auth", []))
 
 
 def _reply_text(exc: Exception) -> str:
