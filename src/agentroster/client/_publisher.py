@@ -8,6 +8,7 @@ up passively, never declared, and every command carries the connection's user na
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import uuid
 from datetime import UTC, datetime
@@ -84,6 +85,7 @@ class CommandPublisher:
             # passive: needs no permission at all; declaring would need *configure*
             exchange = await channel.get_exchange(name, ensure=True)
         except ChannelNotFoundEntity as exc:
+            await _close(channel)
             raise RegistryNotDeclared(name, _reply_text(exc)) from None
         self._channel, self._exchange = channel, exchange
         return exchange
@@ -137,11 +139,8 @@ class CommandPublisher:
 
     async def _discard_channel(self) -> None:
         channel, self._channel, self._exchange = self._channel, None, None
-        if channel is not None and not channel.is_closed:
-            try:
-                await channel.close()
-            except Exception:  # closing a channel the broker closed: nothing left to do
-                return
+        if channel is not None:
+            await _close(channel)
 
     async def close(self) -> None:
         """Close the connection."""
@@ -150,6 +149,13 @@ class CommandPublisher:
         if self._connection is not None:
             await self._connection.close()
             self._connection = None
+
+
+async def _close(channel: AbstractChannel) -> None:
+    """Close a channel, also one the broker closed: a robust channel would otherwise reopen
+    itself, unused, after every refusal."""
+    with contextlib.suppress(Exception):  # already closed: nothing left to do
+        await channel.close()
 
 
 def _external_auth(broker_url: str) -> bool:
