@@ -48,6 +48,7 @@ from pamqp.exceptions import UnmarshalingException
 from redis.asyncio import BlockingConnectionPool, Redis
 
 from agentroster.contracts import Heartbeat, Register, Topology, card_digest
+from agentroster.contracts.ids import broker_user
 from agentroster.registry.prepare import (
     Limits,
     Prepared,
@@ -176,12 +177,13 @@ class RawPublisher:
     aio-pika makes one `send()` per message (about 200 us of client CPU each here); this writes
     PUBLISH_CHUNK messages per `send()` and waits for publisher confirms, keeping at most
     PUBLISH_WINDOW unconfirmed. The messages carry the properties `CommandPublisher` sets
-    (content type, type, message id, timestamp, persistent), except `mandatory`: the queue depth
-    is checked after every pre-load instead.
+    (content type, type, message id, timestamp, persistent, user_id), except `mandatory`: the
+    queue depth is checked after every pre-load instead.
     """
 
     def __init__(self, url: str) -> None:
         self._url = urlsplit(url)
+        self._user = broker_user(url)
         self._buffer = bytearray()
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
@@ -239,6 +241,7 @@ class RawPublisher:
                     message_id=uuid.uuid4().hex,
                     timestamp=datetime.now(UTC),
                     delivery_mode=2,
+                    user_id=self._user,  # as CommandPublisher: the connection's user
                 )
                 frames += (
                     frame.marshal(

@@ -13,6 +13,11 @@ interface (`amqp://host/?queue=Q`, protocol binding `urn:agentroster:binding:amq
   `--idle-ttl` > 0 the last replica leaving makes the agent `idle` (event `agent.updated`,
   reason `scaled-to-zero`): still reachable through its queue, where KEDA wakes it again.
   With `--idle-ttl 0` it goes `offline` (event `agent.left`).
+
+Its commands carry the broker user as `user_id`, and the commands exchange is only looked up:
+`agentroster broker grant-agent USER --agents summarizer` covers the registration. The job
+queue is the agent's own business: declaring and consuming it takes *configure* and *read*
+on it, which `grant-agent` does not give (see the README, Security).
 """
 
 from __future__ import annotations

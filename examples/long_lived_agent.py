@@ -7,6 +7,12 @@
 lasts three intervals), and on SIGTERM or SIGINT deregisters before `wait_for_signal()`
 returns, so the program ends normally (exit status 0) and subscribers see `agent.left` with
 reason `deregistered` at once instead of when the lease expires.
+
+Every command carries the broker user of `AGENTROSTER_BROKER_URL` as its AMQP `user_id`
+(RabbitMQ validates it; the registry binds the agent to it). The agent needs only what
+`agentroster broker grant-agent USER --agents 'weather-*'` gives: no *configure*, *write* on
+its own routing keys. A refused command or a registry that never started ends the program
+with a message naming the cause (exit status 1).
 """
 
 from __future__ import annotations
@@ -15,9 +21,10 @@ import argparse
 import asyncio
 import logging
 import os
+import sys
 from typing import Any
 
-from agentroster.client import Beacon
+from agentroster.client import Beacon, CommandRefused, RegistryNotDeclared
 
 
 def weather_card(name: str) -> dict[str, Any]:
@@ -73,4 +80,7 @@ if __name__ == "__main__":
     parser.add_argument("--interval", type=float, default=10.0, help="heartbeat interval (s)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    asyncio.run(main(args.name, args.interval))
+    try:
+        asyncio.run(main(args.name, args.interval))
+    except (CommandRefused, RegistryNotDeclared) as exc:
+        sys.exit(f"error: {exc}")

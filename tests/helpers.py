@@ -33,6 +33,7 @@ class ReceivedEvent:
     message_id: str | None
     type: str | None
     data: dict[str, Any]
+    user_id: str | None = None  # the publisher's broker user, validated by RabbitMQ
 
     @property
     def kind(self) -> str:
@@ -66,6 +67,7 @@ class EventCollector:
                 message_id=message.message_id,
                 type=message.type,
                 data=orjson.loads(message.body),
+                user_id=message.user_id,
             )
         async with self._changed:
             self.events.append(event)

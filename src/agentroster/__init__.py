@@ -4,8 +4,21 @@ Agents announce themselves over RabbitMQ (`agentroster.client`); the registry ke
 leases in Redis and publishes agent.joined / agent.updated / agent.left.
 """
 
-from agentroster.client import Announcement, Beacon, announce
+from agentroster.client import (
+    Announcement,
+    Beacon,
+    CommandRefused,
+    RegistryNotDeclared,
+    announce,
+)
 
 __version__ = "0.1.0"
 
-__all__ = ["Announcement", "Beacon", "__version__", "announce"]
+__all__ = [
+    "Announcement",
+    "Beacon",
+    "CommandRefused",
+    "RegistryNotDeclared",
+    "__version__",
+    "announce",
+]

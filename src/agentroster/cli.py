@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from agentroster.broker_admin import broker_app
+
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
@@ -33,6 +35,9 @@ app = typer.Typer(
     rich_markup_mode="markdown",  # a docstring's wrapped paragraph renders as one paragraph
     add_completion=False,
 )
+
+
+app.add_typer(broker_app, name="broker")
 
 
 @app.callback()

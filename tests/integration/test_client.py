@@ -6,17 +6,34 @@ import aio_pika
 import pytest
 from aio_pika.exceptions import DeliveryError
 
-from agentroster.client import Announcement, Beacon
+from agentroster.client import Announcement, Beacon, RegistryNotDeclared
+from agentroster.contracts import Topology
 from agentroster.settings import Settings
 from agentroster.worker import Worker
 from tests.helpers import EventCollector, cleanup_redis
 from tests.integration.agents import a2a_card
 
 
+async def test_registering_before_any_registry_declared_the_exchange_is_an_error(
+    settings: Settings, cleanup: None
+) -> None:
+    """The agent never declares the commands exchange (no configure): its absence is named."""
+    agent = Announcement(a2a_card("lonely"), settings.broker_url, prefix=settings.prefix, ttl_s=60)
+    with pytest.raises(RegistryNotDeclared, match="has not declared it yet"):
+        await agent.open()
+    await agent.close()
+
+
 async def test_registering_with_no_registry_listening_is_an_error(
     settings: Settings, cleanup: None
 ) -> None:
-    """Nothing routes the command (no worker ever declared the queue): the caller sees it."""
+    """Nothing routes the command (the exchange exists, no queue is bound): the caller sees it."""
+    connection = await aio_pika.connect(settings.broker_url)
+    channel = await connection.channel()
+    await channel.declare_exchange(
+        Topology(settings.prefix).commands_exchange, aio_pika.ExchangeType.TOPIC, durable=True
+    )
+    await connection.close()
     agent = Announcement(a2a_card("lonely"), settings.broker_url, prefix=settings.prefix, ttl_s=60)
     with pytest.raises(DeliveryError):
         await agent.open()

@@ -12,7 +12,8 @@ from pathlib import Path
 import aio_pika
 import pytest
 
-from agentroster.client import Beacon
+from agentroster.client import Announcement, Beacon
+from agentroster.contracts.ids import broker_user
 from agentroster.worker import Worker
 from tests.helpers import EventCollector, ReceivedEvent, RunningProgram
 from tests.integration.agents import a2a_card
@@ -148,3 +149,21 @@ async def test_subscriber_prints_the_events_of_an_agent(worker: Worker, repo_roo
         line = await subscriber.wait_for_line(lambda line: line.startswith("left "))
         assert line.startswith("left translator status=offline reason=deregistered revision=")
         assert await subscriber.stop() == 0, subscriber.output
+
+
+async def test_subscriber_drops_events_not_signed_by_the_registry_user(
+    worker: Worker, repo_root: Path
+) -> None:
+    """An event whose validated user_id is not the expected registry user is not printed."""
+    expecting = ("--registry-user", "someone-else")
+    async with run_example(repo_root, worker, "subscriber.py", *expecting) as subscriber:
+        await subscriber.wait_for_line(lambda line: line.startswith("subscribed "))
+        settings = worker.settings
+        async with Announcement(
+            a2a_card("Unsigned"), settings.broker_url, prefix=settings.prefix, ttl_s=60
+        ):
+            line = await subscriber.wait_for_line(lambda line: line.startswith("dropped "))
+        assert f"user_id={broker_user(settings.broker_url)!r}" in line
+        assert "'someone-else'" in line
+        assert await subscriber.stop() == 0, subscriber.output
+        assert not any(line.startswith("joined ") for line in subscriber.lines)

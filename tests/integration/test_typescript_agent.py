@@ -28,6 +28,7 @@ import pytest
 from aio_pika.abc import AbstractIncomingMessage
 
 from agentroster.contracts import Topology
+from agentroster.contracts.ids import broker_user
 from agentroster.settings import Settings
 from tests.helpers import (
     EventCollector,
@@ -144,6 +145,7 @@ async def commands_tap(settings: Settings, agent_id: str) -> AsyncIterator[list[
                     "delivery_mode": message.delivery_mode,
                     "message_id": message.message_id,
                     "timestamp": message.timestamp,
+                    "user_id": message.user_id,
                     "body": orjson.loads(message.body),
                 }
             )
@@ -295,4 +297,5 @@ async def test_typescript_agent_resends_its_registration_once_per_ttl(
         assert command["delivery_mode"] == aio_pika.DeliveryMode.PERSISTENT
         assert command["message_id"]
         assert command["timestamp"] is not None
+        assert command["user_id"] == broker_user(settings.broker_url)  # its validated identity
         assert command["body"]["agent_id"] == agent_id

@@ -91,7 +91,9 @@ def test_client_exports_beacon_announce_and_discovery() -> None:
         "Announcement",
         "Beacon",
         "CommandPublisher",
+        "CommandRefused",
         "DiscoveryClient",
         "DiscoveryError",
+        "RegistryNotDeclared",
         "announce",
     }

@@ -26,6 +26,10 @@ type Exchange = { name: string; type: string; durable: boolean; autoDelete: bool
 
 const env = process.env;
 const brokerUrl = env.AGENTROSTER_BROKER_URL ?? 'amqp://guest:guest@127.0.0.1:5672/';
+// Every command carries the connection's user name as AMQP `user_id`: RabbitMQ refuses any
+// other, so the registry knows who sent it (and binds the agent to that user). amqplib logs in
+// as guest when the URL names no user.
+const brokerUser = decodeURIComponent(new URL(brokerUrl).username) || 'guest';
 const prefix = env.AGENTROSTER_PREFIX ?? PREFIX;
 const intervalS = Number(env.AGENT_INTERVAL_S ?? '10');
 const ttlS = Number(env.AGENT_TTL_S ?? 3 * intervalS);
@@ -104,11 +108,14 @@ const events = [operations.agentJoined, operations.agentUpdated, operations.agen
 // With `mandatory`, an unroutable command comes back (basic.return) before its confirm.
 const returned = new Set<string>();
 
-/** Declare one of the document's exchanges (as the registry does), under this registry's prefix. */
-async function declareExchange(channel: Channel, exchange: Exchange): Promise<string> {
+/**
+ * Look one of the document's exchanges up under this registry's prefix, never declare it: the
+ * registry declares its exchanges, and an agent needs no *configure* permission. A missing one
+ * (no registry with this prefix started yet) fails with NOT_FOUND.
+ */
+async function checkExchange(channel: Channel, exchange: Exchange): Promise<string> {
   const name = named(exchange.name);
-  const { durable, autoDelete } = exchange;
-  await channel.assertExchange(name, exchange.type, { durable, autoDelete });
+  await channel.checkExchange(name);
   return name;
 }
 
@@ -119,7 +126,7 @@ async function setup(model: ChannelModel): Promise<void> {
   // one server-named queue of its own (the document's `x-queue`) for every event of any agent
   const { queue } = await receiver.assertQueue('', operations.agentJoined.queue);
   for (const event of events) {
-    const exchange = await declareExchange(receiver, event.exchange);
+    const exchange = await checkExchange(receiver, event.exchange);
     await receiver.bindQueue(queue, exchange, address(event.address, '*'));
   }
   // delivery is at least once: a re-published event keeps its cloudEvents_id, so drop repeats
@@ -153,7 +160,7 @@ async function setup(model: ChannelModel): Promise<void> {
   const channel = await model.createConfirmChannel();
   channel.on('error', (err: Error) => console.error(`commands channel: ${err.message}`));
   channel.on('return', (message: Message) => returned.add(message.properties.messageId));
-  for (const kind of commandKinds) await declareExchange(channel, operations[kind].exchange);
+  for (const kind of commandKinds) await checkExchange(channel, operations[kind].exchange);
   commands = channel;
 }
 
@@ -188,6 +195,7 @@ function publish(kind: CommandKind, command: Register | Heartbeat | Deregister):
         messageId,
         timestamp: Math.floor(Date.now() / 1000), // AMQP timestamps are whole seconds
         persistent: operation.deliveryMode === 2,
+        userId: brokerUser,
         mandatory: operation.mandatory,
       },
       (err: unknown) => {

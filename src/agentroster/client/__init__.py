@@ -3,6 +3,7 @@
 Needs only the base install (pydantic, aio-pika, orjson, httpx): no FastAPI, no Redis.
 """
 
+from agentroster.client._errors import CommandRefused, RegistryNotDeclared
 from agentroster.client._publisher import CommandPublisher
 from agentroster.client.beacon import Announcement, Beacon, announce
 from agentroster.client.discovery import DiscoveryClient, DiscoveryError
@@ -15,7 +16,9 @@ __all__ = [
     "Announcement",
     "Beacon",
     "CommandPublisher",
+    "CommandRefused",
     "DiscoveryClient",
     "DiscoveryError",
+    "RegistryNotDeclared",
     "announce",
 ]

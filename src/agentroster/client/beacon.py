@@ -42,7 +42,10 @@ class Announcement:
 
     The base of `Beacon`; `announce()` returns one for an ephemeral worker. `broker_url` and
     `prefix` default to `AGENTROSTER_BROKER_URL` and `AGENTROSTER_PREFIX` (else the local broker
-    and `agentroster`).
+    and `agentroster`). Every command carries the broker URL's user name as its AMQP `user_id`
+    (RabbitMQ validates it; the registry binds the agent to it) unless `user_id` names another
+    (`""`: none). The agent needs only *write* permission on the commands exchange: a refused
+    command raises `CommandRefused`, a missing exchange `RegistryNotDeclared`.
     """
 
     def __init__(
@@ -81,9 +84,17 @@ class Announcement:
         self._registered = False
 
     async def open(self) -> Self:
-        """Connect and register; raises if the broker is down or nothing routes the command."""
+        """Connect and register; raises if the broker is down or nothing routes the command.
+
+        `RegistryNotDeclared`: no registry declared the commands exchange; `CommandRefused`:
+        the broker user may not publish this agent's commands.
+        """
         await self._publisher.connect()
-        await self.register()
+        try:
+            await self.register()
+        except BaseException:
+            await self._publisher.close()  # nobody holds this instance to close it
+            raise
         return self
 
     async def register(self) -> None:

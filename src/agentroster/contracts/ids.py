@@ -1,7 +1,8 @@
-"""Agent and instance identifiers.
+"""Agent, instance and broker-user identifiers.
 
 An `agent_id` is a DNS label (1-63 chars of `[a-z0-9-]`, no leading or trailing dash): safe in
-routing keys, URLs and Redis keys alike.
+routing keys, URLs and Redis keys alike. A message's AMQP `user_id` is the broker user name of
+the connection that published it (RabbitMQ refuses any other), see `broker_user`.
 """
 
 from __future__ import annotations
@@ -12,12 +13,15 @@ import secrets
 import socket
 import unicodedata
 from typing import Annotated
+from urllib.parse import unquote, urlsplit
 
 from pydantic import StringConstraints
 
 AGENT_ID_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 _AGENT_ID_RE = re.compile(AGENT_ID_PATTERN)
 _NOT_LABEL = re.compile(r"[^a-z0-9]+")
+#: The user an AMQP client (aio-pika, amqplib) logs in as when the URL names none.
+AMQP_DEFAULT_USER = "guest"
 
 AgentId = Annotated[str, StringConstraints(pattern=AGENT_ID_PATTERN)]
 #: Instance ids appear in Redis keys and logs: printable, no spaces, bounded.
@@ -46,3 +50,12 @@ def new_instance_id() -> str:
     host = os.environ.get("HOSTNAME") or socket.gethostname() or "host"
     host = re.sub(r"[^A-Za-z0-9.-]", "-", host)[:100]
     return f"{host}-{secrets.token_hex(4)}"
+
+
+def broker_user(broker_url: str) -> str:
+    """The user name a connection to `broker_url` authenticates as (percent-decoded).
+
+    It is the only `user_id` RabbitMQ accepts on that connection's messages.
+    """
+    username = urlsplit(broker_url).username
+    return unquote(username) if username else AMQP_DEFAULT_USER

@@ -65,6 +65,35 @@ _EXTENSIONS = (
 )
 
 
+_REGISTRY_IDENTITY = (
+    "Identity: a command's AMQP `user_id` is its publisher's broker user, validated by "
+    "RabbitMQ; the registry binds an agent to the identity of its first registration. Every "
+    "event carries the registry's own broker user as `user_id`, so subscribers can tell the "
+    "registry's events from anyone else's. `agentroster broker grant-registry USER` gives "
+    "the registry's user configure, write and read on the registry's names only."
+)
+
+
+def _agent_identity(names: Topology) -> str:
+    """What a client in any language must do about identity and permissions."""
+    return (
+        "Identity and permissions: a client in any language sets the AMQP `user_id` property "
+        "of every command to the user name it authenticates to the broker with (RabbitMQ "
+        "rejects any other value, and the registry binds an agent to the identity of its "
+        "first registration). It looks the exchanges up passively (`exchange.declare` with "
+        "`passive`) and never declares them: an agent's broker user has no *configure* "
+        f"permission, only *write* on `{names.commands_exchange}`, narrowed by a topic "
+        "permission to the routing keys `agent.<agent_id>.<kind>` of its own agent ids "
+        "(`agentroster broker grant-agent USER --agents 'weather-*'`); a publish outside them "
+        "closes the channel with ACCESS_REFUSED. An event is the registry's when its "
+        "`user_id` is the registry's broker user (only that user may publish to "
+        f"`{names.events_exchange}`). Such an agent follows events by consuming the "
+        f"`{names.events_log}` stream (`--subscribe`: *read* on it, `x-stream-offset`, a "
+        "prefetch); a queue of its own bound to the events exchange takes a subscriber's user "
+        "(`agentroster broker grant-subscriber`)."
+    )
+
+
 def default_settings(prefix: str = DEFAULT_PREFIX) -> Settings:
     """Settings with every default and `prefix`, whatever AGENTROSTER_* variables say.
 
@@ -109,7 +138,8 @@ def registry_document(settings: Settings) -> dict[str, Any]:
         title="agentroster registry",
         description="The registry's side of the wire contract: its workers consume the "
         "agents' commands from one quorum queue and publish agent.joined / agent.updated / "
-        "agent.left events, and rejected commands to the dead-letter exchange.",
+        "agent.left events, and rejected commands to the dead-letter exchange.\n\n"
+        + _REGISTRY_IDENTITY,
         header_schemas={
             CLOUD_EVENTS_HEADERS: cloud_events_headers_schema(worker.names, settings.event_source),
             DEAD_LETTER_HEADERS: dead_letter_headers_schema(),
@@ -151,7 +181,7 @@ def agent_document(settings: Settings) -> dict[str, Any]:
         description="An agent's side of the wire contract: it registers, heartbeats and "
         "deregisters each of its instances by publishing commands, and may follow the "
         f"registry's agent.joined / agent.updated / agent.left events (replay them from the "
-        f"`{names.events_log}` stream queue).",
+        f"`{names.events_log}` stream queue).\n\n" + _agent_identity(names),
         header_schemas={
             CLOUD_EVENTS_HEADERS: cloud_events_headers_schema(names, settings.event_source)
         },

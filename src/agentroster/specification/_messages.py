@@ -260,11 +260,23 @@ def dead_letter_headers_schema() -> dict[str, Any]:
 # --- the catalog --------------------------------------------------------------------------------
 
 
-def _properties(message_type: str, *, user_id: bool) -> str:
-    user = ", and `user_id` when the agent has its own broker user" if user_id else ""
+#: What `user_id` is on a command (the agent's identity) and on an event (the registry's).
+COMMAND_USER_ID = (
+    "`user_id`: the broker user name of the publishing connection, on every command (RabbitMQ "
+    "refuses a message whose `user_id` is not the connection's user, so it cannot be forged; "
+    "the registry binds an agent to the identity of its first registration)"
+)
+EVENT_USER_ID = (
+    "`user_id`: the registry's broker user name, validated by RabbitMQ against the publishing "
+    "connection; only the registry's user may publish to the events exchange, so a subscriber "
+    "that compares `user_id` with the registry's user knows the event came from the registry"
+)
+
+
+def _properties(message_type: str, *, user_id: str) -> str:
     return (
         f"AMQP properties: `content_type: {JSON}`, `type: {message_type}`, persistent "
-        f"(`delivery_mode: 2`), a unique `message_id`, `timestamp`{user}."
+        f"(`delivery_mode: 2`), a unique `message_id`, `timestamp`, and {user_id}."
     )
 
 
@@ -280,7 +292,7 @@ def messages(topology: Topology, source: str) -> dict[str, MessageSpec]:
             description=(
                 f"Published by an agent to `{topology.commands_exchange}` with routing key "
                 f"`{topology.command_key('<agent_id>', command)}`. "
-                + _properties(command, user_id=True)
+                + _properties(command, user_id=COMMAND_USER_ID)
                 + " Unknown fields are errors: a command the registry cannot apply is "
                 f"dead-lettered to `{topology.dead_letter_exchange}` with the reason."
             ),
@@ -307,7 +319,7 @@ def messages(topology: Topology, source: str) -> dict[str, MessageSpec]:
                 f"`{topology.event_key(kind, '<agent_id>')}`, once per transition; delivery is "
                 "at least once (drop duplicates by `cloudEvents_id` or `revision`). CloudEvents "
                 "1.0 in binary mode: the attributes are the `cloudEvents_*` headers, the body is "
-                "the event data. " + _properties(message_type, user_id=False)
+                "the event data. " + _properties(message_type, user_id=EVENT_USER_ID)
             ),
             payload=AgentEvent.__name__,
             message_type=message_type,

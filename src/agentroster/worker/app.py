@@ -31,6 +31,7 @@ from agentroster.contracts import (
     Register,
     Topology,
 )
+from agentroster.contracts.ids import broker_user
 from agentroster.registry.prepare import Limits
 from agentroster.registry.rules import TtlBounds
 from agentroster.settings import Settings
@@ -155,6 +156,7 @@ class Worker:
             self.metrics,
             topology=self.names,
             source=settings.event_source,
+            user_id=broker_user(settings.broker_url),
             lock_ttl_s=settings.relay_lock_ttl_s,
             window=settings.events_window,
         )

@@ -6,6 +6,10 @@ outbox's relayed revision (the entries stay for the replay window, see `store/ou
 relay that dies before that leaves its position where it was, and the lock expires to another
 replica, which publishes the chunk again: delivery is at least once, and a re-published event
 keeps its id.
+
+Every event carries the registry's broker user name as its AMQP `user_id`: RabbitMQ checks it
+against the publishing connection, so a subscriber that compares it with the registry's user
+knows the event came from the registry and not from another broker client (invariant 6).
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ class OutboxRelay:
         *,
         topology: Topology,
         source: str,
+        user_id: str,
         lock_ttl_s: float,
         window: int,
         chunk: int = 500,
@@ -49,6 +54,7 @@ class OutboxRelay:
         self._metrics = metrics
         self._topology = topology
         self._source = source
+        self._user_id = user_id
         self._lock_ttl_ms = round(lock_ttl_s * 1000)
         self._window = window
         self._chunk = chunk
@@ -102,6 +108,7 @@ class OutboxRelay:
             timestamp=event.time,
             content_type="application/json",
             message_type=Topology.event_name(event.kind),
+            user_id=self._user_id,
             persist=True,
         )
         self._metrics.events_relayed.labels(event.kind).inc()
