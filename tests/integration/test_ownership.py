@@ -13,10 +13,8 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import aio_pika
 import orjson
@@ -28,37 +26,17 @@ from agentroster.settings import Settings
 from agentroster.worker import Worker, create_worker
 from tests.helpers import EventCollector, RawPublisher, drain_queue
 from tests.integration.agents import a2a_card
-
-PASSWORD = "secret"
+from tests.integration.broker_users import Admin, BrokerUser
 
 
 @pytest.fixture
-def users(settings: Settings) -> Iterator[dict[str, str]]:
-    """Broker users of this test (victim, mallory), made and deleted with rabbitmqctl."""
-    made = {who: f"{settings.prefix}-{who}" for who in ("victim", "mallory")}
-    vhost = urlsplit(settings.broker_url).path.lstrip("/") or "/"
-    try:
-        for user in made.values():
-            subprocess.run(
-                ["rabbitmqctl", "add_user", user, PASSWORD], check=True, capture_output=True
-            )
-            subprocess.run(
-                ["rabbitmqctl", "set_permissions", "-p", vhost, user, ".*", ".*", ".*"],
-                check=True,
-                capture_output=True,
-            )
-    except (OSError, subprocess.CalledProcessError) as exc:
-        pytest.fail(f"these tests need rabbitmqctl to create broker users: {exc}")
-    yield made
-    for user in made.values():
-        subprocess.run(["rabbitmqctl", "delete_user", user], check=False, capture_output=True)
-
-
-def url_for(broker_url: str, user: str) -> str:
-    """The broker URL with another user's credentials."""
-    parts = urlsplit(broker_url)
-    netloc = f"{user}:{PASSWORD}@{parts.hostname}:{parts.port or 5672}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+def users(settings: Settings, admin: Admin) -> dict[str, BrokerUser]:
+    """Two agent users made by `agentroster broker grant-agent`, both for every agent id: the
+    broker lets either speak for any agent, so only the ownership rule stands between them."""
+    return {
+        who: admin.grant("grant-agent", who, settings.prefix, "--agents", "*")
+        for who in ("victim", "mallory")
+    }
 
 
 def body(agent_id: str, kind: str, instance_id: str, seq: int, **more: Any) -> dict[str, Any]:
@@ -90,16 +68,15 @@ async def parked(worker: Worker, count: int) -> list[aio_pika.abc.AbstractIncomi
 
 
 async def test_no_broker_user_can_end_capture_or_rewrite_another_users_agent(
-    worker: Worker, events: EventCollector, users: dict[str, str]
+    worker: Worker, events: EventCollector, users: dict[str, BrokerUser]
 ) -> None:
     """Deregister (with and without user_id), a second instance with another card, the
     victim's instance id with a huge seq: all forbidden; the victim stays live and renews."""
     broker = worker.settings.broker_url
     victim = await Announcement(
         a2a_card("victim"),
-        url_for(broker, users["victim"]),
+        users["victim"].url,
         prefix=worker.settings.prefix,
-        user_id=users["victim"],
         ttl_s=60,
     ).open()
     await events.wait_until(lambda evs: any(e.agent_id == "victim" for e in evs))
@@ -111,9 +88,9 @@ async def test_no_broker_user_can_end_capture_or_rewrite_another_users_agent(
         ("register", victim_instance, 2**53 - 1, evil),
         ("heartbeat", victim_instance, 2**53 - 1, {}),
     ]
-    mallory = users["mallory"]
+    mallory = users["mallory"].name
     async with (
-        RawPublisher(url_for(broker, mallory), worker.settings.prefix) as as_mallory,
+        RawPublisher(users["mallory"].url, worker.settings.prefix) as as_mallory,
         RawPublisher(broker, worker.settings.prefix) as anonymous,
     ):
         for kind, instance, seq, more in attacks:
@@ -150,15 +127,15 @@ async def test_no_broker_user_can_end_capture_or_rewrite_another_users_agent(
 
 
 async def test_an_agent_registered_without_identity_cannot_be_captured(
-    worker: Worker, events: EventCollector, users: dict[str, str]
+    worker: Worker, events: EventCollector, users: dict[str, BrokerUser]
 ) -> None:
     """No identity is an identity too: a register with a user_id is forbidden, and the
     anonymous owner's commands go on being applied."""
     broker, prefix = worker.settings.broker_url, worker.settings.prefix
-    mallory = users["mallory"]
+    mallory = users["mallory"].name
     async with (
         RawPublisher(broker, prefix) as anonymous,
-        RawPublisher(url_for(broker, mallory), prefix) as as_mallory,
+        RawPublisher(users["mallory"].url, prefix) as as_mallory,
     ):
         await anonymous.send("agent.open.register", body("open", "register", "own", 1))
         await events.wait_until(lambda evs: any(e.agent_id == "open" for e in evs))
@@ -174,15 +151,15 @@ async def test_an_agent_registered_without_identity_cannot_be_captured(
 
 
 async def test_with_identity_required_a_command_without_user_id_is_dead_lettered(
-    settings: Settings, events: EventCollector, users: dict[str, str]
+    settings: Settings, events: EventCollector, users: dict[str, BrokerUser]
 ) -> None:
     """AGENTROSTER_REQUIRE_IDENTITY: no user_id is refused with its own reason; a command with
     one, sent right after it, is applied."""
     async with create_worker(settings.model_copy(update={"require_identity": True})) as worker:
-        broker, prefix, victim = settings.broker_url, settings.prefix, users["victim"]
+        broker, prefix, victim = settings.broker_url, settings.prefix, users["victim"].name
         async with (
             RawPublisher(broker, prefix) as anonymous,
-            RawPublisher(url_for(broker, victim), prefix) as identified,
+            RawPublisher(users["victim"].url, prefix) as identified,
         ):
             await anonymous.send("agent.nobody.register", body("nobody", "register", "i", 1))
             await identified.send(
@@ -298,15 +275,15 @@ def ownership_cli(settings: Settings, *args: str) -> subprocess.CompletedProcess
 
 
 async def test_the_operator_transfers_and_releases_an_agent(
-    worker: Worker, events: EventCollector, users: dict[str, str]
+    worker: Worker, events: EventCollector, users: dict[str, BrokerUser]
 ) -> None:
     """Transfer: the old owner is refused, the new one applied. Release: the next
     registration binds the agent to its identity."""
     settings = worker.settings
-    victim, mallory = users["victim"], users["mallory"]
+    victim, mallory = users["victim"].name, users["mallory"].name
     async with (
-        RawPublisher(url_for(settings.broker_url, victim), settings.prefix) as as_victim,
-        RawPublisher(url_for(settings.broker_url, mallory), settings.prefix) as as_mallory,
+        RawPublisher(users["victim"].url, settings.prefix) as as_victim,
+        RawPublisher(users["mallory"].url, settings.prefix) as as_mallory,
     ):
         await as_victim.send(
             "agent.handed.register", body("handed", "register", "v", 1), user_id=victim
