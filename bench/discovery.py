@@ -57,6 +57,7 @@ from agentroster.store.reader import (
     _SUMMARY_FIELDS,
     MAX_INSTANCES,
     SCAN_BUDGET,
+    TEXT_BUDGET,
     Filters,
     RegistryReader,
 )
@@ -415,6 +416,7 @@ class RawTarget:
             LIMIT,
             SCAN_BUDGET,
             "",
+            TEXT_BUDGET,
             *sets,
         )
         # the script returns the page's summaries itself: id, fields, live count per agent

@@ -12,8 +12,13 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from agentroster.contracts import DEFAULT_MAX_CARD_BYTES
+from agentroster.contracts.commands import MAX_ENDPOINTS
 from agentroster.contracts.ids import AGENT_ID_PATTERN
 from agentroster.contracts.topology import DEFAULT_DELIVERY_LIMIT, DEFAULT_EVENT_LOG_MAX_AGE
+from agentroster.registry.prepare import DEFAULT_IDLE_TTL_MAX_S, Limits
+from agentroster.registry.rules import TtlBounds
+
+_LIMITS = Limits()  # the defaults of the registration limits below
 
 
 class Settings(BaseSettings):
@@ -68,13 +73,58 @@ class Settings(BaseSettings):
     retention_s: float = Field(
         default=24 * 3600.0, ge=0, description="How long an offline agent stays readable."
     )
+    idle_ttl_max_s: float = Field(
+        default=DEFAULT_IDLE_TTL_MAX_S,
+        gt=0,
+        allow_inf_nan=False,
+        description="Largest `idle_ttl_s` accepted (larger ones are lowered to it).",
+    )
     max_card_bytes: int = Field(
         default=DEFAULT_MAX_CARD_BYTES, gt=0, description="Largest card accepted (serialised)."
+    )
+    max_message_bytes: int = Field(
+        default=_LIMITS.max_message_bytes,
+        gt=0,
+        description="Largest command message accepted, checked before it is parsed "
+        "(at least AGENTROSTER_MAX_CARD_BYTES).",
+    )
+    max_registration_bytes: int = Field(
+        default=_LIMITS.max_registration_bytes,
+        gt=0,
+        description="Most bytes one registration stores: card, view (endpoints, skills, tags, "
+        "labels), index terms and search text (at least AGENTROSTER_MAX_CARD_BYTES).",
+    )
+    max_endpoints: int = Field(
+        default=_LIMITS.max_endpoints,
+        ge=1,
+        le=MAX_ENDPOINTS,
+        description="Most endpoints of one registration, given or derived from its card.",
+    )
+    max_skills: int = Field(
+        default=_LIMITS.max_skills, ge=1, description="Most skills of one registration's card."
+    )
+    max_index_terms: int = Field(
+        default=_LIMITS.max_index_terms,
+        ge=1,
+        description="Most index terms of one registration (distinct skill ids, tags, protocols, "
+        "transports and labels).",
+    )
+    max_term_bytes: int = Field(
+        default=_LIMITS.max_term_bytes,
+        ge=64,
+        description="Longest index term (`skill:<id>`, `tag:<tag>`, `label:<key>=<value>`...), "
+        "in UTF-8 bytes.",
     )
     prefetch: int = Field(
         default=2000, gt=0, description="Unacknowledged commands one worker holds at a time."
     )
     batch_max: int = Field(default=500, gt=0, description="Commands applied per Redis call.")
+    batch_max_bytes: int = Field(
+        default=1024 * 1024,
+        gt=0,
+        description="A batch ends once its commands store this many bytes (cards, views, "
+        "index terms), so one Redis call stays short.",
+    )
     batch_linger_ms: float = Field(
         default=5.0,
         ge=0,
@@ -103,6 +153,20 @@ class Settings(BaseSettings):
     api_host: str = Field(default="127.0.0.1", description="Address the HTTP API listens on.")
     api_port: int = Field(default=8000, ge=0, le=65535, description="Port the HTTP API listens on.")
 
+    def limits(self) -> Limits:
+        """What the worker accepts from one message and one registration."""
+        return Limits(
+            ttl=TtlBounds(self.ttl_min_s, self.ttl_max_s),
+            idle_ttl=TtlBounds(min_s=_LIMITS.idle_ttl.min_s, max_s=self.idle_ttl_max_s),
+            max_card_bytes=self.max_card_bytes,
+            max_message_bytes=self.max_message_bytes,
+            max_registration_bytes=self.max_registration_bytes,
+            max_endpoints=self.max_endpoints,
+            max_skills=self.max_skills,
+            max_index_terms=self.max_index_terms,
+            max_term_bytes=self.max_term_bytes,
+        )
+
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         """Settings that only make sense together."""
@@ -111,6 +175,13 @@ class Settings(BaseSettings):
                 f"AGENTROSTER_TTL_MIN_S ({self.ttl_min_s:g}) is above "
                 f"AGENTROSTER_TTL_MAX_S ({self.ttl_max_s:g})"
             )
+        for name in ("max_message_bytes", "max_registration_bytes"):
+            if getattr(self, name) < self.max_card_bytes:
+                raise ValueError(
+                    f"AGENTROSTER_{name.upper()} ({getattr(self, name)}) is below "
+                    f"AGENTROSTER_MAX_CARD_BYTES ({self.max_card_bytes}): no card that size "
+                    "could be registered"
+                )
         # at a gap of one sweep or less, every sweep would take itself for a gap: no lease
         # would ever expire
         if self.reaper_gap_s < 2 * self.sweep_interval_s:

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from typing_extensions import TypeAliasType
 
 from agentroster.contracts.endpoints import (
+    PRINTABLE,
     Endpoint,
     endpoints_from_a2a_v03,
     endpoints_from_a2a_v10,
@@ -36,15 +37,23 @@ CardFormat = TypeAliasType(
 DEFAULT_MAX_CARD_BYTES = 64 * 1024
 
 
+#: A skill tag: an index term, so no control character.
+Tag = Annotated[str, Field(pattern=PRINTABLE)]
+
+
 class Skill(BaseModel):
-    """The part of a card's skill discovery needs: id, name, tags."""
+    """The part of a card's skill discovery needs: id, name, tags.
+
+    Ids and tags are index terms: a control character in one makes the card invalid rather
+    than being indexed as something else.
+    """
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    id: str
+    id: str = Field(pattern=PRINTABLE)
     name: str = ""
     description: str = ""
-    tags: tuple[str, ...] = ()
+    tags: tuple[Tag, ...] = ()
 
 
 class AgentView(BaseModel):

@@ -2,11 +2,19 @@
 
 Everything that can be wrong with a message is found here, before Redis is touched, so a bad
 message costs no round trip and never fails a batch.
+
+It also bounds what one registration may cost (`Limits`): the message's size before it is
+parsed, the card, the number of endpoints, skills and index terms, the length of each term, and
+the bytes the apply script stores for it (card, view, terms, search text). Past any of them the
+command is dead-lettered with the limit named in the detail, so no message makes one script
+call, or the reads after it, slow for everyone else.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 from pydantic import ValidationError
@@ -35,12 +43,32 @@ class Rejected(Exception):
         self.detail = detail
 
 
+#: Longest `idle_ttl_s` kept by default (longer ones are lowered to it): 7 days.
+DEFAULT_IDLE_TTL_MAX_S = 7 * 24 * 3600.0
+
+
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """What the registry accepts."""
+    """What the registry accepts: what one message and one registration may cost.
+
+    Each limit is a setting (`AGENTROSTER_<NAME>`, named in the detail of a rejection); the
+    defaults are far beyond what an honest agent sends. A registration's stored size
+    (`max_registration_bytes`) counts its card, its view (name, description, endpoints,
+    skills, tags, labels), its index terms and its search text.
+    """
 
     ttl: TtlBounds = field(default_factory=TtlBounds)
+    #: `idle_ttl_s` is lowered to this ceiling, as `ttl_s` is to `ttl.max_s`.
+    idle_ttl: TtlBounds = field(
+        default_factory=lambda: TtlBounds(min_s=0.001, max_s=DEFAULT_IDLE_TTL_MAX_S)
+    )
     max_card_bytes: int = DEFAULT_MAX_CARD_BYTES
+    max_message_bytes: int = 256 * 1024
+    max_registration_bytes: int = 256 * 1024
+    max_endpoints: int = 32
+    max_skills: int = 128
+    max_index_terms: int = 256
+    max_term_bytes: int = 512
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +94,10 @@ class Prepared:
     reason: str = ""
     terms: str = ""
     text: str = ""
+
+    def stored_bytes(self) -> int:
+        """About what applying it writes to Redis: card, view, index terms and search text."""
+        return len(self.card) + len(self.view) + len(self.terms) + len(self.text)
 
 
 def prepare_heartbeat(command: Heartbeat, user_id: str, limits: Limits) -> Prepared:
@@ -95,6 +127,12 @@ def prepare(routing_key: str, body: bytes, user_id: str | None, limits: Limits) 
     model = COMMAND_MODELS.get(kind)
     if model is None:
         raise Rejected("unknown-kind", f"unknown command kind {kind!r}")
+    if len(body) > limits.max_message_bytes:  # before parsing: a huge body costs nothing more
+        raise Rejected(
+            "message-too-large",
+            f"the message is {len(body)} bytes, the limit is {limits.max_message_bytes} "
+            "(AGENTROSTER_MAX_MESSAGE_BYTES)",
+        )
     try:
         command = model.model_validate_json(body)
     except ValidationError as exc:
@@ -127,6 +165,9 @@ def prepare(routing_key: str, body: bytes, user_id: str | None, limits: Limits) 
 
 
 def _prepare_register(command: Register, user: str, limits: Limits) -> Prepared:
+    if (where := non_finite_at(command.card)) is not None:
+        # JSON has no such numbers: stored, they would come back as null, not as registered
+        raise Rejected("invalid-card", f"{where or '<card>'}: NaN and Infinity are not JSON")
     try:
         card = card_bytes(command.card)
         digest = card_digest(command.card)
@@ -134,13 +175,36 @@ def _prepare_register(command: Register, user: str, limits: Limits) -> Prepared:
         raise Rejected("invalid-card", str(exc)) from None
     if len(card) > limits.max_card_bytes:
         raise Rejected(
-            "card-too-large", f"card is {len(card)} bytes, the limit is {limits.max_card_bytes}"
+            "card-too-large",
+            f"card is {len(card)} bytes, the limit is {limits.max_card_bytes} "
+            "(AGENTROSTER_MAX_CARD_BYTES)",
         )
     try:
         view = agent_view(command.card, command.endpoints, command.labels)
     except ValidationError as exc:
         raise Rejected("invalid-card", _short(exc)) from None
+    _within("endpoints", len(view.endpoints), limits.max_endpoints, "MAX_ENDPOINTS")
+    _within("skills", len(view.skills), limits.max_skills, "MAX_SKILLS")
+    terms = index_terms(view)
+    _within("index terms", len(terms), limits.max_index_terms, "MAX_INDEX_TERMS")
+    longest = max((len(term.encode()) for term in terms), default=0)
+    if longest > limits.max_term_bytes:
+        term = max(terms, key=lambda t: len(t.encode()))
+        raise Rejected(
+            "registration-too-large",
+            f"the index term {term[:60]!r}... is {longest} bytes, the limit is "
+            f"{limits.max_term_bytes} (AGENTROSTER_MAX_TERM_BYTES)",
+        )
     view_json = view.model_dump_json(exclude_defaults=False).encode()
+    terms_text = "\n".join(terms)
+    text = search_text(view)
+    stored = len(card) + len(view_json) + len(terms_text.encode()) + len(text.encode())
+    if stored > limits.max_registration_bytes:
+        raise Rejected(
+            "registration-too-large",
+            f"the registration stores {stored} bytes (card, view, index terms, search text), "
+            f"the limit is {limits.max_registration_bytes} (AGENTROSTER_MAX_REGISTRATION_BYTES)",
+        )
     return Prepared(
         kind="register",
         agent_id=command.agent_id,
@@ -148,15 +212,40 @@ def _prepare_register(command: Register, user: str, limits: Limits) -> Prepared:
         seq=command.seq,
         ttl_ms=limits.ttl.clamp_ms(command.ttl_s),
         interval_ms=round((command.interval_s or 0) * 1000),
-        idle_ttl_ms=round((command.idle_ttl_s or 0) * 1000),
+        idle_ttl_ms=limits.idle_ttl.clamp_ms(command.idle_ttl_s) if command.idle_ttl_s else 0,
         user_id=user,
         digest=digest,
         state_digest=card_digest({"d": digest, "v": view_json.decode()}),
         card=card,
         view=view_json,
-        terms="\n".join(index_terms(view)),
-        text=search_text(view),
+        terms=terms_text,
+        text=text,
     )
+
+
+def _within(what: str, count: int, limit: int, setting: str) -> None:
+    """Reject a registration with more `what` than `limit`."""
+    if count > limit:
+        raise Rejected(
+            "registration-too-large",
+            f"the registration has {count} {what}, the limit is {limit} (AGENTROSTER_{setting})",
+        )
+
+
+def non_finite_at(value: Any) -> str | None:
+    """The path of the first NaN or infinite number in a JSON value ('' for the value itself),
+    or None when every number is finite. Iterative: a deeply nested card cannot overflow it."""
+    stack: list[tuple[str, Any]] = [("", value)]
+    while stack:
+        path, item = stack.pop()
+        if isinstance(item, float):
+            if not math.isfinite(item):
+                return path
+        elif isinstance(item, dict):
+            stack.extend((f"{path}.{key}" if path else str(key), v) for key, v in item.items())
+        elif isinstance(item, list):
+            stack.extend((f"{path}.{n}" if path else str(n), v) for n, v in enumerate(item))
+    return None
 
 
 def _short(exc: ValidationError) -> str:

@@ -1,7 +1,9 @@
 """Secondary-index terms: how an agent's view and a discovery filter name the same thing.
 
 The worker indexes an agent under these terms; `GET /v1/agents` filters by them. Tags,
-protocols and transports match case-insensitively, skill ids and labels exactly.
+protocols and transports match case-insensitively, skill ids and labels exactly. Terms travel
+newline-separated to the apply script; the contracts refuse control characters in everything a
+term is made of, so a term is never changed to fit.
 """
 
 from __future__ import annotations
@@ -11,27 +13,27 @@ from agentroster.contracts import AgentView
 
 def skill_term(skill_id: str) -> str:
     """Agents with this skill id."""
-    return _clean(f"skill:{skill_id}")
+    return f"skill:{skill_id}"
 
 
 def tag_term(tag: str) -> str:
     """Agents with a skill tagged so."""
-    return _clean(f"tag:{tag.lower()}")
+    return f"tag:{tag.lower()}"
 
 
 def protocol_term(protocol: str) -> str:
     """Agents with an endpoint speaking this protocol (a2a, mcp, ...)."""
-    return _clean(f"protocol:{protocol.lower()}")
+    return f"protocol:{protocol.lower()}"
 
 
 def transport_term(transport: str) -> str:
     """Agents with an endpoint on this transport (http, amqp, ...)."""
-    return _clean(f"transport:{transport.lower()}")
+    return f"transport:{transport.lower()}"
 
 
 def label_term(key: str, value: str) -> str:
     """Agents labelled `key=value`."""
-    return _clean(f"label:{key}={value}")
+    return f"label:{key}={value}"
 
 
 def index_terms(view: AgentView) -> list[str]:
@@ -50,8 +52,3 @@ def search_text(view: AgentView) -> str:
     for skill in view.skills:
         parts += (skill.id, skill.name)
     return "\n".join(parts).lower()
-
-
-def _clean(term: str) -> str:
-    # terms travel newline-separated to the scripts
-    return term.replace("\n", " ")

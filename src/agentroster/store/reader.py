@@ -34,6 +34,10 @@ from agentroster.store.redis_store import lua_source
 ListStatus = Literal["live", "idle", "offline", "all"]
 #: Ids one list request examines at most before it returns what it found, with a cursor.
 SCAN_BUDGET = 20_000
+#: What a text query `q` reads per request at most before it returns what it found, with a
+#: cursor: each search text checked costs 1, plus 1 per full KiB of it. It bounds the Redis time
+#: of one request (bench/README.md, Limits), so a flood of `q` queries cannot starve commands.
+TEXT_BUDGET = 1_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,9 +168,10 @@ class AgentPage:
 class RegistryReader:
     """Reads agents, cards and the revision of one registry (one key prefix)."""
 
-    def __init__(self, redis: Redis, prefix: str) -> None:
+    def __init__(self, redis: Redis, prefix: str, *, text_budget: int = TEXT_BUDGET) -> None:
         self.redis = redis
         self.keys = Keys(prefix)
+        self.text_budget = text_budget
         self._read_agent = redis.register_script(_READ_AGENT)
         self._query = redis.register_script(lua_source("query.lua", with_common=False))
 
@@ -229,7 +234,8 @@ class RegistryReader:
 
         The status set and one secondary index per filter are intersected in Redis
         (`query.lua`), before the page is cut: a page is short only at the end of the matches,
-        or when one request has examined `SCAN_BUDGET` ids (then it carries a cursor).
+        or when one request has spent its budget (`SCAN_BUDGET` ids examined, or with `q` the
+        text budget): then it carries a cursor, and may even be empty.
         """
         if limit < 1:
             raise ValueError("limit must be at least 1")
@@ -238,7 +244,15 @@ class RegistryReader:
         sets = [status_set, *(self.keys.index(term) for term in filters.terms())]
         reply = await self._query(
             keys=[self.keys.revision],
-            args=[self.keys.base, cursor or "", limit, SCAN_BUDGET, filters.text(), *sets],
+            args=[
+                self.keys.base,
+                cursor or "",
+                limit,
+                SCAN_BUDGET,
+                filters.text(),
+                self.text_budget,
+                *sets,
+            ],
         )
         revision, next_cursor = int(reply[0]), _text(reply[1])
         rows = [

@@ -4,7 +4,10 @@ aio-pika hands each delivery to `on_message`, which validates it (no I/O) and qu
 flusher task takes everything queued (up to `batch_max`), applies it with one script call, parks
 the rejects in the dead-letter queue, and then acknowledges the whole batch with a single
 `basic.ack(multiple=True)`. Under load, batches fill while the previous one commits, and a
-partial batch waits `linger_s` to fill; when idle, a command is applied alone at once.
+partial batch waits `linger_s` to fill; when idle, a command is applied alone at once. A batch
+also ends once the bytes its commands store reach `batch_max_bytes` (always at least one
+command), so one script call of the largest registrations the limits allow stays short
+(bench/README.md, Limits).
 
 A command is acknowledged only after its batch committed (invariant 1). The multiple-ack is
 safe because aiormq runs `on_message` for deliveries in order and it appends before any await,
@@ -67,6 +70,7 @@ class CommandBatcher:
         *,
         limits: Limits,
         batch_max: int = 500,
+        batch_max_bytes: int = 1024 * 1024,
         linger_s: float = 0.005,
     ) -> None:
         self._store = store
@@ -74,6 +78,7 @@ class CommandBatcher:
         self._metrics = metrics
         self._limits = limits
         self._batch_max = batch_max
+        self._batch_max_bytes = batch_max_bytes
         self._linger_s = linger_s
         self._pending: list[_Item] = []
         self._wakeup = asyncio.Event()
@@ -108,8 +113,9 @@ class CommandBatcher:
                     # under load only (the last batch was not a lone command): let the batch
                     # fill a little; one Lua call per ~60 commands instead of ~12 costs less CPU
                     await asyncio.sleep(self._linger_s)
-                batch = self._pending[: self._batch_max]
-                del self._pending[: self._batch_max]
+                size = self._batch_size()
+                batch = self._pending[:size]
+                del self._pending[:size]
                 last_size = len(batch)
                 try:
                     await self._flush(batch)
@@ -119,6 +125,16 @@ class CommandBatcher:
                     )
                     await _settle_unsettled(batch)
             self._idle.set()
+
+    def _batch_size(self) -> int:
+        """How many pending commands the next batch takes: up to `batch_max` of them, and no
+        more once their stored bytes reach `batch_max_bytes` (at least one)."""
+        total = 0
+        for n, item in enumerate(self._pending[: self._batch_max]):
+            total += item.command.stored_bytes() if item.command is not None else 0
+            if total >= self._batch_max_bytes:
+                return n + 1
+        return min(len(self._pending), self._batch_max)
 
     async def drained(self) -> None:
         """Wait until every queued command is settled (used on graceful shutdown)."""
