@@ -11,7 +11,8 @@ import hashlib
 from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import InitErrorDetails
 from typing_extensions import TypeAliasType
 
 from agentroster.contracts.endpoints import (
@@ -111,11 +112,23 @@ def card_skills(card: dict[str, Any]) -> list[Skill]:
     skills = card.get("skills")
     if not isinstance(skills, list):
         return []
-    return [
-        Skill.model_validate(s)
-        for s in skills
-        if isinstance(s, dict) and isinstance(s.get("id"), str)
-    ]
+    found: list[Skill] = []
+    for n, skill in enumerate(skills):
+        if not (isinstance(skill, dict) and isinstance(skill.get("id"), str)):
+            continue
+        try:
+            found.append(Skill.model_validate(skill))
+        except ValidationError as exc:  # say where in the card: skills.<n>.<field>
+            errors: list[InitErrorDetails] = []
+            for e in exc.errors():
+                error = InitErrorDetails(
+                    type=e["type"], loc=("skills", n, *e["loc"]), input=e["input"]
+                )
+                if "ctx" in e:
+                    error["ctx"] = e["ctx"]
+                errors.append(error)
+            raise ValidationError.from_exception_data("card", errors) from None
+    return found
 
 
 def agent_view(

@@ -17,7 +17,8 @@ from agentroster.contracts.ids import AgentId, InstanceId
 
 #: A label key: no `:` or `=`, which the discovery filter `label=key:value` and the index
 #: term `label:key=value` use as separators, and no control character (C0, DEL, C1).
-LabelKey = Annotated[str, StringConstraints(pattern=r"^[^:=\x00-\x1f\x7f-\x9f]{1,63}$")]
+LABEL_KEY_PATTERN = r"^[^:=\x00-\x1f\x7f-\x9f]{1,63}$"
+LabelKey = Annotated[str, StringConstraints(pattern=LABEL_KEY_PATTERN)]
 #: A label value: at most 256 characters, none of them a control character.
 LabelValue = Annotated[str, StringConstraints(max_length=256, pattern=PRINTABLE)]
 #: Most endpoints one registration may list (the registry may be configured lower).

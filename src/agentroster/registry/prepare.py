@@ -30,6 +30,8 @@ from agentroster.contracts import (
     card_bytes,
     card_digest,
 )
+from agentroster.contracts.commands import LABEL_KEY_PATTERN
+from agentroster.contracts.endpoints import PRINTABLE, URL_PATTERN
 from agentroster.registry.rules import TtlBounds
 from agentroster.registry.terms import index_terms, search_text
 
@@ -248,9 +250,19 @@ def non_finite_at(value: Any) -> str | None:
     return None
 
 
+#: What a pattern of the contracts means, said instead of the regular expression.
+_PATTERN_MEANS = {
+    PRINTABLE: "must not contain control characters",
+    URL_PATTERN: "must not contain control characters or spaces",
+    LABEL_KEY_PATTERN: "must be 1-63 characters, without ':', '=' or control characters",
+}
+
+
 def _short(exc: ValidationError) -> str:
     """First few validation errors, one line each, without echoing the input back."""
-    lines = [
-        f"{'.'.join(str(p) for p in e['loc']) or '<body>'}: {e['msg']}" for e in exc.errors()[:5]
-    ]
+    lines = []
+    for e in exc.errors()[:5]:
+        where = ".".join(str(p) for p in e["loc"]) or "<body>"
+        pattern = str((e.get("ctx") or {}).get("pattern"))
+        lines.append(f"{where}: {_PATTERN_MEANS.get(pattern, e['msg'])}")
     return "; ".join(lines)[:1000]
