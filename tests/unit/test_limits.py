@@ -185,7 +185,7 @@ def test_settings_carry_every_limit_to_the_worker() -> None:
 def test_a_size_limit_below_the_card_limit_is_refused(name: str) -> None:
     """No card as large as the card limit could pass a smaller message or registration limit."""
     with pytest.raises(ValueError, match=f"AGENTROSTER_{name.upper()}"):
-        Settings(**{name: 1000})
+        Settings.model_validate({name: 1000})
 
 
 def test_the_endpoint_setting_cannot_exceed_the_contract() -> None:

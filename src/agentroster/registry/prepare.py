@@ -99,7 +99,7 @@ class Prepared:
 
     def stored_bytes(self) -> int:
         """About what applying it writes to Redis: card, view, index terms and search text."""
-        return len(self.card) + len(self.view) + len(self.terms) + len(self.text)
+        return len(self.card) + len(self.view) + len(self.terms.encode()) + len(self.text.encode())
 
 
 def prepare_heartbeat(command: Heartbeat, user_id: str, limits: Limits) -> Prepared:
@@ -185,6 +185,8 @@ def _prepare_register(command: Register, user: str, limits: Limits) -> Prepared:
         view = agent_view(command.card, command.endpoints, command.labels)
     except ValidationError as exc:
         raise Rejected("invalid-card", _short(exc)) from None
+    except ValueError as exc:  # a card url urlsplit refuses (e.g. an unbalanced IPv6 bracket)
+        raise Rejected("invalid-card", f"a url of the card is not a valid URI ({exc})") from None
     _within("endpoints", len(view.endpoints), limits.max_endpoints, "MAX_ENDPOINTS")
     _within("skills", len(view.skills), limits.max_skills, "MAX_SKILLS")
     terms = index_terms(view)
@@ -200,14 +202,7 @@ def _prepare_register(command: Register, user: str, limits: Limits) -> Prepared:
     view_json = view.model_dump_json(exclude_defaults=False).encode()
     terms_text = "\n".join(terms)
     text = search_text(view)
-    stored = len(card) + len(view_json) + len(terms_text.encode()) + len(text.encode())
-    if stored > limits.max_registration_bytes:
-        raise Rejected(
-            "registration-too-large",
-            f"the registration stores {stored} bytes (card, view, index terms, search text), "
-            f"the limit is {limits.max_registration_bytes} (AGENTROSTER_MAX_REGISTRATION_BYTES)",
-        )
-    return Prepared(
+    prepared = Prepared(
         kind="register",
         agent_id=command.agent_id,
         instance_id=command.instance_id,
@@ -223,6 +218,13 @@ def _prepare_register(command: Register, user: str, limits: Limits) -> Prepared:
         terms=terms_text,
         text=text,
     )
+    if (stored := prepared.stored_bytes()) > limits.max_registration_bytes:
+        raise Rejected(
+            "registration-too-large",
+            f"the registration stores {stored} bytes (card, view, index terms, search text), "
+            f"the limit is {limits.max_registration_bytes} (AGENTROSTER_MAX_REGISTRATION_BYTES)",
+        )
+    return prepared
 
 
 def _within(what: str, count: int, limit: int, setting: str) -> None:
