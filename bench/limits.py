@@ -41,8 +41,9 @@ import orjson
 from redis.asyncio import Redis
 
 from agentroster.registry.prepare import Limits, Prepared, Rejected, prepare
+from agentroster.registry.terms import TEXT_BUDGET
 from agentroster.settings import Settings
-from agentroster.store.reader import SCAN_BUDGET, TEXT_BUDGET, Filters, RegistryReader
+from agentroster.store.reader import SCAN_BUDGET, Filters, RegistryReader
 from agentroster.store.redis_store import RedisStore
 
 SENT_AT = datetime(2026, 1, 1, tzinfo=UTC).isoformat()

@@ -17,6 +17,7 @@ from agentroster.contracts.ids import AGENT_ID_PATTERN
 from agentroster.contracts.topology import DEFAULT_DELIVERY_LIMIT, DEFAULT_EVENT_LOG_MAX_AGE
 from agentroster.registry.prepare import DEFAULT_IDLE_TTL_MAX_S, Limits
 from agentroster.registry.rules import TtlBounds
+from agentroster.registry.terms import TEXT_BUDGET
 
 _LIMITS = Limits()  # the defaults of the registration limits below
 
@@ -145,6 +146,12 @@ class Settings(BaseSettings):
         default=10_000,
         gt=0,
         description="Published events kept in Redis for replay by GET /v1/events?since=R.",
+    )
+    query_text_budget: int = Field(
+        default=TEXT_BUDGET,
+        ge=1,
+        description="GET /v1/agents?q=: search texts one request reads at most (a long one "
+        "counts once per KiB) before it answers what it found with a cursor to go on from.",
     )
     relay_lock_ttl_s: float = Field(
         default=5.0, gt=0, description="A relay that stops renewing its lock is replaced after."

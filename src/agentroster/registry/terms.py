@@ -10,6 +10,11 @@ from __future__ import annotations
 
 from agentroster.contracts import AgentView
 
+#: What a text query `q` reads per request at most before it returns what it found, with a
+#: cursor: each search text checked costs 1, plus 1 per full KiB of it. It bounds the Redis time
+#: of one request (bench/README.md, Limits), so a flood of `q` queries cannot starve commands.
+TEXT_BUDGET = 1_000
+
 
 def skill_term(skill_id: str) -> str:
     """Agents with this skill id."""

@@ -21,6 +21,7 @@ import orjson
 from redis.asyncio import Redis
 
 from agentroster.registry.terms import (
+    TEXT_BUDGET,
     label_term,
     protocol_term,
     skill_term,
@@ -34,10 +35,6 @@ from agentroster.store.redis_store import lua_source
 ListStatus = Literal["live", "idle", "offline", "all"]
 #: Ids one list request examines at most before it returns what it found, with a cursor.
 SCAN_BUDGET = 20_000
-#: What a text query `q` reads per request at most before it returns what it found, with a
-#: cursor: each search text checked costs 1, plus 1 per full KiB of it. It bounds the Redis time
-#: of one request (bench/README.md, Limits), so a flood of `q` queries cannot starve commands.
-TEXT_BUDGET = 1_000
 
 
 @dataclass(frozen=True, slots=True)

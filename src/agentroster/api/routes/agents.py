@@ -19,7 +19,8 @@ from agentroster.contracts.conversion import (
     normalize_version,
 )
 from agentroster.contracts.ids import AGENT_ID_PATTERN
-from agentroster.store.reader import SCAN_BUDGET, TEXT_BUDGET, Filters, ListStatus
+from agentroster.registry.terms import TEXT_BUDGET
+from agentroster.store.reader import SCAN_BUDGET, Filters, ListStatus
 
 #: How long a client may use a card without revalidating it (then `If-None-Match` → 304).
 CARD_MAX_AGE_S = 60
@@ -79,10 +80,10 @@ revision to follow events from. Filters (status included) apply before the page 
 is never short because agents were dropped after the cut.
 
 Each request has a bounded cost in Redis: it examines at most {SCAN_BUDGET:,} agents, and with
-`q` reads at most {TEXT_BUDGET:,} agents' search texts (a long text counts once per KiB). When it
-spends its budget before the page is full, it answers the matches found so far, possibly none,
-with `next_cursor` set: a short page with a cursor means "go on", and only `next_cursor: null`
-means the end."""
+`q` reads at most {TEXT_BUDGET:,} agents' search texts by default (a long text counts once per
+KiB; `AGENTROSTER_QUERY_TEXT_BUDGET`). When it spends its budget before the page is full, it
+answers the matches found so far, possibly none, with `next_cursor` set: a short page with a
+cursor means "go on", and only `next_cursor: null` means the end."""
 
 
 @router.get(
@@ -124,8 +125,8 @@ async def list_agents(
             min_length=1,
             max_length=256,
             description="Text in its name, description, skill ids or names (any case). A "
-            f"request reads a bounded amount of text ({TEXT_BUDGET:,} agents' texts, fewer when "
-            "they are long), then answers what it found with a cursor to go on from.",
+            f"request reads a bounded amount of text (by default {TEXT_BUDGET:,} agents' texts, "
+            "fewer when they are long), then answers what it found with a cursor to go on from.",
         ),
     ] = None,
     label: Annotated[
