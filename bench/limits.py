@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import math
 import secrets
 import shutil
 import socket
@@ -45,6 +44,7 @@ from agentroster.registry.terms import TEXT_BUDGET
 from agentroster.settings import Settings
 from agentroster.store.reader import SCAN_BUDGET, Filters, RegistryReader
 from agentroster.store.redis_store import RedisStore
+from agentroster.worker.batcher import batch_length
 
 SENT_AT = datetime(2026, 1, 1, tzinfo=UTC).isoformat()
 
@@ -145,13 +145,37 @@ def largest_registration(agent_id: str, variant: str, limits: Limits) -> Prepare
     raise SystemExit("no registration fits the limits")
 
 
-def small_registration(agent_id: str, text_bytes: int) -> Prepared:
+def most_terms_registration(agent_id: str, variant: str, limits: Limits) -> Prepared:
+    """The registration with the most index terms for the fewest bytes: each term a key that
+    applying it creates (and a changed card deletes), the costliest thing per byte."""
+    n_skills = min(limits.max_skills, (limits.max_index_terms - 2 + 1) // 2)
+    n_tags = limits.max_index_terms - 2 - n_skills
+    skills = [
+        {"id": f"{variant}{n}", "tags": [f"{variant}t{n}"] if n < n_tags else []}
+        for n in range(n_skills)
+    ]
+    body = {
+        "agent_id": agent_id,
+        "instance_id": "i-1",
+        "seq": 1 if variant == "a" else 2,
+        "ttl_s": 3600,
+        "card": {"name": agent_id, "version": variant, "skills": skills},
+        "endpoints": [{"transport": "h", "protocol": "a", "url": "h://h"}],
+        "sent_at": SENT_AT,
+    }
+    return prepare(f"agent.{agent_id}.register", orjson.dumps(body), None, limits)
+
+
+SHAPES = {"most bytes": largest_registration, "most terms": most_terms_registration}
+
+
+def small_registration(agent_id: str, text_bytes: int, skill: str) -> Prepared:
     """A live agent whose search text is about `text_bytes` long and matches nothing asked."""
     card = {
         "name": agent_id,
-        "description": "d" * max(0, text_bytes - len(agent_id) - 2),
+        "description": "d" * max(0, text_bytes - len(agent_id) - len(skill) - 4),
         "url": f"https://{agent_id}.example/a2a",
-        "skills": [],
+        "skills": [{"id": skill}],
     }
     body = {
         "agent_id": agent_id,
@@ -196,30 +220,29 @@ def describe(label: str, seconds: Sequence[float]) -> None:
 
 
 async def bench_apply(redis: Redis, private: bool, args: argparse.Namespace) -> None:
-    """Part 1: batches of the largest registrations, new then all changed."""
-    prefix = f"bench-limits-{secrets.token_hex(3)}"
-    store = RedisStore(redis, prefix)
-    limits = Limits()
-    one = largest_registration("agent-0", "a", limits)
-    stored = one.stored_bytes()
-    defaults = Settings()
-    # the batcher ends a batch at the command whose bytes reach batch_max_bytes
-    per_call = args.batch or min(defaults.batch_max, math.ceil(defaults.batch_max_bytes / stored))
-    print(
-        f"largest registration: card {len(one.card):,} B, view {len(one.view):,} B, "
-        f"{one.terms.count(chr(10)) + 1} terms ({len(one.terms):,} B), text {len(one.text):,} B"
-        f": {stored:,} B stored",
-        flush=True,
-    )
-    for variant, label in (("a", "new agents"), ("b", "every card and term changed")):
-        batches = [
-            [largest_registration(f"agent-{b}-{n}", variant, limits) for n in range(per_call)]
-            for b in range(args.batches)
-        ]
-
-        calls = [lambda batch=batch: store.apply(batch) for batch in batches]
-        times = await script_times(redis, private, calls)
-        describe(f"apply, {per_call} largest registrations per call, {label}", times)
+    """Part 1: batches of the costliest registrations of each shape, new then all changed."""
+    store = RedisStore(redis, f"bench-limits-{secrets.token_hex(3)}")
+    limits, defaults = Limits(), Settings()
+    for shape, build in SHAPES.items():
+        one = build("agent-0", "a", limits)
+        # as many per call as the worker's batcher puts in one
+        per_call = args.batch or batch_length(
+            [one] * defaults.batch_max, defaults.batch_max, defaults.batch_max_bytes
+        )
+        print(
+            f"{shape}: card {len(one.card):,} B, view {len(one.view):,} B, "
+            f"{one.terms.count(chr(10)) + 1} terms ({len(one.terms):,} B), text "
+            f"{len(one.text):,} B: {one.stored_bytes():,} B stored, batch cost {one.cost():,}",
+            flush=True,
+        )
+        for variant, label in (("a", "new agents"), ("b", "every card and term changed")):
+            batches = [
+                [build(f"{shape[5:]}-{b}-{n}", variant, limits) for n in range(per_call)]
+                for b in range(args.batches)
+            ]
+            calls = [lambda batch=batch: store.apply(batch) for batch in batches]
+            times = await script_times(redis, private, calls)
+            describe(f"apply, {per_call} x {shape} per call, {label}", times)
 
 
 async def bench_query(redis: Redis, private: bool, args: argparse.Namespace) -> None:
@@ -228,18 +251,27 @@ async def bench_query(redis: Redis, private: bool, args: argparse.Namespace) -> 
     store = RedisStore(redis, prefix)
     for start in range(0, args.agents, 500):
         batch = [
-            small_registration(f"agent-{n:06d}", args.text_bytes)
+            small_registration(f"agent-{n:06d}", args.text_bytes, ("even", "odd")[n % 2])
             for n in range(start, min(start + 500, args.agents))
         ]
         await store.apply(batch)
     print(f"registered {args.agents:,} agents, search texts of {args.text_bytes} B", flush=True)
     filters = Filters(q="no-such-text")
-    for label, budget in (("before: no text budget", SCAN_BUDGET), ("after", TEXT_BUDGET)):
-        reader = RegistryReader(redis, prefix, text_budget=budget)
-
+    # before: no text budget, and the scan budget of then (20,000 ids)
+    budgets = (("before", 20_000, 20_000), ("after", SCAN_BUDGET, TEXT_BUDGET))
+    for label, scan_budget, text_budget in budgets:
+        reader = RegistryReader(redis, prefix, text_budget=text_budget, scan_budget=scan_budget)
         calls = [lambda r=reader: r.list_agents("live", 100, None, filters)] * args.queries
         times = await script_times(redis, private, calls)
-        describe(f"q over {args.agents:,} agents ({label}, text budget {budget:,})", times)
+        describe(f"q over {args.agents:,} agents ({label}: {text_budget:,} texts)", times)
+    # for comparison, the worst filter without q: two large index sets that never intersect,
+    # so the scan budget (SCAN_BUDGET ids) is what ends the request
+    disjoint = Filters(skills=("even", "odd"))
+    for label, scan_budget in (("before", 20_000), ("after", SCAN_BUDGET)):
+        reader = RegistryReader(redis, prefix, scan_budget=scan_budget)
+        scans = [lambda r=reader: r.list_agents("live", 100, None, disjoint)] * args.queries
+        times = await script_times(redis, private, scans)
+        describe(f"skill=even&skill=odd, no match ({label}: {scan_budget:,} ids)", times)
 
 
 async def main(argv: Sequence[str] | None = None) -> None:

@@ -123,8 +123,9 @@ class Settings(BaseSettings):
     batch_max_bytes: int = Field(
         default=1024 * 1024,
         gt=0,
-        description="A batch ends once its commands store this many bytes (cards, views, "
-        "index terms), so one Redis call stays short.",
+        description="A batch also ends once its commands cost this much: the bytes they store "
+        "(cards, views, index terms, search texts) plus 256 per index term, so one Redis call "
+        "stays short.",
     )
     batch_linger_ms: float = Field(
         default=5.0,

@@ -195,7 +195,7 @@ async def test_the_largest_registrations_are_applied_in_byte_bounded_batches(
     settings: Settings, events: EventCollector, cleanup: None
 ) -> None:
     """Registrations near the size limit, sent at once with small ones, are all applied; the
-    batcher splits them into calls of at most `batch_max_bytes` (plus one command)."""
+    batcher splits them into calls whose cost stops at `batch_max_bytes` (plus one command)."""
     limited = settings.model_copy(update={"batch_max_bytes": 300_000})
     big = [f"big-{n}" for n in range(8)]
     small = [f"small-{n}" for n in range(8)]
@@ -204,7 +204,7 @@ async def test_the_largest_registrations_are_applied_in_byte_bounded_batches(
         original = worker.store.apply
 
         async def spy(batch: Any) -> Any:
-            batches.append([command.stored_bytes() for command in batch])
+            batches.append([command.cost() for command in batch])
             return await original(batch)
 
         worker.store.apply = spy  # type: ignore[method-assign]

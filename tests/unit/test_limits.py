@@ -13,9 +13,17 @@ from typing import Any
 import pytest
 
 from agentroster.contracts import DEAD_LETTER_REASONS
-from agentroster.registry.prepare import Limits, Prepared, Rejected, non_finite_at, prepare
+from agentroster.registry.prepare import (
+    TERM_COST_BYTES,
+    Limits,
+    Prepared,
+    Rejected,
+    non_finite_at,
+    prepare,
+)
 from agentroster.registry.rules import TtlBounds
 from agentroster.settings import Settings
+from agentroster.worker.batcher import batch_length
 from tests.unit.test_prepare import CARD, dumps, heartbeat_body, register_body
 
 KEY = "agent.weather.register"
@@ -321,3 +329,28 @@ def test_card_urls_must_fit_their_transport_too(url: str) -> None:
 def test_fitting_urls_are_accepted(endpoint: dict[str, Any]) -> None:
     """http(s) for http (any case), amqp(s) for amqp, and other transports any safe scheme."""
     assert accepted(register_body(endpoints=[endpoint])).kind == "register"
+
+
+# --- batches bounded in cost ---------------------------------------------------------------------
+
+
+def test_a_registrations_cost_counts_its_bytes_and_its_index_terms() -> None:
+    """`cost()` is what it stores plus TERM_COST_BYTES per index term; commands without terms
+    cost what they store (a heartbeat: nothing)."""
+    prepared = accepted(register_body(labels={"a": "1"}))
+    terms = len(prepared.terms.split("\n"))
+    assert prepared.cost() == prepared.stored_bytes() + terms * TERM_COST_BYTES
+    heartbeat = prepare("agent.weather.heartbeat", dumps(heartbeat_body()), None, Limits())
+    assert heartbeat.cost() == heartbeat.stored_bytes() == 0
+
+
+def test_a_batch_ends_at_the_command_whose_cost_reaches_the_bound() -> None:
+    """Up to `batch_max` commands, none more once the bound is reached, and never none."""
+    one = accepted(register_body())
+    cost = one.cost()
+    assert batch_length([one] * 10, 500, cost * 3) == 3
+    assert batch_length([one] * 10, 500, cost * 3 + 1) == 4
+    assert batch_length([one] * 10, 2, cost * 100) == 2
+    assert batch_length([one] * 10, 500, 1) == 1  # one alone over the bound still goes
+    assert batch_length([None] * 10, 500, 1) == 10  # rejected commands cost nothing
+    assert batch_length([one] * 3, 500, cost * 100) == 3

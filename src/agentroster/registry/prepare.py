@@ -45,6 +45,10 @@ class Rejected(Exception):
         self.detail = detail
 
 
+#: What one index term costs the apply script, counted in bytes stored (bench/README.md,
+#: Limits: adding or removing a member of an index key costs about what storing this many
+#: bytes does).
+TERM_COST_BYTES = 256
 #: Longest `idle_ttl_s` kept by default (longer ones are lowered to it): 7 days.
 DEFAULT_IDLE_TTL_MAX_S = 7 * 24 * 3600.0
 
@@ -100,6 +104,13 @@ class Prepared:
     def stored_bytes(self) -> int:
         """About what applying it writes to Redis: card, view, index terms and search text."""
         return len(self.card) + len(self.view) + len(self.terms.encode()) + len(self.text.encode())
+
+    def cost(self) -> int:
+        """What applying it costs the apply script, in bytes: what it stores, and for each index
+        term `TERM_COST_BYTES` more (a term is a key the script creates, and on a change
+        deletes). The batcher bounds a batch's cost (`AGENTROSTER_BATCH_MAX_BYTES`)."""
+        terms = self.terms.count("\n") + 1 if self.terms else 0
+        return self.stored_bytes() + terms * TERM_COST_BYTES
 
 
 def prepare_heartbeat(command: Heartbeat, user_id: str, limits: Limits) -> Prepared:

@@ -5,9 +5,9 @@ flusher task takes everything queued (up to `batch_max`), applies it with one sc
 the rejects in the dead-letter queue, and then acknowledges the whole batch with a single
 `basic.ack(multiple=True)`. Under load, batches fill while the previous one commits, and a
 partial batch waits `linger_s` to fill; when idle, a command is applied alone at once. A batch
-also ends once the bytes its commands store reach `batch_max_bytes` (always at least one
-command), so one script call of the largest registrations the limits allow stays short
-(bench/README.md, Limits).
+also ends once its commands' cost (`Prepared.cost`: bytes stored, plus a share per index term)
+reaches `batch_max_bytes` (always at least one command), so one script call of the costliest
+registrations the limits allow stays short (bench/README.md, Limits).
 
 A command is acknowledged only after its batch committed (invariant 1). The multiple-ack is
 safe because aiormq runs `on_message` for deliveries in order and it appends before any await,
@@ -127,14 +127,9 @@ class CommandBatcher:
             self._idle.set()
 
     def _batch_size(self) -> int:
-        """How many pending commands the next batch takes: up to `batch_max` of them, and no
-        more once their stored bytes reach `batch_max_bytes` (at least one)."""
-        total = 0
-        for n, item in enumerate(self._pending[: self._batch_max]):
-            total += item.command.stored_bytes() if item.command is not None else 0
-            if total >= self._batch_max_bytes:
-                return n + 1
-        return min(len(self._pending), self._batch_max)
+        return batch_length(
+            [item.command for item in self._pending], self._batch_max, self._batch_max_bytes
+        )
 
     async def drained(self) -> None:
         """Wait until every queued command is settled (used on graceful shutdown)."""
@@ -204,6 +199,17 @@ class CommandBatcher:
             log.exception("command for %s failed in Redis", command.agent_id)
             return None
         return code
+
+
+def batch_length(commands: Sequence[Prepared | None], batch_max: int, batch_max_bytes: int) -> int:
+    """How many of `commands` (None: a rejected one) the next batch takes: up to `batch_max`,
+    and none more once their cost (`Prepared.cost`) reaches `batch_max_bytes`; at least one."""
+    total = 0
+    for n, command in enumerate(commands[:batch_max]):
+        total += command.cost() if command is not None else 0
+        if total >= batch_max_bytes:
+            return n + 1
+    return min(len(commands), batch_max)
 
 
 def report_flapping(metrics: WorkerMetrics, agents: Sequence[str]) -> None:
