@@ -26,6 +26,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
+import functools
 import secrets
 import shutil
 import socket
@@ -40,10 +42,11 @@ import orjson
 from redis.asyncio import Redis
 
 from agentroster.registry.prepare import Limits, Prepared, Rejected, prepare
+from agentroster.registry.rules import TtlBounds
 from agentroster.registry.terms import TEXT_BUDGET
 from agentroster.settings import Settings
 from agentroster.store.reader import SCAN_BUDGET, Filters, RegistryReader
-from agentroster.store.redis_store import RedisStore
+from agentroster.store.redis_store import REAP_BUDGET, ReapResult, RedisStore
 from agentroster.worker.batcher import batch_length
 
 SENT_AT = datetime(2026, 1, 1, tzinfo=UTC).isoformat()
@@ -245,6 +248,47 @@ async def bench_apply(redis: Redis, private: bool, args: argparse.Namespace) -> 
             describe(f"apply, {per_call} x {shape} per call, {label}", times)
 
 
+async def bench_reap(redis: Redis, private: bool, args: argparse.Namespace) -> None:
+    """Part 3: sweeps of `--reap` due leases of the costliest registrations: the one that
+    expires them (each an `agent.left` with its view) and the one that deletes them after
+    their retention (each index term removed)."""
+    limits = Limits(ttl=TtlBounds(min_s=0.001, max_s=3600))
+    for shape, build in SHAPES.items():
+        store = RedisStore(
+            redis, f"bench-limits-{secrets.token_hex(3)}", retention_ms=1, flap_max_events=0
+        )
+
+        async def register_all(store: RedisStore, build: Any = build, shape: str = shape) -> None:
+            for start in range(0, args.reap, 5):
+                batch = [
+                    dataclasses.replace(build(f"{shape[5:]}-{n}", "a", limits), ttl_ms=1)
+                    for n in range(start, min(start + 5, args.reap))
+                ]
+                await store.apply(batch)
+
+        await register_all(store)
+        await asyncio.sleep(0.01)
+        for budget, label in ((0, "before: no budget"), (REAP_BUDGET, "after")):
+            results: list[ReapResult] = []
+            # no gap (the first sweep would give every lease a full TTL), no brake
+            sweep = functools.partial(store.reap, args.reap, gap_ms=3_600_000, brake_share=0)
+
+            async def sweeps(sweep: Any = sweep, results: Any = results, b: int = budget) -> None:
+                while True:  # as the reaper does: again at once while more is due
+                    results.append(await sweep(budget=b))
+                    if not results[-1].more_due:
+                        return
+
+            if budget:  # register them again, for the budgeted sweeps
+                await register_all(store)
+                await asyncio.sleep(0.01)
+            # the retention is 1 ms: the same run of sweeps expires and then deletes them
+            times = await script_times(redis, private, [sweeps])
+            expired = sum(r.leases_expired for r in results)
+            deleted = sum(r.deleted for r in results)
+            describe(f"reap, {shape}, {expired:,} expired, {deleted:,} deleted ({label})", times)
+
+
 async def bench_query(redis: Redis, private: bool, args: argparse.Namespace) -> None:
     """Part 2: `q` over many agents, none matching, before and after the text budget."""
     prefix = f"bench-limits-{secrets.token_hex(3)}"
@@ -285,7 +329,9 @@ async def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--agents", type=int, default=50_000, help="agents for the q part")
     parser.add_argument("--text-bytes", type=int, default=1000, help="search text per agent")
     parser.add_argument("--queries", type=int, default=20, help="q requests per variant")
+    parser.add_argument("--reap", type=int, default=1000, help="leases one sweep expires")
     parser.add_argument("--skip-apply", action="store_true")
+    parser.add_argument("--skip-reap", action="store_true")
     parser.add_argument("--skip-query", action="store_true")
     args = parser.parse_args(argv)
     if args.redis_url is not None:
@@ -293,6 +339,8 @@ async def main(argv: Sequence[str] | None = None) -> None:
     async with redis_server(args.redis_url) as (redis, private):
         if not args.skip_apply:
             await bench_apply(redis, private, args)
+        if not args.skip_reap:
+            await bench_reap(redis, private, args)
         if not args.skip_query:
             await bench_query(redis, private, args)
         if args.redis_url is not None:

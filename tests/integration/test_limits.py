@@ -7,6 +7,7 @@ in Redis, and be counted; every valid command around it must be applied.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -15,14 +16,18 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from redis.asyncio import Redis
 
 from agentroster.api import create_api
 from agentroster.client import DiscoveryClient
 from agentroster.contracts import DETAIL_HEADER, REASON_HEADER, Topology
 from agentroster.settings import Settings
+from agentroster.store.redis_store import RedisStore
 from agentroster.worker import Worker, create_worker
 from tests.helpers import EventCollector, RawPublisher, drain_queue
 from tests.integration.agents import a2a_card
+from tests.integration.leases import make_due
+from tests.integration.leases import register as register_prepared
 
 NOW = datetime.now(UTC).isoformat()
 
@@ -277,3 +282,38 @@ async def test_a_text_query_pages_by_budget_and_finds_exactly_the_matches(
     await http.aclose()
     async with DiscoveryClient("http://registry.test", transport=budget_api) as client:
         assert [a.agent_id async for a in client.find(q="needle")] == found
+
+
+# --- reap with a budget ---------------------------------------------------------------------------
+
+
+async def test_a_sweep_over_its_budget_leaves_the_rest_for_the_next_call(
+    settings: Settings, cleanup: None
+) -> None:
+    """Each reap call stops once its budget is spent and says more is due; the calls that follow
+    expire, and after the retention delete, every agent exactly once, with one event each."""
+    client = Redis.from_url(settings.redis_url)
+    store = RedisStore(client, settings.prefix, retention_ms=1, flap_max_events=0)
+    try:
+        agents = [f"big-{n}" for n in range(6)]
+        view = orjson.dumps({"name": "x" * 50_000})
+        await store.apply(
+            [dataclasses.replace(register_prepared(a), view=view, terms="tag:t") for a in agents]
+        )
+        await store.reap()
+        await make_due(store, agents)
+        results = [await store.reap(budget=1)]  # one piece of work per call
+        while results[-1].more_due:
+            results.append(await store.reap(budget=1))
+        assert sum(r.leases_expired for r in results) == len(agents)
+        assert all(r.leases_expired + r.deleted <= 1 for r in results)
+        for _ in range(10_000):  # until the retention (1 ms) ran out for each of them
+            if sum(r.deleted for r in results) == len(agents):
+                break
+            results.append(await store.reap(budget=1))
+        assert sum(r.deleted for r in results) == len(agents)
+        assert sum(r.events for r in results) == len(agents)
+        assert not await client.exists(store.keys.index("tag:t"))
+        assert await client.zcard(store.keys.agents) == 0
+    finally:
+        await client.aclose()
