@@ -50,8 +50,8 @@ class ApplyResult:
     damped: list[str]
 
 
-#: What one reap call may cost, in bytes (see `RedisStore.reap`): about 15 ms of Redis time
-#: (bench/README.md, Limits; a thousand of the largest agents took over a second without it).
+#: What one reap call may cost, in bytes (see `RedisStore.reap`): 10-15 ms of Redis time for
+#: the largest agents (bench/README.md, Limits; a thousand of them took over a second without).
 REAP_BUDGET = 2 * 1024 * 1024
 
 
