@@ -127,8 +127,9 @@ class CommandBatcher:
             self._idle.set()
 
     def _batch_size(self) -> int:
+        pending = self._pending[: self._batch_max]
         return batch_length(
-            [item.command for item in self._pending], self._batch_max, self._batch_max_bytes
+            [item.command for item in pending], self._batch_max, self._batch_max_bytes
         )
 
     async def drained(self) -> None:
@@ -206,9 +207,10 @@ def batch_length(commands: Sequence[Prepared | None], batch_max: int, batch_max_
     and none more once their cost (`Prepared.cost`) reaches `batch_max_bytes`; at least one."""
     total = 0
     for n, command in enumerate(commands[:batch_max]):
-        total += command.cost() if command is not None else 0
-        if total >= batch_max_bytes:
-            return n + 1
+        if command is not None and command.kind == "register":  # the rest store nothing
+            total += command.cost()
+            if total >= batch_max_bytes:
+                return n + 1
     return min(len(commands), batch_max)
 
 

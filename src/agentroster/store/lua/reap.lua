@@ -69,6 +69,8 @@ end
 local function deliver_damped()
   local owed = redis.call('ZRANGEBYSCORE', P .. 'damped', '-inf', now, 'LIMIT', 0, limit)
   for _, a in ipairs(owed) do
+    -- the final event may carry the card as well as the view
+    if not afford(event_cost(a) + redis.call('HSTRLEN', akey(a), 'card')) then break end
     redis.call('ZREM', P .. 'damped', a)
     local h = redis.call('HMGET', akey(a), 'status', 'est', 'sdigest', 'esd', 'why')
     local status, told = h[1], h[2]
