@@ -7,6 +7,7 @@ in Redis, and be counted; every valid command around it must be applied.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import math
 from collections.abc import AsyncIterator
@@ -317,3 +318,41 @@ async def test_a_sweep_over_its_budget_leaves_the_rest_for_the_next_call(
         assert await client.zcard(store.keys.agents) == 0
     finally:
         await client.aclose()
+
+
+async def test_registrations_are_applied_while_text_queries_flood_the_api(
+    worker: Worker, events: EventCollector, budget_api: httpx.ASGITransport
+) -> None:
+    """Eight clients sending text queries that match nothing, without pause, while agents
+    register: every registration is applied, and every query is answered in the documented
+    shape (a bounded cost per request; the figures are in bench/README.md, Limits)."""
+    first = [f"hay-{n:03d}" for n in range(200)]
+    later = [f"late-{n:02d}" for n in range(30)]
+    async with RawPublisher(worker.settings.broker_url, worker.settings.prefix) as raw:
+        for agent_id in first:
+            await raw.send(f"agent.{agent_id}.register", register(agent_id))
+        await events.wait_until(lambda evs: len(evs) >= len(first))
+
+        stop = asyncio.Event()
+        answers: list[int] = []
+
+        async def flood() -> None:
+            async with httpx.AsyncClient(
+                transport=budget_api, base_url="http://registry.test"
+            ) as http:
+                while not stop.is_set():
+                    response = await http.get("/v1/agents", params={"q": "no such text"})
+                    assert set(response.json()) == {"revision", "agents", "next_cursor"}
+                    answers.append(response.status_code)
+
+        floods = [asyncio.create_task(flood()) for _ in range(8)]
+        try:
+            for agent_id in later:
+                await raw.send(f"agent.{agent_id}.register", register(agent_id))
+            await events.wait_until(lambda evs: len(evs) >= len(first) + len(later))
+        finally:
+            stop.set()
+            await asyncio.gather(*floods)
+    assert {e.agent_id for e in events.events} == set(first + later)
+    assert answers
+    assert set(answers) == {200}
