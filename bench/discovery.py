@@ -50,7 +50,7 @@ from redis.asyncio import Redis
 
 from agentroster.cli import run_server, tune_gc
 from agentroster.contracts import Register, Topology
-from agentroster.registry.terms import skill_term
+from agentroster.registry.terms import TEXT_BUDGET, skill_term
 from agentroster.store.keys import Keys
 from agentroster.store.reader import (
     _READ_AGENT,
@@ -415,6 +415,7 @@ class RawTarget:
             LIMIT,
             SCAN_BUDGET,
             "",
+            TEXT_BUDGET,
             *sets,
         )
         # the script returns the page's summaries itself: id, fields, live count per agent

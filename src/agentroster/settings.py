@@ -21,8 +21,14 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from agentroster.contracts import DEFAULT_MAX_CARD_BYTES
+from agentroster.contracts.commands import MAX_ENDPOINTS
 from agentroster.contracts.ids import AGENT_ID_PATTERN
 from agentroster.contracts.topology import DEFAULT_DELIVERY_LIMIT, DEFAULT_EVENT_LOG_MAX_AGE
+from agentroster.registry.prepare import DEFAULT_IDLE_TTL_MAX_S, Limits
+from agentroster.registry.rules import TtlBounds
+from agentroster.registry.terms import TEXT_BUDGET
+
+_LIMITS = Limits()  # the defaults of the registration limits below
 
 DAY_S = 24 * 3600.0
 #: AMQP 0-9-1's basic.qos prefetch-count is a 16-bit field.
@@ -104,6 +110,13 @@ class Settings(BaseSettings):
         le=365 * DAY_S,
         description="How long an offline agent stays readable.",
     )
+    idle_ttl_max_s: float = Field(
+        default=DEFAULT_IDLE_TTL_MAX_S,
+        gt=0,
+        le=365 * DAY_S,
+        allow_inf_nan=False,
+        description="Largest `idle_ttl_s` accepted (larger ones are lowered to it).",
+    )
     max_card_bytes: int = Field(
         default=DEFAULT_MAX_CARD_BYTES,
         ge=1024,
@@ -130,6 +143,46 @@ class Settings(BaseSettings):
         description="Live instances of one agent; a new instance past it is dead-lettered as "
         "quota-exceeded (0: no limit).",
     )
+    max_message_bytes: int = Field(
+        default=_LIMITS.max_message_bytes,
+        gt=0,
+        le=64 * 1024 * 1024,
+        description="Largest command message accepted, checked before it is parsed "
+        "(at least AGENTROSTER_MAX_CARD_BYTES).",
+    )
+    max_registration_bytes: int = Field(
+        default=_LIMITS.max_registration_bytes,
+        gt=0,
+        le=64 * 1024 * 1024,
+        description="Most bytes one registration stores: card, view (endpoints, skills, tags, "
+        "labels), index terms and search text (at least AGENTROSTER_MAX_CARD_BYTES).",
+    )
+    max_endpoints: int = Field(
+        default=_LIMITS.max_endpoints,
+        ge=1,
+        le=MAX_ENDPOINTS,
+        description="Most endpoints of one registration, given or derived from its card.",
+    )
+    max_skills: int = Field(
+        default=_LIMITS.max_skills,
+        ge=1,
+        le=10_000,
+        description="Most skills of one registration's card.",
+    )
+    max_index_terms: int = Field(
+        default=_LIMITS.max_index_terms,
+        ge=1,
+        le=10_000,
+        description="Most index terms of one registration (distinct skill ids, tags, protocols, "
+        "transports and labels).",
+    )
+    max_term_bytes: int = Field(
+        default=_LIMITS.max_term_bytes,
+        ge=64,
+        le=65_536,
+        description="Longest index term (`skill:<id>`, `tag:<tag>`, `label:<key>=<value>`...), "
+        "in UTF-8 bytes.",
+    )
     prefetch: int = Field(
         default=2000,
         ge=1,
@@ -138,6 +191,14 @@ class Settings(BaseSettings):
     )
     batch_max: int = Field(
         default=500, ge=1, le=5000, description="Commands applied per Redis call."
+    )
+    batch_max_bytes: int = Field(
+        default=1024 * 1024,
+        gt=0,
+        le=1024**3,
+        description="A batch also ends once its commands cost this much: the bytes they store "
+        "(cards, views, index terms, search texts) plus 256 per index term, so one Redis call "
+        "stays short.",
     )
     batch_linger_ms: float = Field(
         default=5.0,
@@ -164,6 +225,13 @@ class Settings(BaseSettings):
         ge=1,
         le=100_000_000,
         description="Published events kept in Redis for replay by GET /v1/events?since=R.",
+    )
+    query_text_budget: int = Field(
+        default=TEXT_BUDGET,
+        ge=1,
+        le=1_000_000,
+        description="GET /v1/agents?q=: search texts one request reads at most (a long one "
+        "counts once per KiB) before it answers what it found with a cursor to go on from.",
     )
     relay_lock_ttl_s: float = Field(
         default=5.0,
@@ -228,6 +296,21 @@ class Settings(BaseSettings):
             )
         return value
 
+    def limits(self) -> Limits:
+        """What the worker accepts from one message and one registration."""
+        return Limits(
+            ttl=TtlBounds(self.ttl_min_s, self.ttl_max_s),
+            idle_ttl=TtlBounds(min_s=_LIMITS.idle_ttl.min_s, max_s=self.idle_ttl_max_s),
+            max_card_bytes=self.max_card_bytes,
+            max_message_bytes=self.max_message_bytes,
+            max_registration_bytes=self.max_registration_bytes,
+            max_endpoints=self.max_endpoints,
+            max_skills=self.max_skills,
+            max_index_terms=self.max_index_terms,
+            max_term_bytes=self.max_term_bytes,
+            require_identity=self.require_identity,
+        )
+
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         """Settings that only make sense together."""
@@ -236,6 +319,13 @@ class Settings(BaseSettings):
                 f"AGENTROSTER_TTL_MIN_S ({self.ttl_min_s:g}) is above "
                 f"AGENTROSTER_TTL_MAX_S ({self.ttl_max_s:g})"
             )
+        for name in ("max_message_bytes", "max_registration_bytes"):
+            if getattr(self, name) < self.max_card_bytes:
+                raise ValueError(
+                    f"AGENTROSTER_{name.upper()} ({getattr(self, name)}) is below "
+                    f"AGENTROSTER_MAX_CARD_BYTES ({self.max_card_bytes}): no card that size "
+                    "could be registered"
+                )
         # at a gap of one sweep or less, every sweep would take itself for a gap: no lease
         # would ever expire
         if self.reaper_gap_s < 2 * self.sweep_interval_s:

@@ -224,3 +224,20 @@ def test_command_key_matches_the_commands_binding() -> None:
     """Every command key has three dot-separated words, as the agent.*.* binding needs."""
     for kind in COMMAND_KINDS:
         assert len(Topology.command_key("weather-bot", kind).split(".")) == 3
+
+
+@pytest.mark.parametrize("char", ["\n", "\r", "\x00", "\x7f", "\x85"])
+def test_labels_have_no_control_characters(char: str) -> None:
+    """Neither a label key nor its value may hold a control character (C0, DEL, C1)."""
+    for labels in ({f"k{char}": "v"}, {"k": f"v{char}"}):
+        with pytest.raises(ValidationError, match="labels"):
+            Register(**COMMON, ttl_s=30, card={}, labels=labels)
+    Register(**COMMON, ttl_s=30, card={}, labels={"équipe": "météo ☀ eu-west"})
+
+
+def test_register_endpoints_are_at_most_64() -> None:
+    """The contract bounds the list (the registry's setting may bound it lower)."""
+    endpoint = {"transport": "http", "protocol": "a2a", "url": "https://w.example/"}
+    Register(**COMMON, ttl_s=30, card={}, endpoints=[endpoint] * 64)
+    with pytest.raises(ValidationError, match="endpoints"):
+        Register(**COMMON, ttl_s=30, card={}, endpoints=[endpoint] * 65)

@@ -8,6 +8,7 @@ import pytest
 from a2a.compat.v0_3 import types as v03
 from a2a.types import AgentCard, AgentInterface, AgentSkill
 from google.protobuf.json_format import MessageToDict
+from pydantic import ValidationError
 
 from agentroster.contracts import AMQP_BINDING_URI, CORE_BINDINGS, Endpoint, derive_endpoints
 from agentroster.contracts.endpoints import (
@@ -334,3 +335,48 @@ def test_sdk_v03_card_default_transport_is_jsonrpc() -> None:
     (endpoint,) = derive_endpoints(card.model_dump(mode="json", by_alias=True, exclude_none=True))
     assert endpoint.binding == "JSONRPC"
     assert endpoint.protocol_version == "0.3.0"
+
+
+# --- url schemes fit the transport ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("transport", "url"),
+    [
+        ("http", "javascript:alert(1)"),
+        ("http", "data:text/html,<b>x</b>"),
+        ("http", "file:///etc/passwd"),
+        ("http", "amqp://b.example/"),
+        ("http", "https://"),
+        ("http", "w.example/a2a"),
+        ("amqp", "http://b.example/"),
+        ("amqp", "amqp:///"),
+        ("sb", "javascript:alert(1)"),
+        ("sb", "vbscript:x"),
+        ("sb", "data:,x"),
+        ("sb", "File:///x"),
+        ("sb", "relative/path"),
+        ("http", "https://[::1/a2a"),
+    ],
+)
+def test_a_url_that_does_not_fit_its_transport_is_refused(transport: str, url: str) -> None:
+    """http takes http(s) with a host, amqp takes amqp(s) with a host, and any other transport
+    an absolute URI whose scheme a client would not run or read locally."""
+    with pytest.raises(ValidationError):
+        Endpoint(transport=transport, protocol="a2a", url=url)
+
+
+@pytest.mark.parametrize("field", ["transport", "protocol", "binding", "exchange", "routing_key"])
+def test_endpoint_strings_have_no_control_characters(field: str) -> None:
+    """A newline or NUL in any endpoint string is refused (it would end a log line or header)."""
+    fields = {"transport": "amqp", "protocol": "a2a", "exchange": "", "routing_key": "q"}
+    for char in ("\n", "\x00", "\x9b"):
+        with pytest.raises(ValidationError, match=field):
+            Endpoint(**{**fields, field: f"a{char}b"})
+
+
+def test_an_exchange_is_at_most_255_characters() -> None:
+    """An AMQP exchange name is a short string: the contract says so (a 5 MB one was taken)."""
+    Endpoint(transport="amqp", protocol="a2a", exchange="x" * 255, routing_key="k")
+    with pytest.raises(ValidationError, match="exchange"):
+        Endpoint(transport="amqp", protocol="a2a", exchange="x" * 256, routing_key="k")

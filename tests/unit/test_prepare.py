@@ -75,6 +75,8 @@ REASONS = {
     "bad-routing-key",
     "agent-id-mismatch",
     "card-too-large",
+    "message-too-large",
+    "registration-too-large",
     "invalid-card",
 }
 

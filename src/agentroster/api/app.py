@@ -58,7 +58,7 @@ def create_api(
         app.state.agentroster = ApiState(
             settings=settings,
             redis=client,
-            reader=RegistryReader(client, settings.prefix),
+            reader=RegistryReader(client, settings.prefix, text_budget=settings.query_text_budget),
             outbox=Outbox(client, settings.prefix),
             broker=broker,
             registries=(metrics.registry, *registries),

@@ -159,7 +159,10 @@ class AgentList(BaseModel):
     )
     agents: list[AgentSummary]
     next_cursor: str | None = Field(
-        description="Pass as `cursor` for the next page; null on the last page.",
+        description="Pass as `cursor` for the next page; null on the last page. A page "
+        "shorter than `limit` (even an empty one) that has a cursor is not the end: the request "
+        "spent its budget (ids examined, or the text `q` read) before the page filled; follow "
+        "the cursor until it is null.",
         examples=["weather"],
     )
 

@@ -11,10 +11,12 @@ import hashlib
 from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import InitErrorDetails
 from typing_extensions import TypeAliasType
 
 from agentroster.contracts.endpoints import (
+    PRINTABLE,
     Endpoint,
     endpoints_from_a2a_v03,
     endpoints_from_a2a_v10,
@@ -36,15 +38,23 @@ CardFormat = TypeAliasType(
 DEFAULT_MAX_CARD_BYTES = 64 * 1024
 
 
+#: A skill tag: an index term, so no control character.
+Tag = Annotated[str, Field(pattern=PRINTABLE)]
+
+
 class Skill(BaseModel):
-    """The part of a card's skill discovery needs: id, name, tags."""
+    """The part of a card's skill discovery needs: id, name, tags.
+
+    Ids and tags are index terms: a control character in one makes the card invalid rather
+    than being indexed as something else.
+    """
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    id: str
+    id: str = Field(pattern=PRINTABLE)
     name: str = ""
     description: str = ""
-    tags: tuple[str, ...] = ()
+    tags: tuple[Tag, ...] = ()
 
 
 class AgentView(BaseModel):
@@ -102,11 +112,23 @@ def card_skills(card: dict[str, Any]) -> list[Skill]:
     skills = card.get("skills")
     if not isinstance(skills, list):
         return []
-    return [
-        Skill.model_validate(s)
-        for s in skills
-        if isinstance(s, dict) and isinstance(s.get("id"), str)
-    ]
+    found: list[Skill] = []
+    for n, skill in enumerate(skills):
+        if not (isinstance(skill, dict) and isinstance(skill.get("id"), str)):
+            continue
+        try:
+            found.append(Skill.model_validate(skill))
+        except ValidationError as exc:  # say where in the card: skills.<n>.<field>
+            errors: list[InitErrorDetails] = []
+            for e in exc.errors():
+                error = InitErrorDetails(
+                    type=e["type"], loc=("skills", n, *e["loc"]), input=e["input"]
+                )
+                if "ctx" in e:
+                    error["ctx"] = e["ctx"]
+                errors.append(error)
+            raise ValidationError.from_exception_data("card", errors) from None
+    return found
 
 
 def agent_view(

@@ -12,13 +12,19 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from agentroster.contracts.endpoints import Endpoint
+from agentroster.contracts.endpoints import PRINTABLE, Endpoint
 from agentroster.contracts.ids import AgentId, InstanceId
 
 #: A label key: no `:` or `=`, which the discovery filter `label=key:value` and the index
-#: term `label:key=value` use as separators.
-LabelKey = Annotated[str, StringConstraints(pattern=r"^[^:=\n]{1,63}$")]
-LabelValue = Annotated[str, StringConstraints(max_length=256)]
+#: term `label:key=value` use as separators, and no control character (C0, DEL, C1).
+LABEL_KEY_PATTERN = r"^[^:=\x00-\x1f\x7f-\x9f]{1,63}$"
+LabelKey = Annotated[str, StringConstraints(pattern=LABEL_KEY_PATTERN)]
+#: A label value: at most 256 characters, none of them a control character.
+LabelValue = Annotated[str, StringConstraints(max_length=256, pattern=PRINTABLE)]
+#: Most endpoints one registration may list (the registry may be configured lower).
+MAX_ENDPOINTS = 64
+#: Most labels one registration may carry.
+MAX_LABELS = 64
 
 
 def _keys_by_property_names(schema: dict[str, Any]) -> None:
@@ -34,7 +40,7 @@ def _keys_by_property_names(schema: dict[str, Any]) -> None:
 #: At most 64 labels; a key that does not match `LabelKey` is an error.
 Labels = Annotated[
     dict[LabelKey, LabelValue],
-    Field(max_length=64, json_schema_extra=_keys_by_property_names),
+    Field(max_length=MAX_LABELS, json_schema_extra=_keys_by_property_names),
 ]
 
 #: A duration in seconds: finite, positive, at most ten years (the registry bounds it further).
@@ -72,13 +78,20 @@ class Register(_Command):
     idle_ttl_s: Seconds | None = Field(
         default=None,
         description="A queue-addressed agent that scales to zero stays `idle` (reachable "
-        "through its queue) this long after its last lease expired.",
+        "through its queue) this long after its last lease expired; the registry bounds it "
+        "(default at most 7 days).",
     )
     card: dict[str, Any] = Field(
-        description="The agent's native card (A2A v0.3, v1.0, or a generic card), as JSON."
+        description="The agent's native card (A2A v0.3, v1.0, or a generic card), as JSON: at "
+        "most 64 KiB serialised by default, numbers finite (no `NaN` or `Infinity`), skill "
+        "ids and tags without control characters."
     )
     endpoints: list[Endpoint] | None = Field(
-        default=None, description="How to reach the agent; derived from an A2A card when absent."
+        default=None,
+        max_length=MAX_ENDPOINTS,
+        description="How to reach the agent; derived from an A2A card when absent. The "
+        "registry accepts at most 64 (by default 32, `AGENTROSTER_MAX_ENDPOINTS`), derived "
+        "or given.",
     )
     labels: Labels | None = None
 

@@ -4,10 +4,15 @@ An endpoint is derived from an A2A card (v0.3 `url` + `preferredTransport` +
 `additionalInterfaces`; v1.0 `supportedInterfaces[]`) or given explicitly for MCP, ACP and
 custom agents. An `amqp://` or `amqps://` url is a queue endpoint: its query names the
 exchange and routing key (`?exchange=E&routing_key=K`, or `?queue=Q` for the default exchange).
+
+Every field is bounded and free of control characters, and a url's scheme fits its transport:
+`http(s)` for `http`, `amqp(s)` for `amqp`, and for any other transport an absolute URI whose
+scheme is not one a client would run or read locally (`javascript:`, `data:`, `file:`...).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -18,6 +23,20 @@ CORE_BINDINGS = ("JSONRPC", "GRPC", "HTTP+JSON")
 #: The binding URI agentroster uses for an A2A interface reached through AMQP 0-9-1.
 AMQP_BINDING_URI = "urn:agentroster:binding:amqp-0-9-1"
 AMQP_SCHEMES = ("amqp", "amqps")
+HTTP_SCHEMES = ("http", "https")
+#: Url schemes no endpoint may have: a client following them would run code or read local
+#: data instead of reaching an agent.
+FORBIDDEN_SCHEMES = frozenset(
+    {"javascript", "vbscript", "data", "file", "blob", "filesystem", "about", "jar", "view-source"}
+)
+#: A url scheme as RFC 3986 spells it.
+_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*$")
+#: No control characters (C0, DEL, C1): they would end a log line or a header early.
+PRINTABLE = r"^[^\x00-\x1f\x7f-\x9f]*$"
+#: A url: printable and without spaces.
+URL_PATTERN = r"^[^\x00-\x20\x7f-\x9f]+$"
+#: The longest AMQP exchange name or routing key (a short string).
+AMQP_NAME_MAX = 255
 
 
 class Endpoint(BaseModel):
@@ -30,31 +49,74 @@ class Endpoint(BaseModel):
         examples=["http", "amqp"],
         min_length=1,
         max_length=64,
+        pattern=PRINTABLE,
     )
     protocol: str = Field(
         description="`a2a`, `mcp`, `acp` or `custom`.",
         examples=["a2a"],
         min_length=1,
         max_length=64,
+        pattern=PRINTABLE,
     )
-    protocol_version: str | None = Field(default=None, examples=["1.0"], max_length=32)
+    protocol_version: str | None = Field(
+        default=None, examples=["1.0"], max_length=32, pattern=PRINTABLE
+    )
     binding: str | None = Field(
         default=None,
         description="Protocol binding: `JSONRPC`, `GRPC`, `HTTP+JSON`, or a URI for custom ones.",
         examples=["JSONRPC", AMQP_BINDING_URI],
         max_length=256,
+        pattern=PRINTABLE,
     )
-    url: str | None = Field(default=None, max_length=2048, examples=["https://weather.example/a2a"])
+    url: str | None = Field(
+        default=None,
+        max_length=2048,
+        pattern=URL_PATTERN,
+        description="An absolute URI whose scheme fits the transport: `http` or `https` for "
+        "`http`, `amqp` or `amqps` for `amqp`; for other transports any scheme but those a "
+        "client would run or read locally (`javascript`, `vbscript`, `data`, `file`, `blob`, "
+        "`filesystem`, `about`, `jar`, `view-source`).",
+        examples=["https://weather.example/a2a"],
+    )
     exchange: str | None = Field(
-        default=None, description="AMQP exchange; empty routes to the queue named by the key."
+        default=None,
+        max_length=AMQP_NAME_MAX,
+        pattern=PRINTABLE,
+        description="AMQP exchange; empty routes to the queue named by the key.",
     )
-    routing_key: str | None = Field(default=None, max_length=255)
+    routing_key: str | None = Field(default=None, max_length=AMQP_NAME_MAX, pattern=PRINTABLE)
 
     @model_validator(mode="after")
     def _addressable(self) -> Endpoint:
         if self.url is None and self.routing_key is None:
             raise ValueError("an endpoint needs a url, or an exchange and routing_key")
+        if self.url is not None:
+            check_url(self.transport, self.url)
         return self
+
+
+def check_url(transport: str, url: str) -> None:
+    """Raise `ValueError` unless `url` is an absolute URI whose scheme fits `transport`.
+
+    `http` takes `http(s)://host...`, `amqp` takes `amqp(s)://host...`; any other transport an
+    absolute URI with a well-formed scheme that is not in `FORBIDDEN_SCHEMES`.
+    """
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError as exc:  # e.g. an unbalanced IPv6 bracket
+        raise ValueError(f"the url is not a valid URI ({exc})") from None
+    scheme, kind = parts.scheme.lower(), transport.lower()
+    if kind == "http":
+        if scheme not in HTTP_SCHEMES or not host:
+            raise ValueError("an http endpoint's url must be http:// or https:// with a host")
+    elif kind == "amqp":
+        if scheme not in AMQP_SCHEMES or not host:
+            raise ValueError("an amqp endpoint's url must be amqp:// or amqps:// with a host")
+    elif not _SCHEME.fullmatch(scheme):
+        raise ValueError("the url must be an absolute URI with a scheme")
+    elif scheme in FORBIDDEN_SCHEMES:
+        raise ValueError(f"the url scheme {scheme!r} is not allowed for an endpoint")
 
 
 def endpoint_from_url(

@@ -39,6 +39,8 @@ DeadLetterReason = Literal[
     "agent-id-mismatch",
     "invalid-card",
     "card-too-large",
+    "message-too-large",
+    "registration-too-large",
     "forbidden",
     "identity-required",
     "quota-exceeded",

@@ -1,37 +1,44 @@
 """Secondary-index terms: how an agent's view and a discovery filter name the same thing.
 
 The worker indexes an agent under these terms; `GET /v1/agents` filters by them. Tags,
-protocols and transports match case-insensitively, skill ids and labels exactly.
+protocols and transports match case-insensitively, skill ids and labels exactly. Terms travel
+newline-separated to the apply script; the contracts refuse control characters in everything a
+term is made of, so a term is never changed to fit.
 """
 
 from __future__ import annotations
 
 from agentroster.contracts import AgentView
 
+#: What a text query `q` reads per request at most before it returns what it found, with a
+#: cursor: each search text checked costs 1, plus 1 per full KiB of it. It bounds the Redis time
+#: of one request (bench/README.md, Limits), so a flood of `q` queries cannot starve commands.
+TEXT_BUDGET = 1_000
+
 
 def skill_term(skill_id: str) -> str:
     """Agents with this skill id."""
-    return _clean(f"skill:{skill_id}")
+    return f"skill:{skill_id}"
 
 
 def tag_term(tag: str) -> str:
     """Agents with a skill tagged so."""
-    return _clean(f"tag:{tag.lower()}")
+    return f"tag:{tag.lower()}"
 
 
 def protocol_term(protocol: str) -> str:
     """Agents with an endpoint speaking this protocol (a2a, mcp, ...)."""
-    return _clean(f"protocol:{protocol.lower()}")
+    return f"protocol:{protocol.lower()}"
 
 
 def transport_term(transport: str) -> str:
     """Agents with an endpoint on this transport (http, amqp, ...)."""
-    return _clean(f"transport:{transport.lower()}")
+    return f"transport:{transport.lower()}"
 
 
 def label_term(key: str, value: str) -> str:
     """Agents labelled `key=value`."""
-    return _clean(f"label:{key}={value}")
+    return f"label:{key}={value}"
 
 
 def index_terms(view: AgentView) -> list[str]:
@@ -50,8 +57,3 @@ def search_text(view: AgentView) -> str:
     for skill in view.skills:
         parts += (skill.id, skill.name)
     return "\n".join(parts).lower()
-
-
-def _clean(term: str) -> str:
-    # terms travel newline-separated to the scripts
-    return term.replace("\n", " ")

@@ -62,6 +62,11 @@ class ApplyResult:
     damped: list[str]
 
 
+#: What one reap call may cost, in bytes (see `RedisStore.reap`): 10-15 ms of Redis time for
+#: the largest agents (bench/README.md, Limits; a thousand of them took over a second without).
+REAP_BUDGET = 2 * 1024 * 1024
+
+
 @dataclass(frozen=True, slots=True)
 class ReapResult:
     """What one sweep expired, and the registry's state seen from it."""
@@ -176,14 +181,17 @@ class RedisStore:
         gap_ms: int = 5000,
         brake_share: float = 0.5,
         brake_min_agents: int = 20,
+        budget: int = REAP_BUDGET,
     ) -> ReapResult:
         """Expire due leases, idle periods and retention, each claimed by exactly one caller.
 
         After a gap of `gap_ms` without sweeps, leases get a full TTL instead; a mass expiry
         (more than `brake_share` of at least `brake_min_agents` live agents) is held once for
-        one TTL (see reap.lua).
+        one TTL (see reap.lua). One call stops once its work costs `budget` (4 KiB per agent
+        it ends or deletes, the views its events carry, what the agents it deletes stored,
+        256 per index term) and reports `more_due`: the reaper sweeps again at once.
         """
-        own = [limit, self.retention_ms, gap_ms, brake_share, brake_min_agents]
+        own = [limit, self.retention_ms, gap_ms, brake_share, brake_min_agents, budget]
         reply = await self._reap(keys=[self.keys.leases], args=[*self._common_args(), *own])
         expired, idle, deleted, more, events, graced, held, epoch, recovery, brake = reply[:10]
         self.epoch = epoch.decode()

@@ -32,8 +32,6 @@ from agentroster.contracts import (
     Topology,
 )
 from agentroster.contracts.ids import broker_user
-from agentroster.registry.prepare import Limits
-from agentroster.registry.rules import TtlBounds
 from agentroster.settings import Settings
 from agentroster.store.outbox import Outbox
 from agentroster.store.redis_store import Quotas, RedisStore
@@ -123,11 +121,7 @@ class Worker:
             description="Rejected commands, body unchanged, reason in x-agentroster-reason.",
             schema=CommandPayload,
         )
-        limits = Limits(
-            ttl=TtlBounds(settings.ttl_min_s, settings.ttl_max_s),
-            max_card_bytes=settings.max_card_bytes,
-            require_identity=settings.require_identity,
-        )
+        limits = settings.limits()
         self.batcher = CommandBatcher(
             self.store,
             DeadLetters(self.dead_letter_publisher, self.metrics),
@@ -135,6 +129,7 @@ class Worker:
             limits=limits,
             exchange=self.names.commands_exchange,
             batch_max=settings.batch_max,
+            batch_max_bytes=settings.batch_max_bytes,
             linger_s=settings.batch_linger_ms / 1000,
         )
         # deliveries skip FastStream's per-message pipeline (see the module docstring)

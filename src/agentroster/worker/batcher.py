@@ -4,7 +4,10 @@ aio-pika hands each delivery to `on_message`, which validates it (no I/O) and qu
 flusher task takes everything queued (up to `batch_max`), applies it with one script call, parks
 the rejects in the dead-letter queue, and then acknowledges the whole batch with a single
 `basic.ack(multiple=True)`. Under load, batches fill while the previous one commits, and a
-partial batch waits `linger_s` to fill; when idle, a command is applied alone at once.
+partial batch waits `linger_s` to fill; when idle, a command is applied alone at once. A batch
+also ends once its commands' cost (`Prepared.cost`: bytes stored, plus a share per index term)
+reaches `batch_max_bytes` (always at least one command), so one script call of the costliest
+registrations the limits allow stays short (bench/README.md, Limits).
 
 A command is acknowledged only after its batch committed (invariant 1). The multiple-ack is
 safe because aiormq runs `on_message` for deliveries in order and it appends before any await,
@@ -78,6 +81,7 @@ class CommandBatcher:
         limits: Limits,
         exchange: str,
         batch_max: int = 500,
+        batch_max_bytes: int = 1024 * 1024,
         linger_s: float = 0.005,
     ) -> None:
         self._store = store
@@ -86,6 +90,7 @@ class CommandBatcher:
         self._limits = limits
         self._exchange = exchange
         self._batch_max = batch_max
+        self._batch_max_bytes = batch_max_bytes
         self._linger_s = linger_s
         self._pending: list[_Item] = []
         self._wakeup = asyncio.Event()
@@ -131,8 +136,9 @@ class CommandBatcher:
                     # under load only (the last batch was not a lone command): let the batch
                     # fill a little; one Lua call per ~60 commands instead of ~12 costs less CPU
                     await asyncio.sleep(self._linger_s)
-                batch = self._pending[: self._batch_max]
-                del self._pending[: self._batch_max]
+                size = self._batch_size()
+                batch = self._pending[:size]
+                del self._pending[:size]
                 last_size = len(batch)
                 try:
                     await self._flush(batch)
@@ -142,6 +148,12 @@ class CommandBatcher:
                     )
                     await _settle_unsettled(batch)
             self._idle.set()
+
+    def _batch_size(self) -> int:
+        pending = self._pending[: self._batch_max]
+        return batch_length(
+            [item.command for item in pending], self._batch_max, self._batch_max_bytes
+        )
 
     async def drained(self) -> None:
         """Wait until every queued command is settled (used on graceful shutdown)."""
@@ -253,6 +265,18 @@ def undecodable(message: AbstractIncomingMessage) -> str | None:
     if is_undecodable(routing_key):
         return f"routing key not UTF-8: '{printable(routing_key)}'"
     return None
+
+
+def batch_length(commands: Sequence[Prepared | None], batch_max: int, batch_max_bytes: int) -> int:
+    """How many of `commands` (None: a rejected one) the next batch takes: up to `batch_max`,
+    and none more once their cost (`Prepared.cost`) reaches `batch_max_bytes`; at least one."""
+    total = 0
+    for n, command in enumerate(commands[:batch_max]):
+        if command is not None and command.kind == "register":  # the rest store nothing
+            total += command.cost()
+            if total >= batch_max_bytes:
+                return n + 1
+    return min(len(commands), batch_max)
 
 
 def report_flapping(metrics: WorkerMetrics, agents: Sequence[str]) -> None:

@@ -19,7 +19,8 @@ from agentroster.contracts.conversion import (
     normalize_version,
 )
 from agentroster.contracts.ids import AGENT_ID_PATTERN
-from agentroster.store.reader import Filters, ListStatus
+from agentroster.registry.terms import TEXT_BUDGET
+from agentroster.store.reader import SCAN_BUDGET, Filters, ListStatus
 
 #: How long a client may use a card without revalidating it (then `If-None-Match` → 304).
 CARD_MAX_AGE_S = 60
@@ -74,10 +75,22 @@ async def reject_unknown_parameters(request: Request) -> None:
         )
 
 
+_LIST_DESCRIPTION = f"""One page of the agents matching every filter, in agent id order, with the
+revision to follow events from. Filters (status included) apply before the page is cut, so a page
+is never short because agents were dropped after the cut.
+
+Each request has a bounded cost in Redis: it examines at most {SCAN_BUDGET:,} agents, and with
+`q` reads at most {TEXT_BUDGET:,} agents' search texts by default (a long text counts once per
+KiB; `AGENTROSTER_QUERY_TEXT_BUDGET`). When it spends its budget before the page is full, it
+answers the matches found so far, possibly none, with `next_cursor` set: a short page with a
+cursor means "go on", and only `next_cursor: null` means the end."""
+
+
 @router.get(
     "",
     response_model=AgentList,
     summary="Discover agents",
+    description=_LIST_DESCRIPTION,
     responses=ERROR_RESPONSES,
     dependencies=[Depends(reject_unknown_parameters)],
 )
@@ -111,7 +124,9 @@ async def list_agents(
         Query(
             min_length=1,
             max_length=256,
-            description="Text in its name, description, skill ids or names (any case).",
+            description="Text in its name, description, skill ids or names (any case). A "
+            f"request reads a bounded amount of text (by default {TEXT_BUDGET:,} agents' texts, "
+            "fewer when they are long), then answers what it found with a cursor to go on from.",
         ),
     ] = None,
     label: Annotated[
@@ -119,9 +134,7 @@ async def list_agents(
         Query(max_length=20, description="`key:value`; repeat it: the agent has every one."),
     ] = [],  # noqa: B006 - FastAPI copies the default per request
 ) -> Response:
-    """One page of the agents matching every filter, in agent id order, with the revision to
-    follow events from. Filters apply before the page is cut, so only the last page is short.
-    """
+    """One page of the agents matching every filter, in agent id order (see `_LIST_DESCRIPTION`)."""
     filters = Filters(
         skills=tuple(skill),
         tag=tag,

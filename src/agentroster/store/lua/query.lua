@@ -1,17 +1,20 @@
 -- Discovery: one page of agent ids matching every filter, in id order, after a cursor.
 -- Read-only. ARGV: P, cursor ('' for the first page), limit, budget (ids examined at most),
---   q (lower-case text, '' for none), then the sorted sets an id must be in (a status set,
+--   q (lower-case text, '' for none), text budget (what q may read: each search text checked
+--   costs 1, plus 1 per full KiB of it), then the sorted sets an id must be in (a status set,
 --   then one per filter term).
 -- Returns {revision, next_cursor ('' at the end), id, id, ...}.
 -- The smallest set drives the scan; the others are membership checks, so a filter never scans
 -- every card, and liveness is filtered before the page is cut (a page is never short because
 -- dead agents were dropped after the cut), and a cursor is returned only when one more match
--- exists beyond the page. A scan that spends its budget returns what it found with a cursor to
--- go on from.
+-- exists beyond the page. A scan that spends either budget returns what it found with a cursor
+-- to go on from (the last id it examined): so one call costs a bounded time whatever the data,
+-- and a page shorter than the limit, even empty, with a cursor means "not done yet".
 local P = ARGV[1]
 local cursor, limit, budget, q = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
+local text_budget = math.max(tonumber(ARGV[6]), 1)
 local sets = {}
-for i = 6, #ARGV do sets[#sets + 1] = ARGV[i] end
+for i = 7, #ARGV do sets[#sets + 1] = ARGV[i] end
 
 -- The reply: revision, next cursor, then per id: id, its summary fields (HMGET, the fields and
 -- order of _SUMMARY_FIELDS in reader.py), live count.
@@ -47,6 +50,8 @@ table.sort(others, function(a, b) return sizes[a] < sizes[b] end)
 local start = cursor == '' and '-' or '(' .. cursor
 local chunk = math.max(limit * 2, 100)
 local examined = 0
+local text_spent = 0
+local last = cursor -- the last id examined: where a call that spent its budget goes on from
 while true do
   local want = math.min(chunk, budget - examined)
   local ids = redis.call('ZRANGEBYLEX', sets[drive], start, '+', 'LIMIT', 0, want)
@@ -64,8 +69,14 @@ while true do
   for _, id in ipairs(matches) do
     local match = true
     if q ~= '' then
+      if text_spent >= text_budget then
+        -- the text budget is spent (never before the first check: each call makes progress)
+        return page(revision, #found == limit and found[#found] or last, found)
+      end
       local text = redis.call('HGET', P .. 'agent:' .. id, 'text') or ''
+      text_spent = text_spent + 1 + math.floor(#text / 1024)
       match = string.find(text, q, 1, true) ~= nil
+      last = id
     end
     if match then
       if #found == limit then

@@ -1,6 +1,9 @@
 -- Expire what is due, atomically, so that N replicas sweeping at once claim each expiry once.
 -- ARGV: common.lua's, then limit, retention_ms, gap_ms, brake_share (0 disables),
--- brake_min_agents.
+-- brake_min_agents, budget (what one call may cost, in bytes as RedisStore.reap counts them;
+-- 0: no budget). Past the budget a call stops and says more is due: the caller sweeps again
+-- at once, so one call stays short however large the agents (a thousand agents of the largest
+-- size took over a second to expire or delete in one call).
 -- Returns {leases expired, idle agents gone offline, offline agents deleted, more due (0/1),
 --          events written, leases given grace after a gap, leases held by the brake or the
 --          recovery window, epoch, ms left of the recovery window (or -2), ms left of the
@@ -18,6 +21,23 @@ local limit = tonumber(ARGV[ARG0 + 1])
 local retention = tonumber(ARGV[ARG0 + 2])
 local gap_ms = tonumber(ARGV[ARG0 + 3])
 local brake_share, brake_min = tonumber(ARGV[ARG0 + 4]), tonumber(ARGV[ARG0 + 5])
+local budget = tonumber(ARGV[ARG0 + 6] or '0')
+local spent, spent_out = 0, false
+-- Charge `cost` to this call; false (nothing charged) once the budget is spent, so the work is
+-- left for the next call. The first piece of work is always afforded: every call progresses.
+local function afford(cost)
+  if budget > 0 and spent > 0 and spent + cost > budget then
+    spent_out = true
+    return false
+  end
+  spent = spent + cost
+  return true
+end
+-- What ending an agent's availability costs: a dozen commands (about what copying 4 KiB
+-- costs), and the event carries its view.
+local function event_cost(a)
+  return 4096 + redis.call('HSTRLEN', akey(a), 'view')
+end
 local last = tonumber(redis.call('GET', P .. 'reaper') or '0')
 redis.call('SET', P .. 'reaper', now)
 
@@ -49,6 +69,8 @@ end
 local function deliver_damped()
   local owed = redis.call('ZRANGEBYSCORE', P .. 'damped', '-inf', now, 'LIMIT', 0, limit)
   for _, a in ipairs(owed) do
+    -- the final event may carry the card as well as the view
+    if not afford(event_cost(a) + redis.call('HSTRLEN', akey(a), 'card')) then break end
     redis.call('ZREM', P .. 'damped', a)
     local h = redis.call('HMGET', akey(a), 'status', 'est', 'sdigest', 'esd', 'why')
     local status, told = h[1], h[2]
@@ -120,14 +142,23 @@ if brake_share > 0 and #due > 0 and redis.call('EXISTS', P .. 'brake') == 0 then
   end
 end
 
+local expired = 0
 for _, member in ipairs(due) do
   local a, i = split(member)
+  if not afford(event_cost(a)) then break end
   end_instance(a, i, 'expired')
   after_instance_ended(a, 'expired', retention)
+  expired = expired + 1
 end
 
-local idle = redis.call('ZRANGEBYSCORE', P .. 'idle', '-inf', now, 'LIMIT', 0, limit)
+local idle = {}
+if not spent_out then
+  idle = redis.call('ZRANGEBYSCORE', P .. 'idle', '-inf', now, 'LIMIT', 0, limit)
+end
+local idled = 0
 for _, a in ipairs(idle) do
+  if not afford(event_cost(a)) then break end
+  idled = idled + 1
   redis.call('ZREM', P .. 'idle', a)
   if redis.call('HGET', akey(a), 'status') == 'idle' then
     set_status(a, 'offline', retention)
@@ -135,17 +166,30 @@ for _, a in ipairs(idle) do
   end
 end
 
-local gone = redis.call('ZRANGEBYSCORE', P .. 'retain', '-inf', now, 'LIMIT', 0, limit)
+local gone = {}
+if not spent_out then
+  gone = redis.call('ZRANGEBYSCORE', P .. 'retain', '-inf', now, 'LIMIT', 0, limit)
+end
+local deleted = 0
 for _, a in ipairs(gone) do
+  local k = akey(a)
+  local terms = redis.call('HGET', k, 'terms') or ''
+  -- deleting frees what the agent stored; each index term is a key to shrink or delete
+  local _, n_terms = string.gsub(terms, '\n', '')
+  local cost = 4096 + 256 * (n_terms + 1) + #terms + redis.call('HSTRLEN', k, 'card')
+               + redis.call('HSTRLEN', k, 'view') + redis.call('HSTRLEN', k, 'text')
+  if not afford(cost) then break end
+  deleted = deleted + 1
   redis.call('ZREM', P .. 'retain', a)
   redis.call('ZREM', P .. 'agents', a)
   redis.call('ZREM', P .. 'status:offline', a)
-  local h = redis.call('HMGET', akey(a), 'terms', 'owner')
-  reindex(a, h[1], '')
+  reindex(a, terms, '')
   -- ownership lasts as long as the record: the id is free to be registered anew
-  if h[2] then redis.call('SREM', P .. 'owned:' .. h[2], a) end
-  redis.call('DEL', akey(a), instkey(a))
+  local owner = redis.call('HGET', k, 'owner')
+  if owner then redis.call('SREM', P .. 'owned:' .. owner, a) end
+  redis.call('DEL', k, instkey(a))
 end
 
-local more = (#due == limit or #idle == limit or #gone == limit or owed == limit) and 1 or 0
-return result(#due, #idle, #gone, more, 0, 0)
+local more = (spent_out or #due == limit or #idle == limit or #gone == limit
+              or owed == limit) and 1 or 0
+return result(expired, idled, deleted, more, 0, 0)
