@@ -22,7 +22,7 @@ from agentroster.contracts import DETAIL_HEADER, REASON_HEADER, ROUTING_KEY_HEAD
 from agentroster.worker import Worker
 from tests.helpers import EventCollector, drain_queue, queue_depth
 from tests.hostile.raw_amqp import RawAmqp, nested_headers
-from tests.integration.agents import a2a_card
+from tests.integration.agents import command_body
 
 pytestmark = pytest.mark.connected
 
@@ -47,16 +47,7 @@ class Hostile:
 
 def register_body(agent_id: str) -> bytes:
     """A valid registration of `agent_id`."""
-    return orjson.dumps(
-        {
-            "agent_id": agent_id,
-            "instance_id": "i-1",
-            "seq": 1,
-            "ttl_s": 60,
-            "sent_at": datetime.datetime.now(datetime.UTC).isoformat(),
-            "card": a2a_card(agent_id),
-        }
-    )
+    return orjson.dumps(command_body(agent_id))
 
 
 VALID = register_body("victim")  # a body that would be applied if the message were decodable

@@ -13,8 +13,6 @@ import os
 import subprocess
 import sys
 import uuid
-from datetime import UTC, datetime
-from typing import Any
 
 import aio_pika
 import orjson
@@ -25,7 +23,7 @@ from agentroster.contracts import DETAIL_HEADER, REASON_HEADER, Topology
 from agentroster.settings import Settings
 from agentroster.worker import Worker, create_worker
 from tests.helpers import EventCollector, RawPublisher, drain_queue
-from tests.integration.agents import a2a_card
+from tests.integration.agents import a2a_card, command_body
 from tests.integration.broker_users import Admin, BrokerUser
 
 
@@ -37,21 +35,6 @@ def users(settings: Settings, admin: Admin) -> dict[str, BrokerUser]:
         who: admin.grant("grant-agent", who, settings.prefix, "--agents", "*")
         for who in ("victim", "mallory")
     }
-
-
-def body(agent_id: str, kind: str, instance_id: str, seq: int, **more: Any) -> dict[str, Any]:
-    """A command body by hand, as a hostile client writes one."""
-    base: dict[str, Any] = {
-        "agent_id": agent_id,
-        "instance_id": instance_id,
-        "seq": seq,
-        "sent_at": datetime.now(UTC).isoformat(),
-    }
-    if kind == "register":
-        base |= {"ttl_s": 60, "card": a2a_card(agent_id)}
-    elif kind == "heartbeat":
-        base |= {"ttl_s": 60, "card_digest": "sha256:x"}
-    return base | more
 
 
 async def deadline(worker: Worker, agent_id: str, instance_id: str) -> float:
@@ -95,10 +78,12 @@ async def test_no_broker_user_can_end_capture_or_rewrite_another_users_agent(
     ):
         for kind, instance, seq, more in attacks:
             await as_mallory.send(
-                f"agent.victim.{kind}", body("victim", kind, instance, seq, **more), user_id=mallory
+                f"agent.victim.{kind}",
+                command_body("victim", kind, instance, seq, **more),
+                user_id=mallory,
             )
         await anonymous.send(  # no user_id at all
-            "agent.victim.deregister", body("victim", "deregister", victim_instance, 10**6)
+            "agent.victim.deregister", command_body("victim", "deregister", victim_instance, 10**6)
         )
     before = await deadline(worker, "victim", victim_instance)
     hostile = await parked(worker, len(attacks) + 1)
@@ -137,12 +122,12 @@ async def test_an_agent_registered_without_identity_cannot_be_captured(
         RawPublisher(broker, prefix) as anonymous,
         RawPublisher(users["mallory"].url, prefix) as as_mallory,
     ):
-        await anonymous.send("agent.open.register", body("open", "register", "own", 1))
+        await anonymous.send("agent.open.register", command_body("open", "register", "own", 1))
         await events.wait_until(lambda evs: any(e.agent_id == "open" for e in evs))
         await as_mallory.send(
-            "agent.open.register", body("open", "register", "mine", 1), user_id=mallory
+            "agent.open.register", command_body("open", "register", "mine", 1), user_id=mallory
         )
-        await anonymous.send("agent.open.deregister", body("open", "deregister", "own", 2))
+        await anonymous.send("agent.open.deregister", command_body("open", "deregister", "own", 2))
     (refused,) = await parked(worker, 1)
     assert refused.headers[REASON_HEADER] == "forbidden"
     await events.wait_until(lambda evs: any(e.agent_id == "open" and e.kind == "left" for e in evs))
@@ -161,9 +146,13 @@ async def test_with_identity_required_a_command_without_user_id_is_dead_lettered
             RawPublisher(broker, prefix) as anonymous,
             RawPublisher(users["victim"].url, prefix) as identified,
         ):
-            await anonymous.send("agent.nobody.register", body("nobody", "register", "i", 1))
+            await anonymous.send(
+                "agent.nobody.register", command_body("nobody", "register", "i", 1)
+            )
             await identified.send(
-                "agent.somebody.register", body("somebody", "register", "i", 1), user_id=victim
+                "agent.somebody.register",
+                command_body("somebody", "register", "i", 1),
+                user_id=victim,
             )
         (refused,) = await parked(worker, 1)
         assert refused.headers[REASON_HEADER] == "identity-required"
@@ -184,10 +173,10 @@ async def test_quotas_refuse_only_the_command_over_the_limit(
     async with create_worker(limited) as worker:
         async with RawPublisher(settings.broker_url, settings.prefix) as raw:
             for agent in ("q-1", "q-2", "q-3"):
-                await raw.send(f"agent.{agent}.register", body(agent, "register", "i-1", 1))
+                await raw.send(f"agent.{agent}.register", command_body(agent, "register", "i-1", 1))
             for instance in ("i-2", "i-3"):
-                await raw.send("agent.q-1.register", body("q-1", "register", instance, 1))
-            await raw.send("agent.q-2.register", body("q-2", "register", "i-2", 1))
+                await raw.send("agent.q-1.register", command_body("q-1", "register", instance, 1))
+            await raw.send("agent.q-2.register", command_body("q-2", "register", "i-2", 1))
         refused = await parked(worker, 2)
         assert [m.headers[REASON_HEADER] for m in refused] == ["quota-exceeded"] * 2
         assert [m.routing_key for m in refused] == ["agent.q-3.register", "agent.q-1.register"]
@@ -212,11 +201,11 @@ async def test_a_stuck_instance_is_reported_once(worker: Worker, events: EventCo
     """An instance whose seq went backwards: its ignored commands are counted once as stuck,
     and a command that counts on again is applied."""
     async with RawPublisher(worker.settings.broker_url, worker.settings.prefix) as raw:
-        await raw.send("agent.stuck.register", body("stuck", "register", "i", 10))
+        await raw.send("agent.stuck.register", command_body("stuck", "register", "i", 10))
         await events.wait_until(lambda evs: any(e.agent_id == "stuck" for e in evs))
         for seq in range(1, 6):  # restarted with its counter back at 1
-            await raw.send("agent.stuck.heartbeat", body("stuck", "heartbeat", "i", seq))
-        await raw.send("agent.stuck.heartbeat", body("stuck", "heartbeat", "i", 11))
+            await raw.send("agent.stuck.heartbeat", command_body("stuck", "heartbeat", "i", seq))
+        await raw.send("agent.stuck.heartbeat", command_body("stuck", "heartbeat", "i", 11))
 
     async def renewed() -> None:
         key = worker.store.keys.instance("stuck", "i")
@@ -243,10 +232,10 @@ async def test_commands_through_another_exchange_are_dead_lettered(
         )
         queue = await channel.declare_queue(names.commands_queue, passive=True)
         await queue.bind(exchange, routing_key="#")
-        message = aio_pika.Message(orjson.dumps(body("sneaky", "register", "i", 1)))
+        message = aio_pika.Message(orjson.dumps(command_body("sneaky", "register", "i", 1)))
         await exchange.publish(message, routing_key="agent.sneaky.register", mandatory=True)
         async with RawPublisher(worker.settings.broker_url, worker.settings.prefix) as raw:
-            await raw.send("agent.honest.register", body("honest", "register", "i", 1))
+            await raw.send("agent.honest.register", command_body("honest", "register", "i", 1))
         (refused,) = await parked(worker, 1)
         assert refused.headers[REASON_HEADER] == "wrong-exchange"
         await events.wait_until(lambda evs: any(e.agent_id == "honest" for e in evs))
@@ -286,7 +275,7 @@ async def test_the_operator_transfers_and_releases_an_agent(
         RawPublisher(users["mallory"].url, settings.prefix) as as_mallory,
     ):
         await as_victim.send(
-            "agent.handed.register", body("handed", "register", "v", 1), user_id=victim
+            "agent.handed.register", command_body("handed", "register", "v", 1), user_id=victim
         )
         await events.wait_until(lambda evs: any(e.agent_id == "handed" for e in evs))
         shown = ownership_cli(settings, "show", "handed")
@@ -299,10 +288,10 @@ async def test_the_operator_transfers_and_releases_an_agent(
         assert moved.returncode == 0, moved.stderr
         assert repr(mallory) in moved.stdout
         await as_victim.send(
-            "agent.handed.heartbeat", body("handed", "heartbeat", "v", 2), user_id=victim
+            "agent.handed.heartbeat", command_body("handed", "heartbeat", "v", 2), user_id=victim
         )
         await as_mallory.send(
-            "agent.handed.register", body("handed", "register", "m", 1), user_id=mallory
+            "agent.handed.register", command_body("handed", "register", "m", 1), user_id=mallory
         )
         (refused,) = await parked(worker, 1)
         assert refused.routing_key == "agent.handed.heartbeat"
@@ -311,7 +300,7 @@ async def test_the_operator_transfers_and_releases_an_agent(
         released = await asyncio.to_thread(ownership_cli, settings, "release", "handed")
         assert released.returncode == 0, released.stderr
         await as_victim.send(
-            "agent.handed.register", body("handed", "register", "v", 3), user_id=victim
+            "agent.handed.register", command_body("handed", "register", "v", 3), user_id=victim
         )
 
         async def rebound() -> None:

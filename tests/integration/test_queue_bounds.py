@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
-
 import pytest
 from aio_pika.exceptions import DeliveryError
 from pamqp.commands import Basic
@@ -12,19 +10,7 @@ from agentroster.contracts import REASON_HEADER, Topology
 from agentroster.settings import Settings
 from agentroster.worker import create_worker
 from tests.helpers import EventCollector, RawPublisher, drain_queue, queue_depth
-from tests.integration.agents import a2a_card
-
-
-def register(agent_id: str) -> dict[str, object]:
-    """A valid registration of `agent_id`."""
-    return {
-        "agent_id": agent_id,
-        "instance_id": "i-1",
-        "seq": 1,
-        "ttl_s": 60,
-        "sent_at": datetime.datetime.now(datetime.UTC).isoformat(),
-        "card": a2a_card(agent_id),
-    }
+from tests.integration.agents import command_body
 
 
 async def test_a_full_dead_letter_queue_drops_its_oldest(
@@ -39,11 +25,11 @@ async def test_a_full_dead_letter_queue_drops_its_oldest(
     ):
         for n in range(3):
             await raw.send("agent.broken.register", f"not json {n}".encode())
-        await raw.send("agent.first.register", register("first"))
+        await raw.send("agent.first.register", command_body("first"))
         await events.wait_until(lambda evs: any(e.agent_id == "first" for e in evs))
         # batches are flushed one after the other: once a later command is applied, the dead
         # letters of every earlier batch were confirmed
-        await raw.send("agent.second.register", register("second"))
+        await raw.send("agent.second.register", command_body("second"))
         await events.wait_until(lambda evs: any(e.agent_id == "second" for e in evs))
         assert worker.metrics.dead_lettered.labels("malformed-json")._value.get() == 3
     assert await queue_depth(bounded.broker_url, names.dead_letter_queue) == 2
@@ -65,9 +51,9 @@ async def test_a_full_commands_queue_refuses_publishes(
         async with RawPublisher(bounded.broker_url, bounded.prefix) as raw:
             # a quorum queue refuses once it holds more than its bound: one more gets in
             for n in range(4):
-                await raw.send(f"agent.queued-{n}.register", register(f"queued-{n}"))
+                await raw.send(f"agent.queued-{n}.register", command_body(f"queued-{n}"))
             with pytest.raises(DeliveryError) as refused:
-                await raw.send("agent.refused.register", register("refused"))
+                await raw.send("agent.refused.register", command_body("refused"))
         assert isinstance(refused.value.frame, Basic.Nack)
         assert await queue_depth(bounded.broker_url, names.commands_queue) == 4
         await worker.subscriber.start()  # what was queued is applied, nothing was dropped
