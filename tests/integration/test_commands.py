@@ -8,11 +8,9 @@ event the earlier commands could have caused would have arrived before it.
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import uuid
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -22,6 +20,7 @@ from agentroster.settings import Settings
 from agentroster.worker import Worker, create_worker
 from tests.helpers import EventCollector, RawPublisher, drain_queue
 from tests.integration.agents import a2a_card
+from tests.integration.broker_users import Admin, BrokerUser
 
 
 async def barrier(worker: Worker, events: EventCollector) -> None:
@@ -171,41 +170,23 @@ async def test_bad_input_is_dead_lettered_with_its_reason_and_good_input_goes_on
 
 
 @pytest.fixture
-def broker_users(worker: Worker) -> Any:
-    """Two broker users of our own, created and deleted with rabbitmqctl."""
-    users = [f"{worker.settings.prefix}-{who}" for who in ("alice", "mallory")]
-    vhost = urlsplit(worker.settings.broker_url).path.lstrip("/") or "/"
-    try:
-        for user in users:
-            subprocess.run(
-                ["rabbitmqctl", "add_user", user, "secret"], check=True, capture_output=True
-            )
-            subprocess.run(
-                ["rabbitmqctl", "set_permissions", "-p", vhost, user, ".*", ".*", ".*"],
-                check=True,
-                capture_output=True,
-            )
-    except (OSError, subprocess.CalledProcessError) as exc:
-        pytest.fail(f"test 10 needs rabbitmqctl on this machine to create broker users: {exc}")
-    yield users
-    for user in users:
-        subprocess.run(["rabbitmqctl", "delete_user", user], check=False, capture_output=True)
-
-
-def url_for(broker_url: str, user: str) -> str:
-    parts = urlsplit(broker_url)
-    netloc = f"{user}:secret@{parts.hostname}:{parts.port or 5672}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+def broker_users(worker: Worker, admin: Admin) -> list[BrokerUser]:
+    """Two agent users for every agent id, made by `agentroster broker grant-agent`."""
+    prefix = worker.settings.prefix
+    return [
+        admin.grant("grant-agent", who, prefix, "--agents", "*") for who in ("alice", "mallory")
+    ]
 
 
 async def test_a_second_broker_user_cannot_speak_for_an_owned_agent(
-    worker: Worker, events: EventCollector, broker_users: list[str]
+    worker: Worker, events: EventCollector, broker_users: list[BrokerUser]
 ) -> None:
     """Test 10: commands with another user_id for an owned agent are dead-lettered forbidden."""
-    alice, mallory = broker_users
+    alice, mallory = (user.name for user in broker_users)
+    alice_url, mallory_url = (user.url for user in broker_users)
     owner = Beacon(
         a2a_card("owned"),
-        url_for(worker.settings.broker_url, alice),
+        alice_url,
         prefix=worker.settings.prefix,
         user_id=alice,
         handle_signals=False,
@@ -215,7 +196,7 @@ async def test_a_second_broker_user_cannot_speak_for_an_owned_agent(
     await events.wait_until(lambda evs: any(e.agent_id == "owned" for e in evs))
     intruder = Announcement(
         a2a_card("owned", version="evil"),
-        url_for(worker.settings.broker_url, mallory),
+        mallory_url,
         prefix=worker.settings.prefix,
         user_id=mallory,
         ttl_s=60,
