@@ -57,6 +57,8 @@ def create_api(
             socket_connect_timeout=PROBE_TIMEOUT_S,
             socket_timeout=5.0,
             health_check_interval=30,
+            # operators (and tests) tell the API's connections apart in CLIENT LIST
+            client_name=f"{settings.prefix}-api",
         )
         broker = BrokerProbe(settings.broker_url)
         outbox = Outbox(client, settings.prefix)
