@@ -193,7 +193,11 @@ class WorkerProcess:
         self.name = name
         self._env = {
             **os.environ,
-            **{f"AGENTROSTER_{k.upper()}": str(v) for k, v in settings.model_dump().items()},
+            **{
+                f"AGENTROSTER_{k.upper()}": str(v)
+                for k, v in settings.model_dump().items()
+                if v is not None  # unset optional settings stay unset
+            },
         }
         self.process: asyncio.subprocess.Process | None = None
 

@@ -259,6 +259,47 @@ class Settings(BaseSettings):
         "dropped (drop-head). 0: no bound (as declared by earlier versions).",
     )
 
+    public_url: str | None = Field(
+        default=None,
+        max_length=2048,
+        pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
+        description="The API's public base URL (e.g. https://registry.example.com/), used in "
+        "the registry's own A2A card; never taken from a request's Host header. Default: "
+        "http://<api_host>:<api_port>/.",
+    )
+    sse_max_streams: int = Field(
+        default=1000,
+        ge=1,
+        le=100_000,
+        description="Event streams (GET /v1/events) one API process serves at once; over it, "
+        "503 with Retry-After.",
+    )
+    sse_buffer_events: int = Field(
+        default=1000,
+        ge=1,
+        le=100_000,
+        description="Live events one event stream may fall behind by before it is ended (its "
+        "client resumes from Last-Event-ID).",
+    )
+    sse_send_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="An event stream whose client accepts nothing for this long is closed.",
+    )
+    readyz_show_addresses: bool = Field(
+        default=False,
+        description="Let /readyz name the host:port of a dependency that fails (hidden by "
+        "default: anyone may call /readyz).",
+    )
+
+    @property
+    def public_base_url(self) -> str:
+        """The API's public base URL, ending in `/`."""
+        host = f"[{self.api_host}]" if ":" in self.api_host else self.api_host
+        url = self.public_url or f"http://{host}:{self.api_port}/"
+        return url if url.endswith("/") else f"{url}/"
+
     @field_validator("broker_url")
     @classmethod
     def _amqp_url(cls, value: str) -> str:

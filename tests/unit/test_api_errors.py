@@ -116,7 +116,8 @@ async def test_metrics_count_by_route_template_and_include_passed_registries() -
 
 @pytest.mark.parametrize("path", ["/.well-known/agent-card.json", "/.well-known/agent.json"])
 async def test_the_registry_serves_its_own_a2a_card(api: httpx.AsyncClient, path: str) -> None:
-    """An A2A v1.0 card whose skill is discovery, with urls under the API's own address."""
+    """An A2A v1.0 card whose skill is discovery, with urls under the API's own address
+    (without a public URL configured: the address it listens on)."""
     response = await api.get(path)
     assert response.status_code == 200
     card = response.json()
@@ -132,7 +133,7 @@ async def test_the_registry_serves_its_own_a2a_card(api: httpx.AsyncClient, path
     ):
         assert field in card
     (interface,) = card["supportedInterfaces"]
-    assert interface["url"] == "http://registry.test/v1/agents"
+    assert interface["url"] == "http://127.0.0.1:8000/v1/agents"
     assert interface["protocolBinding"].startswith("urn:")  # not a core A2A binding
     assert [skill["id"] for skill in card["skills"]] == ["discover-agents"]
 

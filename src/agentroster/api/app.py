@@ -1,8 +1,9 @@
 """Assemble the read API: routes, one error shape, metrics, and a lifespan that connects.
 
 Built by `create_api(settings)`; nothing connects until the ASGI server runs the lifespan,
-which opens the Redis client (unless one was passed in: then the caller owns it) and closes
-it, with the broker probe's connection, at shutdown.
+which opens the Redis client (unless one was passed in: then the caller owns it), starts the
+process's one outbox follower (which feeds every event stream), and at shutdown stops the
+follower and closes the broker probe's connection and the client.
 """
 
 from __future__ import annotations
@@ -10,16 +11,19 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
 from agentroster import __version__
 from agentroster.api.deps import ApiState
-from agentroster.api.errors import install_error_handlers
+from agentroster.api.errors import NoSniffMiddleware, install_error_handlers
+from agentroster.api.follower import OutboxFollower
 from agentroster.api.metrics import ApiMetrics, MetricsMiddleware
+from agentroster.api.params import reject_repeated_query_parameters
 from agentroster.api.probes import PROBE_TIMEOUT_S, BrokerProbe
 from agentroster.api.routes import agents, events, health, wellknown
+from agentroster.api.streams import StreamHub
 from agentroster.settings import Settings
 from agentroster.store.outbox import Outbox
 from agentroster.store.reader import RegistryReader
@@ -53,20 +57,31 @@ def create_api(
             socket_connect_timeout=PROBE_TIMEOUT_S,
             socket_timeout=5.0,
             health_check_interval=30,
+            # operators (and tests) tell the API's connections apart in CLIENT LIST
+            client_name=f"{settings.prefix}-api",
         )
         broker = BrokerProbe(settings.broker_url)
+        outbox = Outbox(client, settings.prefix)
+        follower = OutboxFollower(outbox)
+        await follower.start()
         app.state.agentroster = ApiState(
             settings=settings,
             redis=client,
             reader=RegistryReader(client, settings.prefix, text_budget=settings.query_text_budget),
-            outbox=Outbox(client, settings.prefix),
+            outbox=outbox,
             broker=broker,
+            streams=StreamHub(
+                follower,
+                max_streams=settings.sse_max_streams,
+                buffer_events=settings.sse_buffer_events,
+            ),
             registries=(metrics.registry, *registries),
         )
         try:
             yield
         finally:
             app.state.agentroster = None
+            await follower.stop()
             await broker.close()
             if redis is None:
                 await client.aclose()
@@ -76,9 +91,11 @@ def create_api(
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        dependencies=[Depends(reject_repeated_query_parameters)],
     )
     install_error_handlers(app)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(NoSniffMiddleware)
     app.include_router(agents.router)
     app.include_router(health.router)
     app.include_router(wellknown.router)

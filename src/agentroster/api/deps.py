@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
 from agentroster.api.probes import BrokerProbe
+from agentroster.api.streams import StreamHub
 from agentroster.contracts.ids import AGENT_ID_PATTERN
 from agentroster.settings import Settings
 from agentroster.store.outbox import Outbox
@@ -29,6 +30,8 @@ class ApiState:
     reader: RegistryReader
     outbox: Outbox
     broker: BrokerProbe
+    #: The event streams, fed by the process's one outbox follower.
+    streams: StreamHub
     #: Exposed by /metrics: the API's own registry first, then any passed to `create_api`.
     registries: tuple[CollectorRegistry, ...]
 

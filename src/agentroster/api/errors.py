@@ -4,8 +4,10 @@ Which failure answers what (bad input is always a 4xx, never a 500):
 
     ApiError                 raised on purpose by a route: its own status, code and details
     └── AgentNotFound        404 agent-not-found
-    RequestValidationError   422 invalid-request; `details` names each bad parameter
+    RequestValidationError   422 invalid-request; `details` names each bad parameter (also a
+                             single-valued query parameter given more than once, api/params.py)
     HTTPException            its status: unknown path 404 not-found, 405 method-not-allowed, ...
+    └── StreamsFull          503 too-many-streams (api/streams.py), with Retry-After
     RedisError               503 store-unavailable: Redis is unreachable, retry later
     any other exception      500 internal-error, logged; the message reveals nothing
 """
@@ -22,9 +24,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from redis.exceptions import RedisError
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger(__name__)
+
+#: On every response: browsers must not guess another content type than the one declared.
+NOSNIFF = {"X-Content-Type-Options": "nosniff"}
 
 
 class ErrorBody(BaseModel):
@@ -75,12 +82,20 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 class ApiError(Exception):
     """An error a route raises on purpose; it becomes an `ErrorResponse` with `status`."""
 
-    def __init__(self, status: int, code: str, message: str, details: Any = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.details = details
+        self.headers = dict(headers or {})
 
 
 class AgentNotFound(ApiError):
@@ -104,7 +119,12 @@ def error_response(
 ) -> JSONResponse:
     """The JSON response of one error, in the one shape."""
     body = ErrorResponse(error=ErrorBody(code=code, message=message, details=details))
-    return JSONResponse(body.model_dump(mode="json"), status_code=status, headers=headers)
+    # set here too: a 500 is answered outside the middleware that sets it on the rest
+    return JSONResponse(
+        body.model_dump(mode="json"),
+        status_code=status,
+        headers={**NOSNIFF, **(headers or {})},
+    )
 
 
 def invalid_parameters(errors: Sequence[Any]) -> list[dict[str, str]]:
@@ -127,7 +147,7 @@ def invalid_parameters(errors: Sequence[Any]) -> list[dict[str, str]]:
 
 async def _api_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
-    return error_response(exc.status, exc.code, exc.message, exc.details)
+    return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -162,6 +182,28 @@ async def _store_unavailable(request: Request, exc: Exception) -> JSONResponse:
 async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unexpected error in %s %s", request.method, request.url.path)
     return error_response(500, "internal-error", "internal error")
+
+
+class NoSniffMiddleware:
+    """ASGI middleware that sets `X-Content-Type-Options: nosniff` on every HTTP response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on; add the header to the response's start."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_nosniff(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in NOSNIFF.items():
+                    headers[name] = value
+            await send(message)
+
+        await self.app(scope, receive, send_with_nosniff)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -1,7 +1,9 @@
 """Readiness checks: does Redis answer, does RabbitMQ answer; which holds on expiry are on.
 
 Each check returns `"ok"` or what went wrong, within a short timeout, and never raises: a
-probe that hangs or fails with a 500 would tell the orchestrator nothing.
+probe that hangs or fails with a 500 would tell the orchestrator nothing. What went wrong is
+shown without the dependency's address (`hide_addresses`) unless the settings ask for it:
+anyone may call /readyz.
 
 The broker check keeps one AMQP connection between probes (a connection per probe would churn
 the broker and flood its log) and proves the broker still answers by opening and closing a
@@ -12,6 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
+from collections.abc import Iterable
+from urllib.parse import urlsplit
 
 import aio_pika
 from aio_pika.abc import AbstractConnection
@@ -22,6 +27,35 @@ from agentroster.store.keys import Keys
 OK = "ok"
 #: How long one check may take before it counts as failed.
 PROBE_TIMEOUT_S = 2.0
+
+
+#: What names a place in an error message: a URL, an ('ip', port) tuple, host:port, [ipv6].
+_ADDRESS = re.compile(
+    r"[a-zA-Z][\w+.-]*://\S+"
+    r"|\(\s*'[^']*'\s*,\s*\d+[^)]*\)"
+    r"|\[[0-9a-fA-F:.]+\](?::\d+)?"
+    r"|\b[\w.-]+:\d{1,5}\b"
+)
+HIDDEN = "<address>"
+
+
+def hide_addresses(text: str, hosts: Iterable[str] = ()) -> str:
+    """`text` without the addresses it names: URLs, host:port, ('ip', port), and `hosts`."""
+    text = _ADDRESS.sub(HIDDEN, text)
+    for host in hosts:
+        if host:
+            text = text.replace(host, HIDDEN)
+    return text
+
+
+def url_hosts(*urls: str) -> list[str]:
+    """The host names of `urls` (to hide them where an error message names them)."""
+    hosts = []
+    for url in urls:
+        with contextlib.suppress(ValueError):
+            if host := urlsplit(url).hostname:
+                hosts.append(host)
+    return hosts
 
 
 def describe(exc: BaseException) -> str:

@@ -11,7 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from agentroster.api.deps import StateDep
 from agentroster.api.metrics import exposition
 from agentroster.api.models import Health, Readiness, Safeguards
-from agentroster.api.probes import OK, check_redis
+from agentroster.api.probes import OK, check_redis, hide_addresses, url_hosts
 
 router = APIRouter(tags=["operations"])
 
@@ -31,7 +31,9 @@ async def healthz() -> Health:
 async def readyz(state: StateDep) -> JSONResponse:
     """Ready when Redis answers PING and RabbitMQ answers on an AMQP connection; else 503.
 
-    `safeguards` shows the holds on expiry in force (they do not make the API unready).
+    `safeguards` shows the holds on expiry in force (they do not make the API unready). A
+    failed check says what went wrong without the dependency's address, unless
+    `AGENTROSTER_READYZ_SHOW_ADDRESSES` is set.
     """
     (redis, holds), rabbitmq = await asyncio.gather(
         check_redis(state.redis, state.reader.keys), state.broker.check()
@@ -42,9 +44,13 @@ async def readyz(state: StateDep) -> JSONResponse:
         safeguards = Safeguards(
             recovery_ms_left=recovery, brake_held_leases=held, brake_ms_left=brake
         )
+    checks = {"redis": redis, "rabbitmq": rabbitmq}
+    if not state.settings.readyz_show_addresses:
+        hosts = url_hosts(state.settings.redis_url, state.settings.broker_url)
+        checks = {name: hide_addresses(check, hosts) for name, check in checks.items()}
     readiness = Readiness(
         ready=redis == OK and rabbitmq == OK,
-        checks={"redis": redis, "rabbitmq": rabbitmq},
+        checks=checks,
         safeguards=safeguards,
     )
     return JSONResponse(

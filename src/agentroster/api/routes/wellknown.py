@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
-from agentroster.api.deps import ReaderDep
+from agentroster.api.deps import ReaderDep, StateDep
 from agentroster.api.errors import ERROR_RESPONSES
 from agentroster.api.registry_card import registry_card
 from agentroster.api.routes.agents import (
@@ -39,10 +39,14 @@ _CARD_RESPONSES: dict[int | str, dict[str, Any]] = {
     summary="The registry's A2A card",
     responses=_CARD_RESPONSES,
 )
-async def agent_card(request: Request) -> JSONResponse:
-    """The registry's own A2A v1.0 card: its skill is discovering agents over this API."""
+async def agent_card(state: StateDep) -> JSONResponse:
+    """The registry's own A2A v1.0 card: its skill is discovering agents over this API.
+
+    Its urls are under the configured public URL (`AGENTROSTER_PUBLIC_URL`), never the
+    request's `Host` header: a forged Host must not end up in a card caches keep.
+    """
     return JSONResponse(
-        registry_card(str(request.base_url)),
+        registry_card(state.settings.public_base_url),
         headers={"Cache-Control": f"max-age={CARD_MAX_AGE_S}"},
     )
 
@@ -53,9 +57,9 @@ async def agent_card(request: Request) -> JSONResponse:
     summary="The registry's A2A card (legacy path)",
     responses=_CARD_RESPONSES,
 )
-async def agent_card_legacy(request: Request) -> JSONResponse:
+async def agent_card_legacy(state: StateDep) -> JSONResponse:
     """The same card at the path A2A clients before v0.3 look at."""
-    return await agent_card(request)
+    return await agent_card(state)
 
 
 @router.get(
