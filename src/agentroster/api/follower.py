@@ -60,6 +60,7 @@ class OutboxFollower:
         self._position = 0
         self._positioned = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     @property
     def position(self) -> int:
@@ -85,9 +86,15 @@ class OutboxFollower:
         await self._positioned.wait()
 
     async def stop(self) -> None:
-        """Stop reading; subscribers stay subscribed but receive nothing more."""
+        """Stop reading; subscribers stay subscribed but receive nothing more.
+
+        The task is cancelled and also told to stop by a flag: the Redis client may turn the
+        cancellation of a blocking read into a retry, and the flag ends the loop at the next
+        return (within `block_ms`) all the same.
+        """
         task, self._task = self._task, None
         if task is not None:
+            self._stopping = True
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -105,7 +112,7 @@ class OutboxFollower:
         self._subscribers.pop(id(subscriber), None)
 
     async def _follow(self) -> None:
-        while not self._positioned.is_set():
+        while not self._positioned.is_set() and not self._stopping:
             try:
                 self._position, _ = await self.outbox.span()
             except Exception as exc:
@@ -113,18 +120,18 @@ class OutboxFollower:
                 await asyncio.sleep(RETRY_S)
                 continue
             self._positioned.set()
-        while True:
+        while not self._stopping:
             try:
                 events = await self.outbox.after(self._position, self.batch, self.block_ms)
-                if not events:
+                if not events and not self._stopping:
                     await self._check_reset()
-            except asyncio.CancelledError:
-                raise
             except Exception as exc:
+                if self._stopping:
+                    return
                 log.warning("outbox follower: read failed, retrying: %s", exc)
                 await asyncio.sleep(RETRY_S)
                 continue
-            if events:
+            if events and not self._stopping:
                 self._hand_out(events)
 
     def _hand_out(self, events: Sequence[OutboxEvent]) -> None:
