@@ -179,3 +179,14 @@ async def test_a_revision_that_went_back_ends_every_stream(
     assert await reading == []
     assert stream.ended == "registry revision reset"
     assert follower.position == 0
+
+
+async def test_stop_ends_a_blocking_read_at_once(store: RedisStore) -> None:
+    """stop() cancels the read in progress (again, should the Redis client lose the cancel)
+    instead of waiting for a long blocking read to return by itself."""
+    follower = OutboxFollower(Outbox(store.redis, store.keys.prefix), block_ms=60_000)
+    await follower.start()
+    await asyncio.wait_for(follower.positioned(), 10)
+    await asyncio.sleep(0)  # let it enter the blocking read
+    # the guard is far below the 60 s block: only a stop that cancels returns within it
+    await asyncio.wait_for(follower.stop(), 20)

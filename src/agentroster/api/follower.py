@@ -27,6 +27,7 @@ import logging
 from collections.abc import Sequence
 from typing import Protocol
 
+from agentroster.cancellation import cancel_and_wait, raise_if_cancelling
 from agentroster.store.outbox import Outbox, OutboxEvent
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,8 @@ BLOCK_MS = 4000
 BATCH = 500
 #: Pause after a failed read before the next try (Redis unreachable).
 RETRY_S = 1.0
+#: How long `stop()` keeps cancelling before it gives up on the task.
+STOP_TIMEOUT_S = 10.0
 
 
 class OutboxSubscriber(Protocol):
@@ -60,7 +63,6 @@ class OutboxFollower:
         self._position = 0
         self._positioned = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._stopping = False
 
     @property
     def position(self) -> int:
@@ -86,18 +88,10 @@ class OutboxFollower:
         await self._positioned.wait()
 
     async def stop(self) -> None:
-        """Stop reading; subscribers stay subscribed but receive nothing more.
-
-        The task is cancelled and also told to stop by a flag: the Redis client may turn the
-        cancellation of a blocking read into a retry, and the flag ends the loop at the next
-        return (within `block_ms`) all the same.
-        """
+        """Stop reading; subscribers stay subscribed but receive nothing more."""
         task, self._task = self._task, None
-        if task is not None:
-            self._stopping = True
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if task is not None and await cancel_and_wait([task], STOP_TIMEOUT_S):
+            log.error("outbox follower: did not stop within %.0fs; leaving it", STOP_TIMEOUT_S)
 
     def subscribe(self, subscriber: OutboxSubscriber) -> int:
         """Deliver every event after the returned position to `subscriber`.
@@ -112,26 +106,28 @@ class OutboxFollower:
         self._subscribers.pop(id(subscriber), None)
 
     async def _follow(self) -> None:
-        while not self._positioned.is_set() and not self._stopping:
+        while not self._positioned.is_set():
+            raise_if_cancelling()
             try:
                 self._position, _ = await self.outbox.span()
             except Exception as exc:
+                raise_if_cancelling()  # a cancelled read may surface as a connection error
                 log.warning("outbox follower: cannot read the revision, retrying: %s", exc)
                 await asyncio.sleep(RETRY_S)
                 continue
             self._positioned.set()
-        while not self._stopping:
+        while True:
+            raise_if_cancelling()  # a cancel the Redis client swallowed (see cancellation.py)
             try:
                 events = await self.outbox.after(self._position, self.batch, self.block_ms)
-                if not events and not self._stopping:
+                if not events:
                     await self._check_reset()
             except Exception as exc:
-                if self._stopping:
-                    return
+                raise_if_cancelling()
                 log.warning("outbox follower: read failed, retrying: %s", exc)
                 await asyncio.sleep(RETRY_S)
                 continue
-            if events and not self._stopping:
+            if events:
                 self._hand_out(events)
 
     def _hand_out(self, events: Sequence[OutboxEvent]) -> None:

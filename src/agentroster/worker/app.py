@@ -22,6 +22,7 @@ from faststream.rabbit.subscriber import RabbitSubscriber
 from pydantic import Field
 from redis.asyncio import Redis
 
+from agentroster.cancellation import cancel_and_wait
 from agentroster.contracts import (
     EVENT_KINDS,
     AgentEvent,
@@ -206,13 +207,7 @@ class Worker:
         await self.subscriber.stop()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.batcher.drained(), timeout_s)
-        stuck = set(self._tasks)
-        deadline = asyncio.get_running_loop().time() + timeout_s
-        while stuck and asyncio.get_running_loop().time() < deadline:
-            for task in stuck:  # again each turn: a cancel can be lost (see raise_if_cancelling)
-                task.cancel()
-            _, stuck = await asyncio.wait(stuck, timeout=0.5)
-        for task in stuck:
+        for task in await cancel_and_wait(self._tasks, timeout_s):
             log.error("%s did not stop within %.0fs; leaving it", task.get_name(), timeout_s)
         self._tasks = []
         await self.broker.stop()

@@ -28,6 +28,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from agentroster.cancellation import raise_if_cancelling
 from agentroster.registry.prepare import Limits, Prepared, Rejected, prepare
 from agentroster.store.redis_store import (
     AGENT_QUOTA,
@@ -46,19 +47,6 @@ from agentroster.worker.metrics import WorkerMetrics
 log = logging.getLogger(__name__)
 
 REDIS_UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, OSError)
-
-
-def raise_if_cancelling() -> None:
-    """Re-raise a cancellation that a library swallowed or turned into another error.
-
-    On Python 3.11, `asyncio.wait_for` (which redis-py uses for every command) can lose a
-    cancel that arrives as the command completes (cpython#86296), and redis-py may report a
-    cancelled blocking read as a ConnectionError. Every loop of the worker calls this each
-    turn, so a cancel is never lost and the worker always stops.
-    """
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError
 
 
 @dataclass(slots=True)

@@ -22,10 +22,11 @@ from collections.abc import Mapping
 
 from faststream.rabbit.publisher import RabbitPublisher
 
+from agentroster.cancellation import raise_if_cancelling
 from agentroster.contracts import EventKind, Topology
 from agentroster.store.outbox import Outbox, OutboxEvent
 from agentroster.store.redis_store import RedisStore
-from agentroster.worker.batcher import REDIS_UNAVAILABLE, raise_if_cancelling
+from agentroster.worker.batcher import REDIS_UNAVAILABLE
 from agentroster.worker.metrics import WorkerMetrics
 
 log = logging.getLogger(__name__)
