@@ -166,6 +166,26 @@ def _run(action: Callable[[], list[str]]) -> None:
         typer.echo(line)
 
 
+def _run_grant(
+    make_role: Callable[[], Grant],
+    user: str,
+    *,
+    vhost: str,
+    password: str | None,
+    management_url: str,
+    admin_user: str,
+    admin_password: str,
+) -> None:
+    """Grant `user` the role `make_role` builds and print what was done (`_run`)."""
+
+    def action() -> list[str]:
+        role = make_role()  # inside: a bad glob is an error line, not a traceback
+        client = management_client(management_url, admin_user, admin_password)
+        return grant(client, user, role, vhost=vhost, password=password, admin_user=admin_user)
+
+    _run(action)
+
+
 def grant(
     client: ManagementClient,
     user: str,
@@ -243,12 +263,15 @@ def grant_agent(
     exchange. With --subscribe it may also consume the events log stream.
     """
 
-    def action() -> list[str]:
-        role = agent_grant(Topology(prefix), agents, subscribe=subscribe)
-        client = management_client(management_url, admin_user, admin_password)
-        return grant(client, user, role, vhost=vhost, password=password, admin_user=admin_user)
-
-    _run(action)
+    _run_grant(
+        lambda: agent_grant(Topology(prefix), agents, subscribe=subscribe),
+        user,
+        vhost=vhost,
+        password=password,
+        management_url=management_url,
+        admin_user=admin_user,
+        admin_password=admin_password,
+    )
 
 
 @broker_app.command("grant-subscriber")
@@ -267,12 +290,15 @@ def grant_subscriber(
     consumes the events log stream; it writes no registry name (no commands, no events).
     """
 
-    def action() -> list[str]:
-        role = subscriber_grant(Topology(prefix))
-        client = management_client(management_url, admin_user, admin_password)
-        return grant(client, user, role, vhost=vhost, password=password, admin_user=admin_user)
-
-    _run(action)
+    _run_grant(
+        lambda: subscriber_grant(Topology(prefix)),
+        user,
+        vhost=vhost,
+        password=password,
+        management_url=management_url,
+        admin_user=admin_user,
+        admin_password=admin_password,
+    )
 
 
 @broker_app.command("grant-registry")
@@ -291,12 +317,15 @@ def grant_registry(
     the exchanges its queues are bound to. Put it in AGENTROSTER_BROKER_URL.
     """
 
-    def action() -> list[str]:
-        role = registry_grant(Topology(prefix))
-        client = management_client(management_url, admin_user, admin_password)
-        return grant(client, user, role, vhost=vhost, password=password, admin_user=admin_user)
-
-    _run(action)
+    _run_grant(
+        lambda: registry_grant(Topology(prefix)),
+        user,
+        vhost=vhost,
+        password=password,
+        management_url=management_url,
+        admin_user=admin_user,
+        admin_password=admin_password,
+    )
 
 
 @broker_app.command()
