@@ -615,13 +615,13 @@ class Bench:
 async def cleanup_prefix(connection: AbstractConnection, redis: Redis, prefix: str) -> None:
     """Delete a run's queues, exchanges and Redis keys (its own prefix, nothing else)."""
     names, keys = Topology(prefix), Keys(prefix)
-    for queue in (names.commands_queue, names.dead_letter_queue, names.events_log):
+    for queue in names.queues:
         channel = await connection.channel()
         with contextlib.suppress(Exception):  # never declared
             await channel.queue_delete(queue)
         with contextlib.suppress(Exception):
             await channel.close()
-    for exchange in (names.commands_exchange, names.dead_letter_exchange, names.events_exchange):
+    for exchange in names.exchanges:
         channel = await connection.channel()
         with contextlib.suppress(Exception):
             await channel.exchange_delete(exchange)

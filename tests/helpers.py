@@ -103,15 +103,11 @@ async def cleanup_broker(broker_url: str, prefix: str) -> None:
     names = Topology(prefix)
     connection = await aio_pika.connect(broker_url)
     try:
-        for queue in (names.commands_queue, names.dead_letter_queue, names.events_log):
+        for queue in names.queues:
             channel = await connection.channel()
             with contextlib.suppress(Exception):  # it was never declared
                 await channel.queue_delete(queue)
-        for exchange in (
-            names.commands_exchange,
-            names.dead_letter_exchange,
-            names.events_exchange,
-        ):
+        for exchange in names.exchanges:
             channel = await connection.channel()
             with contextlib.suppress(Exception):
                 await channel.exchange_delete(exchange)

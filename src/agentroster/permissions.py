@@ -162,16 +162,8 @@ def registry_grant(topology: Topology) -> Grant:
     consume) and on the exchanges its queues are bound to (commands, dead-letter, events).
     """
     _check_prefix(topology)
-    own = dict.fromkeys(  # the commands and dead-letter queues are named as their exchanges
-        (
-            topology.commands_exchange,
-            topology.commands_queue,
-            topology.dead_letter_exchange,
-            topology.dead_letter_queue,
-            topology.events_exchange,
-            topology.events_log,
-        )
-    )
+    # the commands and dead-letter queues are named as their exchanges: dict.fromkeys dedups
+    own = dict.fromkeys((*topology.exchanges, *topology.queues))
     read = dict.fromkeys(
         (topology.commands_queue, topology.dead_letter_exchange, topology.events_exchange)
     )

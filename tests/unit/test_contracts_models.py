@@ -170,14 +170,7 @@ def test_cloudevents_headers() -> None:
 
 
 def _names(topology: Topology) -> list[str]:
-    return [
-        topology.commands_exchange,
-        topology.commands_queue,
-        topology.dead_letter_exchange,
-        topology.dead_letter_queue,
-        topology.events_exchange,
-        topology.events_log,
-    ]
+    return [*topology.exchanges, *topology.queues]
 
 
 def test_default_topology_names() -> None:

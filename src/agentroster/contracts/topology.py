@@ -90,6 +90,16 @@ class Topology:
         """Stream queue bound to every event, for replay."""
         return f"{self.prefix}.events.log"
 
+    @property
+    def exchanges(self) -> tuple[str, str, str]:
+        """Every exchange of this registry: commands, dead-letter, events."""
+        return (self.commands_exchange, self.dead_letter_exchange, self.events_exchange)
+
+    @property
+    def queues(self) -> tuple[str, str, str]:
+        """Every queue of this registry: commands, dead-letter, the events log."""
+        return (self.commands_queue, self.dead_letter_queue, self.events_log)
+
     @staticmethod
     def command_key(agent_id: str, kind: CommandKind) -> str:
         """Routing key of one command: `agent.<agent_id>.<kind>`."""
