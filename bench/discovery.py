@@ -50,14 +50,13 @@ from redis.asyncio import Redis
 
 from agentroster.cli import run_server, tune_gc
 from agentroster.contracts import Register, Topology
-from agentroster.registry.terms import TEXT_BUDGET, skill_term
+from agentroster.registry.terms import TEXT_BUDGET, Filters, skill_term
 from agentroster.store.keys import Keys
 from agentroster.store.reader import (
     _READ_AGENT,
     _SUMMARY_FIELDS,
     MAX_INSTANCES,
     SCAN_BUDGET,
-    Filters,
     RegistryReader,
 )
 from agentroster.store.redis_store import lua_source

@@ -43,9 +43,9 @@ from redis.asyncio import Redis
 
 from agentroster.registry.prepare import Limits, Prepared, Rejected, prepare
 from agentroster.registry.rules import TtlBounds
-from agentroster.registry.terms import TEXT_BUDGET
+from agentroster.registry.terms import TEXT_BUDGET, Filters
 from agentroster.settings import Settings
-from agentroster.store.reader import SCAN_BUDGET, Filters, RegistryReader
+from agentroster.store.reader import SCAN_BUDGET, RegistryReader
 from agentroster.store.redis_store import REAP_BUDGET, ReapResult, RedisStore
 from agentroster.worker.batcher import batch_length
 

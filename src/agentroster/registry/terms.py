@@ -8,6 +8,9 @@ term is made of, so a term is never changed to fit.
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass
+
 from agentroster.contracts import AgentView
 
 #: What a text query `q` reads per request at most before it returns what it found, with a
@@ -57,3 +60,39 @@ def search_text(view: AgentView) -> str:
     for skill in view.skills:
         parts += (skill.id, skill.name)
     return "\n".join(parts).lower()
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """What `GET /v1/agents` filters on; every given filter must match."""
+
+    skills: tuple[str, ...] = ()
+    tag: str | None = None
+    protocol: str | None = None
+    transport: str | None = None
+    labels: tuple[tuple[str, str], ...] = ()
+    q: str | None = None
+
+    def terms(self) -> list[str]:
+        """The index terms an agent must have (spelled as the worker indexes them)."""
+        terms = [skill_term(skill) for skill in self.skills]
+        if self.tag:
+            terms.append(tag_term(self.tag))
+        if self.protocol:
+            terms.append(protocol_term(self.protocol))
+        if self.transport:
+            terms.append(transport_term(self.transport))
+        terms += [label_term(key, value) for key, value in self.labels]
+        return terms
+
+    def text(self) -> str:
+        """The lower-cased text `q` looks for ('' for none)."""
+        return (self.q or "").lower()
+
+    def matches(self, terms: AbstractSet[str], text: str) -> bool:
+        """Whether an agent indexed under `terms`, with search text `text` (`search_text`),
+        passes every filter: the same answer `GET /v1/agents` gives from Redis."""
+        if not all(term in terms for term in self.terms()):
+            return False
+        q = self.text()
+        return not q or q in text

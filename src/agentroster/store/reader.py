@@ -20,14 +20,7 @@ from typing import Any, Literal, cast
 import orjson
 from redis.asyncio import Redis
 
-from agentroster.registry.terms import (
-    TEXT_BUDGET,
-    label_term,
-    protocol_term,
-    skill_term,
-    tag_term,
-    transport_term,
-)
+from agentroster.registry.terms import TEXT_BUDGET, Filters
 from agentroster.store.keys import Keys
 from agentroster.store.redis_store import lua_source
 
@@ -36,34 +29,6 @@ ListStatus = Literal["live", "idle", "offline", "all"]
 #: Ids one list request examines at most before it returns what it found, with a cursor (two
 #: large index sets that never intersect cost ~10 ms of Redis for 5,000: bench/README.md, Limits).
 SCAN_BUDGET = 5_000
-
-
-@dataclass(frozen=True, slots=True)
-class Filters:
-    """What `GET /v1/agents` filters on; every given filter must match."""
-
-    skills: tuple[str, ...] = ()
-    tag: str | None = None
-    protocol: str | None = None
-    transport: str | None = None
-    labels: tuple[tuple[str, str], ...] = ()
-    q: str | None = None
-
-    def terms(self) -> list[str]:
-        """The index terms an agent must have (spelled as the worker indexes them)."""
-        terms = [skill_term(skill) for skill in self.skills]
-        if self.tag:
-            terms.append(tag_term(self.tag))
-        if self.protocol:
-            terms.append(protocol_term(self.protocol))
-        if self.transport:
-            terms.append(transport_term(self.transport))
-        terms += [label_term(key, value) for key, value in self.labels]
-        return terms
-
-    def text(self) -> str:
-        """The lower-cased text `q` looks for ('' for none)."""
-        return (self.q or "").lower()
 
 
 #: Instances returned with one agent (soonest lease deadline first); `live_instances` counts all.

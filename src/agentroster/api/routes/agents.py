@@ -19,8 +19,8 @@ from agentroster.contracts.conversion import (
     normalize_version,
 )
 from agentroster.contracts.ids import AGENT_ID_PATTERN
-from agentroster.registry.terms import TEXT_BUDGET
-from agentroster.store.reader import SCAN_BUDGET, Filters, ListStatus
+from agentroster.registry.terms import TEXT_BUDGET, Filters
+from agentroster.store.reader import SCAN_BUDGET, ListStatus
 
 #: How long a client may use a card without revalidating it (then `If-None-Match` → 304).
 CARD_MAX_AGE_S = 60
