@@ -1,4 +1,5 @@
-"""The agent side of agentroster: announce an agent over RabbitMQ, discover others over HTTP.
+"""The agent side of agentroster: announce an agent over RabbitMQ, discover others over HTTP,
+hold a live copy of the registry (`Roster`).
 
 Needs only the base install (pydantic, aio-pika, orjson, httpx): no FastAPI, no Redis.
 """
@@ -8,6 +9,7 @@ from agentroster.client._publisher import CommandPublisher
 from agentroster.client.beacon import Announcement, Beacon, announce
 from agentroster.client.discovery import DiscoveryClient, DiscoveryError
 from agentroster.client.models import Agent, AgentDetail, AgentPage
+from agentroster.client.roster import Change, Changes, ChangesLost, Roster, RosterClosed
 
 __all__ = [
     "Agent",
@@ -15,10 +17,15 @@ __all__ = [
     "AgentPage",
     "Announcement",
     "Beacon",
+    "Change",
+    "Changes",
+    "ChangesLost",
     "CommandPublisher",
     "CommandRefused",
     "DiscoveryClient",
     "DiscoveryError",
     "RegistryNotDeclared",
+    "Roster",
+    "RosterClosed",
     "announce",
 ]
