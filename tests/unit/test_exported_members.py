@@ -83,17 +83,23 @@ def test_contracts_all_holds_the_wire_contract() -> None:
 
 
 def test_client_exports_beacon_announce_and_discovery() -> None:
-    """The client package exports Beacon, announce, the discovery client and their models."""
+    """The client package exports Beacon, announce, the discovery client, the Roster and
+    their models."""
     assert set(agentroster.client.__all__) == {
         "Agent",
         "AgentDetail",
         "AgentPage",
         "Announcement",
         "Beacon",
+        "Change",
+        "Changes",
+        "ChangesLost",
         "CommandPublisher",
         "CommandRefused",
         "DiscoveryClient",
         "DiscoveryError",
         "RegistryNotDeclared",
+        "Roster",
+        "RosterClosed",
         "announce",
     }
