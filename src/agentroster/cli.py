@@ -194,6 +194,119 @@ def agents(
 
 
 @app.command()
+def watch(
+    url: Annotated[
+        str, typer.Option(envvar="AGENTROSTER_API_URL", help="The registry's read API.")
+    ] = "http://127.0.0.1:8000",
+    skill: Annotated[
+        list[str] | None, typer.Option(help="Has this skill (repeat: has all of them).")
+    ] = None,
+    tag: Annotated[str | None, typer.Option(help="Has a skill with this tag.")] = None,
+    protocol: Annotated[
+        str | None, typer.Option(help="Speaks this protocol (a2a, mcp, ...).")
+    ] = None,
+    transport: Annotated[
+        str | None, typer.Option(help="Reachable over this transport (http, amqp, ...).")
+    ] = None,
+    q: Annotated[str | None, typer.Option(help="Text in the name, description or skills.")] = None,
+    label: Annotated[
+        list[str] | None, typer.Option(help="key:value label (repeat: all must match).")
+    ] = None,
+    status: Annotated[
+        str, typer.Option(help="live, idle, offline or all (agents leaving it are `left`).")
+    ] = "all",
+    json_output: Annotated[
+        bool, typer.Option("--json", help="One JSON object per change and line, for scripts.")
+    ] = False,
+) -> None:
+    """Print the registry's changes as they happen: a line per change, or JSON lines.
+
+    Lists the matching agents first (a summary goes to stderr), then follows the events; after
+    a disconnect it goes on where it stopped. Ctrl-C or SIGTERM stops it. Exits with 1 when
+    the API refuses the filters or cannot be reached.
+    """
+    import httpx
+
+    from agentroster.client._state import STATUSES
+    from agentroster.client.discovery import DiscoveryError
+    from agentroster.client.roster import Change, Roster
+
+    if status not in STATUSES:
+        raise typer.BadParameter(f"one of {', '.join(STATUSES)}", param_hint="--status")
+    labels: dict[str, str] = {}
+    for pair in label or ():
+        key, sep, value = pair.partition(":")
+        if not sep or not key:
+            raise typer.BadParameter(f"{pair!r} is not key:value", param_hint="--label")
+        labels[key] = value
+
+    def show(change: Change) -> None:
+        after = change.after
+        if json_output:
+            import orjson
+
+            line = {
+                "kind": change.kind,
+                "agent_id": change.agent_id,
+                "revision": change.revision,
+                "reason": change.reason,
+                "relisted": change.relisted,
+                "status": after.status if after else None,
+                "before_status": change.before.status if change.before else None,
+                "agent": after.model_dump(mode="json") if after else None,
+            }
+            typer.echo(orjson.dumps(line).decode())
+            return
+        state = f"{after.status} live={after.live_instances}" if after else "(gone)"
+        relisted = " [relisted]" if change.relisted else ""
+        typer.echo(
+            f"{change.kind:<8} {change.agent_id}  {state}  rev {change.revision}"
+            f"  ({change.reason}){relisted}"
+        )
+
+    async def follow() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        roster = Roster(
+            url,
+            skill=skill or None,
+            tag=tag,
+            protocol=protocol,
+            transport=transport,
+            q=q,
+            labels=labels or None,
+            status=status,
+        )
+        changes = roster.changes()
+        async with roster:
+            typer.echo(f"synced: {len(roster)} agents at revision {roster.revision}", err=True)
+
+            async def printing() -> None:
+                async for change in changes:
+                    show(change)
+
+            printer = asyncio.create_task(printing())
+            stopping = asyncio.create_task(stop.wait())
+            await asyncio.wait({printer, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            for task in (printer, stopping):
+                task.cancel()
+            if printer.done() and not printer.cancelled():
+                printer.result()  # ChangesLost: this terminal fell too far behind
+
+    try:
+        asyncio.run(follow())
+    except DiscoveryError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    except (TimeoutError, httpx.InvalidURL) as exc:
+        reason = str(exc) or "no answer in time"
+        typer.echo(f"error: cannot follow the registry API at {url}: {reason}", err=True)
+        raise typer.Exit(1) from None
+
+
+@app.command()
 def asyncapi(
     out: Annotated[
         Path, typer.Option(help="Directory to write registry.yaml and agent.yaml into.")
