@@ -49,9 +49,16 @@ from agentroster.client._state import (
     check_status,
     make_filters,
     parse_event,
+    paused_gc,
 )
-from agentroster.client.discovery import DEFAULT_TIMEOUT_S, DiscoveryClient, DiscoveryError
-from agentroster.client.models import Agent
+from agentroster.client.discovery import (
+    DEFAULT_TIMEOUT_S,
+    DiscoveryError,
+    _checked,
+    _parse,
+    _query,
+)
+from agentroster.client.models import Agent, AgentPage
 
 __all__ = ["Change", "Changes", "ChangesLost", "Roster", "RosterClosed"]
 
@@ -173,7 +180,6 @@ class Roster:
         self._backoff_max = backoff_max_s
         self._sync_timeout = sync_timeout
         self._max_event_bytes = max_event_bytes
-        self._discovery = DiscoveryClient(base_url, timeout=timeout, transport=http_transport)
         self._http = httpx.AsyncClient(base_url=base_url, timeout=timeout, transport=http_transport)
         self._synced = asyncio.Event()
         self._sync_target = 0
@@ -315,7 +321,6 @@ class Roster:
         for _, _, waiter in self._waiters:
             if not waiter.done():
                 waiter.set_exception(RosterClosed("the Roster was closed"))
-        await self._discovery.aclose()
         await self._http.aclose()
 
     async def __aenter__(self) -> Self:
@@ -371,7 +376,7 @@ class Roster:
         first: int | None = None
         top = 0
         while True:
-            page = await self._discovery.list_page(
+            params = _query(
                 skill=list(self._filters.skills) or None,
                 tag=self._filters.tag,
                 protocol=self._filters.protocol,
@@ -382,6 +387,9 @@ class Roster:
                 page_size=self._page_size,
                 cursor=cursor,
             )
+            response = _checked(await self._http.get("/v1/agents", params=params))
+            with paused_gc():
+                page = _parse(AgentPage, response)
             if page.revision < top:
                 raise _Relist(f"the revision went back from {top} to {page.revision} while listing")
             first = page.revision if first is None else first
