@@ -179,6 +179,8 @@ class RosterState:
         self.status = check_status(status)
         self.revision = 0
         self._entries: dict[str, Entry] = {}
+        #: The same agents without their entries: one pointer less to chase per match.
+        self._agents: dict[str, Agent] = {}
         self._by_term: dict[str, set[str]] = {}
         self._by_status: dict[str, set[str]] = {}
         #: Per listed agent, the revision of its listed record: events at or below it are
@@ -193,12 +195,11 @@ class RosterState:
 
     def get(self, agent_id: str) -> Agent | None:
         """The agent held under this id, if any."""
-        entry = self._entries.get(agent_id)
-        return entry.agent if entry is not None else None
+        return self._agents.get(agent_id)
 
     def agents(self) -> list[Agent]:
         """Every agent held, in agent id order."""
-        return [self._entries[a].agent for a in sorted(self._entries)]
+        return [self._agents[a] for a in sorted(self._agents)]
 
     def _in_scope(self, entry: Entry) -> bool:
         if self.status != "all" and entry.agent.status != self.status:
@@ -210,6 +211,7 @@ class RosterState:
         if self._unindex(agent_id) is None:
             self._order = None  # a new id: the cached order no longer has it
         self._entries[agent_id] = entry
+        self._agents[agent_id] = entry.agent
         for term in entry.terms:
             self._by_term.setdefault(term, set()).add(agent_id)
         self._by_status.setdefault(entry.agent.status, set()).add(agent_id)
@@ -222,6 +224,7 @@ class RosterState:
         entry = self._entries.pop(agent_id, None)
         if entry is None:
             return None
+        del self._agents[agent_id]
         for term in entry.terms:
             ids = self._by_term[term]
             ids.discard(agent_id)
@@ -258,6 +261,7 @@ class RosterState:
                 )
             )
         self._entries.clear()
+        self._agents.clear()
         self._by_term.clear()
         self._by_status.clear()
         self._order = None
@@ -335,7 +339,8 @@ class RosterState:
             ids = {a for a, entry in entries.items() if q in entry.text}
         else:
             ids = entries.keys()
-        return [entries[a].agent for a in self._ordered(ids)]
+        agents = self._agents
+        return [agents[a] for a in self._ordered(ids)]
 
     def _ordered(self, ids: AbstractSet[str]) -> list[str]:
         """`ids` in id order: sorted when few, else picked from the cached order of all ids."""
