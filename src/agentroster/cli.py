@@ -17,6 +17,7 @@ from agentroster.broker_admin import broker_app
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
+    from agentroster.client.roster import Change
     from agentroster.settings import Settings
     from agentroster.store.ownership import Owner, Ownership
 
@@ -229,7 +230,7 @@ def watch(
 
     from agentroster.client._state import STATUSES
     from agentroster.client.discovery import DiscoveryError
-    from agentroster.client.roster import Change, Roster
+    from agentroster.client.roster import Roster
 
     if status not in STATUSES:
         raise typer.BadParameter(f"one of {', '.join(STATUSES)}", param_hint="--status")
@@ -257,12 +258,7 @@ def watch(
             }
             typer.echo(orjson.dumps(line).decode())
             return
-        state = f"{after.status} live={after.live_instances}" if after else "(gone)"
-        relisted = " [relisted]" if change.relisted else ""
-        typer.echo(
-            f"{change.kind:<8} {change.agent_id}  {state}  rev {change.revision}"
-            f"  ({change.reason}){relisted}"
-        )
+        typer.echo(watch_line(change))
 
     async def follow() -> None:
         stop = asyncio.Event()
@@ -304,6 +300,19 @@ def watch(
         reason = str(exc) or "no answer in time"
         typer.echo(f"error: cannot follow the registry API at {url}: {reason}", err=True)
         raise typer.Exit(1) from None
+
+
+def watch_line(change: Change) -> str:
+    """One change as `agentroster watch` prints it for people; control characters escaped."""
+    after = change.after
+    state = f"{after.status} live={after.live_instances}" if after else "(gone)"
+    relisted = " [relisted]" if change.relisted else ""
+    text = (
+        f"{change.kind:<8} {change.agent_id}  {state}  rev {change.revision}"
+        f"  ({change.reason}){relisted}"
+    )
+    # what the API sends reaches a terminal: no escape sequence of it is ever executed
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
 
 
 @app.command()

@@ -426,3 +426,38 @@ async def test_sse_reader_refuses_a_line_over_the_bound() -> None:
     stream = chunks(b"data: " + b"x" * 50, b"x" * 60)
     with pytest.raises(SseTooLarge):
         [e async for e in sse_events(stream, max_line=100)]
+
+
+async def test_a_cursor_that_does_not_advance_never_loops() -> None:
+    """A broken or hostile API answering the same page with the same cursor forever: each
+    list stops at once, and entering gives up after `sync_timeout`."""
+    requests: list[httpx.Request] = []
+
+    def same_page(request: httpx.Request) -> httpx.Response:
+        requests.append(request)
+        return httpx.Response(200, json={"revision": 1, "agents": [], "next_cursor": "a"})
+
+    live = Roster(
+        BASE_URL, http_transport=httpx.MockTransport(same_page), sync_timeout=0.3, backoff_max_s=1
+    )
+    with pytest.raises(TimeoutError):
+        async with live:
+            pass
+    assert 2 <= len(requests) < 20  # a few lists of two pages, with backoff between them
+
+
+def test_watch_escapes_control_characters_for_the_terminal() -> None:
+    """An agent id or reason with an escape sequence is printed escaped, never executed;
+    ordinary changes print as they are."""
+    from agentroster.cli import watch_line
+    from agentroster.client.models import Agent
+
+    good = Change(
+        "joined", "weather", 7, "registered", None, Agent(agent_id="weather", status="live")
+    )
+    assert watch_line(good) == "joined   weather  live live=0  rev 7  (registered)"
+    bad = Change("left", "x\x1b]0;owned\x07", 8, "expired\x1b[2J", None, None)
+    line = watch_line(bad)
+    assert "\x1b" not in line
+    assert "\x07" not in line
+    assert "\\x1b]0;owned\\x07" in line

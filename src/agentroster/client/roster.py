@@ -364,6 +364,13 @@ class Roster:
             except (httpx.HTTPError, SseTooLarge, BadEvent) as exc:
                 log.info("roster: stream interrupted at revision %d: %r", self.revision, exc)
                 failures += 1
+            except Exception:
+                if not self._synced.is_set():
+                    raise
+                # whatever went wrong, a copy that stops following is worse: list again
+                log.exception("roster: unexpected error at revision %d", self.revision)
+                must_list = True
+                failures += 1
             self.reconnects += 1
             if failures:
                 cap = min(self._backoff_max, BACKOFF_BASE_S * 2 ** (failures - 1))
@@ -397,8 +404,9 @@ class Roster:
             agents += page.agents
             if page.next_cursor is None:
                 break
-            if page.next_cursor == cursor:
-                raise DiscoveryError(200, "invalid-response", "the API repeated a cursor")
+            if cursor is not None and page.next_cursor <= cursor:
+                # pages come in agent id order: a cursor that does not advance would never end
+                raise DiscoveryError(200, "invalid-response", "the API's cursor did not advance")
             cursor = page.next_cursor
         changes = self._state.relist(agents, first)
         self.lists += 1
