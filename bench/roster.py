@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import random
 import secrets
@@ -107,15 +108,31 @@ def fake_api(count: int) -> httpx.MockTransport:
     return httpx.MockTransport(handle)
 
 
+def rss_mib() -> float:
+    """This process's resident memory (VmRSS), MiB."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def percentile(values: Sequence[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
 async def bench_find(agents: int, seconds: float) -> None:
+    api = fake_api(agents)
+    before = rss_mib()
     started = time.perf_counter()
-    async with Roster("http://fake", http_transport=fake_api(agents)) as roster:
-        print(f"synced {len(roster):,} agents in {time.perf_counter() - started:.1f} s")
+    async with Roster("http://fake", http_transport=api) as roster:
+        gc.collect()
+        held = rss_mib() - before
+        print(
+            f"synced {len(roster):,} agents in {time.perf_counter() - started:.1f} s; "
+            f"RSS +{held:.0f} MiB ({held * 1024 * 1024 / max(len(roster), 1):,.0f} bytes/agent)"
+        )
         rng = random.Random(7)
         queries: list[tuple[str, Callable[[], list[Agent] | Agent | None]]] = [
             ("get(agent_id)", lambda: roster.get(f"a{rng.randrange(agents):06d}")),
