@@ -461,3 +461,17 @@ def test_watch_escapes_control_characters_for_the_terminal() -> None:
     assert "\x1b" not in line
     assert "\x07" not in line
     assert "\\x1b]0;owned\\x07" in line
+
+
+async def test_an_unreadable_event_lists_again_past_it() -> None:
+    """An event that does not parse would come again on every reconnection: the Roster lists
+    again and follows from after it."""
+    api = FakeApi()
+    api.lists((1, [listed("a", 1)]))
+    api.lists((3, [listed("a", 1), listed("b", 3)]))
+    api.streams.append([b"id: 2\r\nevent: agent.joined\r\ndata: {not json\r\n\r\n"])
+    async with following(api) as (live, changes):
+        (change,) = await take(changes, 1)
+        assert (change.kind, change.agent_id, change.relisted) == ("joined", "b", True)
+        assert live.lists == 2
+        assert live.revision == 3

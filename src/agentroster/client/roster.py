@@ -361,7 +361,12 @@ class Roster:
                     raise
                 log.warning("roster: %s", exc)
                 failures += 1
-            except (httpx.HTTPError, SseTooLarge, BadEvent) as exc:
+            except (SseTooLarge, BadEvent) as exc:
+                # the same stream would send it again: list, and follow from past it
+                log.warning("roster: unreadable event after revision %d: %s", self.revision, exc)
+                must_list = True
+                failures += 1
+            except httpx.HTTPError as exc:
                 log.info("roster: stream interrupted at revision %d: %r", self.revision, exc)
                 failures += 1
             except Exception:
