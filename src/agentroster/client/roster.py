@@ -34,13 +34,13 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Self
 
 import httpx
 
+from agentroster.client._changes import MAX_PENDING, Changes, ChangesLost, RosterClosed
 from agentroster.client._sse import SseTooLarge, sse_events
 from agentroster.client._state import (
     BadEvent,
@@ -70,75 +70,12 @@ IDLE_TIMEOUT_S = 45.0
 BACKOFF_BASE_S = 0.1
 #: The largest event line accepted (cards are at most 64 KiB by default; events carry one).
 MAX_EVENT_BYTES = 1 << 20
-#: Changes an iterator may fall behind by before it ends with `ChangesLost`.
-MAX_PENDING = 10_000
 #: HTTP statuses that will not change by retrying the first list (a filter the API refuses).
 _PERMANENT = frozenset({400, 401, 403, 404, 405, 422})
 
 
-class RosterClosed(RuntimeError):
-    """The Roster was closed while something waited on it."""
-
-
-class ChangesLost(RuntimeError):
-    """A change iterator fell more than its bound behind: read the Roster afresh, then iterate
-    a new `changes()`."""
-
-
 class _Relist(Exception):
     """The events cannot continue the Roster's copy: list again."""
-
-
-class Changes:
-    """An async iterator of a Roster's changes from the moment it was made; bounded.
-
-    Falling more than `max_pending` changes behind ends it with `ChangesLost` (after the
-    changes it kept); closing the Roster ends it. `aclose()` (or `async with`) unsubscribes.
-    """
-
-    def __init__(self, roster: Roster, max_pending: int) -> None:
-        self._roster = roster
-        self._queue: deque[Change] = deque()
-        self._max = max_pending
-        self._wake = asyncio.Event()
-        self._lost = False
-        self._closed = False
-
-    def _put(self, change: Change) -> None:
-        if len(self._queue) >= self._max:
-            self._lost = True
-            self._roster._streams.discard(self)
-        else:
-            self._queue.append(change)
-        self._wake.set()
-
-    def _close(self) -> None:
-        self._closed = True
-        self._wake.set()
-
-    def __aiter__(self) -> Self:
-        return self
-
-    async def __anext__(self) -> Change:
-        while not self._queue:
-            if self._lost:
-                raise ChangesLost(f"more than {self._max} changes were not read in time")
-            if self._closed:
-                raise StopAsyncIteration
-            self._wake.clear()
-            await self._wake.wait()
-        return self._queue.popleft()
-
-    async def aclose(self) -> None:
-        """Stop receiving changes."""
-        self._roster._streams.discard(self)
-        self._close()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
 
 
 class Roster:
@@ -242,9 +179,9 @@ class Roster:
 
     def changes(self, max_pending: int = MAX_PENDING) -> Changes:
         """Every change from now on, in revision order (see `Changes` for the bound)."""
-        stream = Changes(self, max_pending)
+        stream = Changes(max_pending, self._streams.discard)
         if self._closed:
-            stream._close()
+            stream.close()
         else:
             self._streams.add(stream)
         return stream
@@ -316,7 +253,7 @@ class Roster:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
         for stream in list(self._streams):
-            stream._close()
+            stream.close()
         self._streams.clear()
         for _, _, waiter in self._waiters:
             if not waiter.done():
@@ -463,7 +400,7 @@ class Roster:
 
     def _publish(self, change: Change) -> None:
         for stream in list(self._streams):
-            stream._put(change)
+            stream.put(change)
         for callback in list(self._callbacks):
             try:
                 callback(change)
