@@ -244,3 +244,48 @@ async def test_watch_prints_a_join_and_a_leave_as_json_lines(
     assert joined["agent"]["agent"]["name"] == "watched"
     assert (left["kind"], left["status"], left["reason"]) == ("left", "offline", "deregistered")
     assert left["revision"] == joined["revision"] + 1
+
+
+async def test_a_roster_follows_the_event_log_stream_across_broker_cuts(
+    settings: Settings, worker: Worker, events: EventCollector
+) -> None:
+    """With `events_from`, the events come from the event log stream; its broker connection
+    is cut 3 times mid-stream: the Roster resumes from its stream offset, ends equal to the
+    registry, and reported each published event once, in order."""
+    broker = await TcpProxy.to(settings.broker_url)
+    ids = [f"s{n:03d}" for n in range(150)]
+    try:
+        async with (
+            api_process(settings, free_port()) as url,
+            RawPublisher(settings.broker_url, settings.prefix) as raw,
+        ):
+            roster = Roster(
+                url,
+                events_from=broker.url(settings.broker_url),
+                prefix=settings.prefix,
+                backoff_max_s=0.5,
+                sync_timeout=TIMEOUT_S,
+            )
+            seen = Seen(roster)
+            async with roster:
+                published = 0
+                for batch in (ids[:50], ids[50:100], ids[100:]):
+                    commands = [register(a, 1) for a in batch]
+                    commands += [deregister(a, 2) for a in batch[::2]]
+                    for key, body in commands:
+                        await raw.send(key, body)
+                    await seen.until(at_least(published + 20))
+                    broker.cut()
+                    broker.restore()
+                    published += len(commands)
+                await events.wait_until(at_least(published), timeout=TIMEOUT_S)
+                await seen.until(at_least(published))
+                registry = await listing(url)
+                copy = {a.agent_id: state(a) for a in roster.agents()}
+                assert roster.lists == 1
+                assert roster.reconnects >= 3
+    finally:
+        await broker.close()
+    assert copy == {a: state(agent) for a, agent in registry.items()}
+    amqp = sorted({e.revision: (e.kind, e.agent_id, e.revision) for e in events.events}.items())
+    assert [(c.kind, c.agent_id, c.revision) for c in seen.changes] == [e for _, e in amqp]

@@ -35,11 +35,15 @@ import contextlib
 import logging
 import random
 from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Self
 
 import httpx
+import orjson
+from aio_pika.exceptions import AMQPError
 
+from agentroster.client._amqp_events import stream_events
 from agentroster.client._changes import MAX_PENDING, Changes, ChangesLost, RosterClosed
 from agentroster.client._sse import SseTooLarge, sse_events
 from agentroster.client._state import (
@@ -70,6 +74,8 @@ IDLE_TIMEOUT_S = 45.0
 BACKOFF_BASE_S = 0.1
 #: The largest event line accepted (cards are at most 64 KiB by default; events carry one).
 MAX_EVENT_BYTES = 1 << 20
+#: How long before a list its first stream read starts (the broker's clock may differ).
+STREAM_MARGIN = timedelta(seconds=60)
 #: HTTP statuses that will not change by retrying the first list (a filter the API refuses).
 _PERMANENT = frozenset({400, 401, 403, 404, 405, 422})
 
@@ -84,8 +90,11 @@ class Roster:
     The filters are those of `GET /v1/agents` (`skill` may be several, all required; `labels`
     all match; `q` searches name, description and skills), and `status` (`all` by default:
     an agent going offline stays, with status `offline`). `http_transport` replaces the
-    network (`httpx.MockTransport` in tests). Use it as an async context manager: entering
-    waits until the first list is applied (`sync_timeout`), leaving stops it.
+    network (`httpx.MockTransport` in tests). With `events_from` (a broker URL) the events
+    come from the registry's event log stream (`<prefix>.events.log`, readable by an agent
+    granted `--subscribe`) instead of `GET /v1/events`; the list is still read over HTTP.
+    Use it as an async context manager: entering waits until the first list is applied
+    (`sync_timeout`), leaving stops it.
     """
 
     def __init__(
@@ -106,6 +115,8 @@ class Roster:
         sync_timeout: float | None = 60.0,
         max_event_bytes: int = MAX_EVENT_BYTES,
         http_transport: httpx.AsyncBaseTransport | None = None,
+        events_from: str | None = None,
+        prefix: str = "agentroster",
     ) -> None:
         self._filters = make_filters(
             skill=skill, tag=tag, protocol=protocol, transport=transport, q=q, labels=labels
@@ -118,6 +129,10 @@ class Roster:
         self._sync_timeout = sync_timeout
         self._max_event_bytes = max_event_bytes
         self._http = httpx.AsyncClient(base_url=base_url, timeout=timeout, transport=http_transport)
+        self._broker_url = events_from
+        self._prefix = prefix
+        self._listed_at = datetime.now(UTC)
+        self._stream_offset: int | None = None
         self._synced = asyncio.Event()
         self._sync_target = 0
         self._task: asyncio.Task[None] | None = None
@@ -303,7 +318,7 @@ class Roster:
                 log.warning("roster: unreadable event after revision %d: %s", self.revision, exc)
                 must_list = True
                 failures += 1
-            except httpx.HTTPError as exc:
+            except (httpx.HTTPError, AMQPError, OSError) as exc:
                 log.info("roster: stream interrupted at revision %d: %r", self.revision, exc)
                 failures += 1
             except Exception:
@@ -320,6 +335,8 @@ class Roster:
 
     async def _list(self) -> None:
         """Read every page; replace the copy; follow from the first page's revision."""
+        self._listed_at = datetime.now(UTC)
+        self._stream_offset = None
         agents: list[Agent] = []
         cursor: str | None = None
         first: int | None = None
@@ -358,8 +375,25 @@ class Roster:
                 self._publish(change)
         self._check_synced()
 
+    def _apply(self, revision: int, kind: str, data: str | bytes) -> bool:
+        """Apply one event unless already applied; whether it was new. `_Relist` on a jump."""
+        if revision <= self._state.revision:
+            return False  # already applied (a replay overlapping the live events)
+        if revision != self._state.revision + 1:
+            raise _Relist(f"revision {self._state.revision} was followed by {revision}")
+        kind, body = parse_event(kind, data)
+        if body.revision != revision:
+            raise BadEvent(f"event id {revision} carries revision {body.revision}")
+        change = self._state.apply(kind, body)
+        if change is not None:
+            self._publish(change)
+        self._check_synced()
+        return True
+
     async def _follow(self) -> bool:
         """Apply the events after the copy's revision until the stream ends; whether any came."""
+        if self._broker_url is not None:
+            return await self._follow_stream(self._broker_url)
         since = self._state.revision
         timeout = httpx.Timeout(self._timeout, read=self._idle_timeout)
         headers = {"Accept": "text/event-stream", "Last-Event-ID": str(since)}
@@ -380,18 +414,25 @@ class Roster:
                     revision = int(sse.id or "")
                 except ValueError:
                     raise BadEvent(f"an event without a revision id: {sse.id!r}") from None
-                if revision <= self._state.revision:
-                    continue  # already applied (a replay overlapping the live events)
-                if revision != self._state.revision + 1:
-                    raise _Relist(f"revision {self._state.revision} was followed by {revision}")
-                kind, data = parse_event(sse.event, sse.data)
-                if data.revision != revision:
-                    raise BadEvent(f"event id {revision} carries revision {data.revision}")
-                change = self._state.apply(kind, data)
-                received = True
-                if change is not None:
-                    self._publish(change)
-                self._check_synced()
+                received |= self._apply(revision, sse.event, sse.data)
+        return received
+
+    async def _follow_stream(self, broker_url: str) -> bool:
+        """`_follow` from the event log stream: from the offset after the last event applied,
+        or, after a list, from a little before the list began."""
+        start: int | datetime = (
+            self._stream_offset + 1
+            if self._stream_offset is not None
+            else self._listed_at - STREAM_MARGIN
+        )
+        received = False
+        async for event in stream_events(broker_url, self._prefix, start):
+            try:
+                revision = int(orjson.loads(event.body)["revision"])
+            except (ValueError, KeyError, TypeError):
+                raise BadEvent(f"a stream event without a revision at {event.offset}") from None
+            received |= self._apply(revision, event.kind, event.body)
+            self._stream_offset = event.offset
         return received
 
     def _check_synced(self) -> None:
