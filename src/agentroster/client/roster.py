@@ -24,6 +24,9 @@ order, so its state after the last one at or below R_i is its state at R_i (out 
 every later event is applied as it comes. So once the Roster has applied the events up to
 max(R_i) it holds the registry as of its revision, and stays so event by event (`synced()`).
 
+With `events_from` (a broker URL) the events come from the registry's event log stream instead
+(`client/_amqp_events.py`); the rules above are the same, the position is a stream offset.
+
 Items are the client's `Agent` models. Events carry an agent's status, live instances, view
 and card but not its lease or first/last seen: those fields are as the last list read them.
 """
