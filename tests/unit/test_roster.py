@@ -475,3 +475,18 @@ async def test_an_unreadable_event_lists_again_past_it() -> None:
         assert (change.kind, change.agent_id, change.relisted) == ("joined", "b", True)
         assert live.lists == 2
         assert live.revision == 3
+
+
+async def test_wait_for_before_the_first_list_is_answered_by_it() -> None:
+    """A waiter made before the Roster started is answered by the first list, which reports
+    no change of its own."""
+    api = FakeApi()
+    api.lists((1, [listed("a", 1)]))
+    live = roster(api, sync_timeout=10)
+    waiting = asyncio.create_task(live.wait_for("a", timeout=10))
+    await asyncio.sleep(0)
+    try:
+        await live.start()
+        assert (await waiting).agent_id == "a"
+    finally:
+        await live.aclose()

@@ -376,6 +376,11 @@ class Roster:
         if self.lists > 1:  # the first list is the starting content, not a change of it
             for change in changes:
                 self._publish(change)
+        else:  # but whoever waits for an agent it holds has waited enough
+            for agent_id, status, waiter in self._waiters:
+                agent = self._state.get(agent_id)
+                if agent is not None and agent.status == status and not waiter.done():
+                    waiter.set_result(agent)
         self._check_synced()
 
     def _apply(self, revision: int, kind: str, data: str | bytes) -> bool:
