@@ -48,6 +48,7 @@ from aio_pika.exceptions import AMQPError
 
 from agentroster.client._amqp_events import stream_events
 from agentroster.client._changes import MAX_PENDING, Changes, ChangesLost, RosterClosed
+from agentroster.client._listing import RevisionWentBack, list_all
 from agentroster.client._sse import SseTooLarge, sse_events
 from agentroster.client._state import (
     BadEvent,
@@ -56,16 +57,12 @@ from agentroster.client._state import (
     check_status,
     make_filters,
     parse_event,
-    paused_gc,
 )
 from agentroster.client.discovery import (
     DEFAULT_TIMEOUT_S,
     DiscoveryError,
-    _checked,
-    _parse,
-    _query,
 )
-from agentroster.client.models import Agent, AgentPage
+from agentroster.client.models import Agent
 
 __all__ = ["Change", "Changes", "ChangesLost", "Roster", "RosterClosed"]
 
@@ -340,39 +337,13 @@ class Roster:
         """Read every page; replace the copy; follow from the first page's revision."""
         self._listed_at = datetime.now(UTC)
         self._stream_offset = None
-        agents: list[Agent] = []
-        cursor: str | None = None
-        first: int | None = None
-        top = 0
-        while True:
-            params = _query(
-                skill=list(self._filters.skills) or None,
-                tag=self._filters.tag,
-                protocol=self._filters.protocol,
-                transport=self._filters.transport,
-                q=self._filters.q,
-                labels=dict(self._filters.labels) or None,
-                status="all",
-                page_size=self._page_size,
-                cursor=cursor,
-            )
-            response = _checked(await self._http.get("/v1/agents", params=params))
-            with paused_gc():
-                page = _parse(AgentPage, response)
-            if page.revision < top:
-                raise _Relist(f"the revision went back from {top} to {page.revision} while listing")
-            first = page.revision if first is None else first
-            top = page.revision
-            agents += page.agents
-            if page.next_cursor is None:
-                break
-            if cursor is not None and page.next_cursor <= cursor:
-                # pages come in agent id order: a cursor that does not advance would never end
-                raise DiscoveryError(200, "invalid-response", "the API's cursor did not advance")
-            cursor = page.next_cursor
-        changes = self._state.relist(agents, first)
+        try:
+            listing = await list_all(self._http, self._filters, self._page_size)
+        except RevisionWentBack as exc:
+            raise _Relist(str(exc)) from None
+        changes = self._state.relist(listing.agents, listing.first)
         self.lists += 1
-        self._sync_target = top
+        self._sync_target = listing.top
         if self.lists > 1:  # the first list is the starting content, not a change of it
             for change in changes:
                 self._publish(change)
