@@ -490,3 +490,20 @@ async def test_wait_for_before_the_first_list_is_answered_by_it() -> None:
         assert (await waiting).agent_id == "a"
     finally:
         await live.aclose()
+
+
+def test_the_roster_needs_only_the_base_install() -> None:
+    """Importing the client (Roster included) loads nothing of the server extra."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, agentroster.client\n"
+        "server = ('fastapi', 'redis', 'faststream', 'starlette', 'pydantic_settings', "
+        "'sse_starlette', 'uvicorn', 'prometheus_client')\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & set(server)))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"
