@@ -19,13 +19,14 @@ import logging
 import secrets
 import socket
 from collections.abc import Mapping
+from typing import Any
 
 from faststream.rabbit.publisher import RabbitPublisher
 
 from agentroster.cancellation import raise_if_cancelling
 from agentroster.contracts import EventKind, Topology
+from agentroster.contracts.events import cloudevents_headers
 from agentroster.store.outbox import Outbox, OutboxEvent
-from agentroster.store.redis_store import RedisStore
 from agentroster.worker.batcher import REDIS_UNAVAILABLE
 from agentroster.worker.metrics import WorkerMetrics
 
@@ -37,7 +38,6 @@ class OutboxRelay:
 
     def __init__(
         self,
-        store: RedisStore,
         outbox: Outbox,
         publishers: Mapping[EventKind, RabbitPublisher],
         metrics: WorkerMetrics,
@@ -49,7 +49,6 @@ class OutboxRelay:
         window: int,
         chunk: int = 500,
     ) -> None:
-        self._store = store
         self._outbox = outbox
         self._publishers = publishers
         self._metrics = metrics
@@ -82,12 +81,12 @@ class OutboxRelay:
 
     async def _release(self) -> None:
         try:
-            await self._store.release_relay(self.owner)
+            await self._outbox.release_relay(self.owner)
         except Exception as exc:  # shutting down anyway; the lock expires by itself
             log.debug("relay: could not release the lock: %s", exc)
 
     async def _relay_once(self) -> None:
-        if not await self._store.acquire_relay(self.owner, self._lock_ttl_ms):
+        if not await self._outbox.acquire_relay(self.owner, self._lock_ttl_ms):
             await asyncio.sleep(self._lock_ttl_ms / 3000)
             return
         # XREAD returns at once while unpublished events exist, and otherwise wakes on the next
@@ -104,7 +103,7 @@ class OutboxRelay:
         await self._publishers[event.kind].publish(
             event.body(),
             routing_key=self._topology.event_key(event.kind, event.agent_id),
-            headers=event.cloudevents_headers(self._topology, self._source),
+            headers=event_headers(event, self._topology, self._source),
             message_id=event.event_id(self._topology.prefix),
             timestamp=event.time,
             content_type="application/json",
@@ -113,3 +112,15 @@ class OutboxRelay:
             persist=True,
         )
         self._metrics.events_relayed.labels(event.kind).inc()
+
+
+def event_headers(event: OutboxEvent, topology: Topology, source: str) -> dict[str, Any]:
+    """The CloudEvents headers the relay sends with an outbox event."""
+    return cloudevents_headers(
+        event_id=event.event_id(topology.prefix),
+        event_type=topology.event_type(event.kind),
+        source=source,
+        subject=event.agent_id,
+        time=event.time,
+        revision=event.revision,
+    )
