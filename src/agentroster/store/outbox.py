@@ -22,7 +22,7 @@ from redis.asyncio import Redis
 
 from agentroster.contracts import EventKind
 from agentroster.store.keys import Keys
-from agentroster.store.scripts import MARK_RELAYED, RELAY_RELEASE, RELAY_RENEW, Script
+from agentroster.store.scripts import MARK_RELAYED, RELAY_ACQUIRE, RELAY_RELEASE, Script
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +88,7 @@ class Outbox:
         self.redis = redis
         self.keys = Keys(prefix)
         self._mark = Script(redis, MARK_RELAYED)
-        self._relay_renew = Script(redis, RELAY_RENEW)
+        self._relay_acquire = Script(redis, RELAY_ACQUIRE)
         self._relay_release = Script(redis, RELAY_RELEASE)
 
     async def relayed(self) -> int:
@@ -113,23 +113,26 @@ class Outbox:
             revision, first = await pipe.execute()
         return int(revision or 0), int(first[0][0].split(b"-")[0]) if first else None
 
-    async def mark_relayed(self, revision: int, window: int) -> None:
-        """Record that RabbitMQ confirmed every event up to `revision`; trim beyond the window."""
+    async def mark_relayed(self, revision: int, window: int) -> int:
+        """Record that RabbitMQ confirmed every event up to `revision`; trim beyond the window.
+        Returns the backlog: events written but not yet confirmed."""
         args = {"P": self.keys.base, "revision": revision, "window": window}
-        await self._mark([self.keys.relayed, self.keys.outbox], args)
+        reply, _ = self._mark.head(await self._mark([self.keys.relayed, self.keys.outbox], args))
+        return int(reply["backlog"])
 
     async def backlog(self) -> int:
         """Events written but not yet confirmed."""
         written, relayed = await self.redis.mget(self.keys.revision, self.keys.relayed)
         return int(written or 0) - int(relayed or 0)
 
-    async def acquire_relay(self, owner: str, ttl_ms: int) -> bool:
-        """Take or keep the relay lock; only its holder publishes, so events leave in order."""
+    async def acquire_relay(self, owner: str, ttl_ms: int) -> int | None:
+        """Take or keep the relay lock (only its holder publishes, so events leave in order);
+        the relayed revision if `owner` holds it now, None if another replica does. One
+        round trip."""
         args = {"P": self.keys.base, "owner": owner, "ttl_ms": ttl_ms}
-        held, _ = self._relay_renew.head(await self._relay_renew([self.keys.relay_lock], args))
-        if held["held"]:
-            return True
-        return bool(await self.redis.set(self.keys.relay_lock, owner, nx=True, px=ttl_ms))
+        reply = await self._relay_acquire([self.keys.relay_lock], args)
+        lock, _ = self._relay_acquire.head(reply)
+        return int(lock["relayed"]) if lock["held"] else None
 
     async def release_relay(self, owner: str) -> None:
         """Give the relay lock up (on shutdown) so another replica takes over at once."""

@@ -246,11 +246,11 @@ OWNER = ScriptSpec(
     reply=("found", "bound", "before"),
 )
 
-RELAY_RENEW = ScriptSpec(
-    file="relay_renew.lua",
+RELAY_ACQUIRE = ScriptSpec(
+    file="relay_acquire.lua",
     keys=("relay_lock",),
     args=(Arg("P"), Arg("owner"), Arg("ttl_ms", number=True)),
-    reply=("held",),
+    reply=("held", "relayed"),
 )
 
 RELAY_RELEASE = ScriptSpec(
@@ -264,11 +264,11 @@ MARK_RELAYED = ScriptSpec(
     file="mark_relayed.lua",
     keys=("relayed", "outbox"),
     args=(Arg("P"), Arg("revision", number=True), Arg("window", number=True)),
-    reply=("relayed",),
+    reply=("relayed", "backlog"),
 )
 
 #: Every script, for the seam test.
-SPECS = (APPLY, REAP, QUERY, READ_AGENT, OWNER, RELAY_RENEW, RELAY_RELEASE, MARK_RELAYED)
+SPECS = (APPLY, REAP, QUERY, READ_AGENT, OWNER, RELAY_ACQUIRE, RELAY_RELEASE, MARK_RELAYED)
 
 
 class Script:

@@ -86,18 +86,20 @@ class OutboxRelay:
             log.debug("relay: could not release the lock: %s", exc)
 
     async def _relay_once(self) -> None:
-        if not await self._outbox.acquire_relay(self.owner, self._lock_ttl_ms):
+        # the lock and the position in one round trip, and the mark returns the backlog: two
+        # round trips per chunk besides the read, so a burst's events wait less between chunks
+        relayed = await self._outbox.acquire_relay(self.owner, self._lock_ttl_ms)
+        if relayed is None:
             await asyncio.sleep(self._lock_ttl_ms / 3000)
             return
         # XREAD returns at once while unpublished events exist, and otherwise wakes on the next
         # event any replica writes; it blocks well within the lock's TTL, to renew it in time
-        events = await self._outbox.after(
-            await self._outbox.relayed(), self._chunk, block_ms=self._lock_ttl_ms // 3
-        )
+        events = await self._outbox.after(relayed, self._chunk, block_ms=self._lock_ttl_ms // 3)
+        backlog = 0  # nothing after the position when the read timed out
         if events:
             await asyncio.gather(*(self._publish(e) for e in events))
-            await self._outbox.mark_relayed(events[-1].revision, self._window)
-        self._metrics.outbox_depth.set(await self._outbox.backlog())
+            backlog = await self._outbox.mark_relayed(events[-1].revision, self._window)
+        self._metrics.outbox_depth.set(backlog)
 
     async def _publish(self, event: OutboxEvent) -> None:
         await self._publishers[event.kind].publish(
