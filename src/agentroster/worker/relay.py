@@ -1,11 +1,12 @@
 """Publish the outbox to RabbitMQ, in revision order, and drop each event once confirmed.
 
-One replica at a time holds the relay lock (a Redis key with a TTL it renews), so events leave
-in the order the scripts wrote them. After RabbitMQ confirmed a chunk, the relay advances the
-outbox's relayed revision (the entries stay for the replay window, see `store/outbox.py`). A
-relay that dies before that leaves its position where it was, and the lock expires to another
-replica, which publishes the chunk again: delivery is at least once, and a re-published event
-keeps its id.
+One replica at a time holds the relay lock (a Redis key with a TTL it renews, kept by `Outbox`
+beside the stream it guards), so events leave in the order the scripts wrote them. The relay
+waits for events in `XREAD BLOCK`, which Redis answers as a script's `XADD` commits: no poll.
+After RabbitMQ confirmed a chunk, the relay advances the outbox's relayed revision (the entries
+stay for the replay window, see `store/outbox.py`). A relay that dies before that leaves its
+position where it was, and the lock expires to another replica, which publishes the chunk
+again: delivery is at least once, and a re-published event keeps its id.
 
 Every event carries the registry's broker user name as its AMQP `user_id`: RabbitMQ checks it
 against the publishing connection, so a subscriber that compares it with the registry's user
@@ -117,7 +118,8 @@ class OutboxRelay:
 
 
 def event_headers(event: OutboxEvent, topology: Topology, source: str) -> dict[str, Any]:
-    """The CloudEvents headers the relay sends with an outbox event."""
+    """The CloudEvents headers the relay sends with an outbox event (the AsyncAPI example is
+    built by this function too)."""
     return cloudevents_headers(
         event_id=event.event_id(topology.prefix),
         event_type=topology.event_type(event.kind),
