@@ -56,6 +56,8 @@ async def run(args: argparse.Namespace) -> None:
         await store.observe()
         lone = []
         for k in range(args.registers):
+            if args.gap_ms:
+                await asyncio.sleep(args.gap_ms / 1000)  # idle between calls, as a quiet registry
             started = time.perf_counter()
             await store.apply([_register(k)])
             lone.append((time.perf_counter() - started) * 1000)
@@ -83,10 +85,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--registers", type=int, default=500, help="lone registers (500)")
     parser.add_argument("--batches", type=int, default=200, help="heartbeat batches (200)")
+    parser.add_argument(
+        "--gap-ms", type=float, default=0.0, help="idle time before each lone register (0)"
+    )
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     args = parser.parse_args()
-    if args.registers < 1 or args.batches < 1:
-        parser.error("--registers and --batches must be positive")
+    if args.registers < 1 or args.batches < 1 or args.gap_ms < 0:
+        parser.error("--registers and --batches must be positive, --gap-ms not negative")
     asyncio.run(run(args))
 
 
