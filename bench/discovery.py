@@ -52,14 +52,8 @@ from agentroster.cli import run_server, tune_gc
 from agentroster.contracts import Register, Topology
 from agentroster.registry.terms import TEXT_BUDGET, Filters, skill_term
 from agentroster.store.keys import Keys
-from agentroster.store.reader import (
-    _READ_AGENT,
-    _SUMMARY_FIELDS,
-    MAX_INSTANCES,
-    SCAN_BUDGET,
-    RegistryReader,
-)
-from agentroster.store.redis_store import lua_source
+from agentroster.store.reader import MAX_INSTANCES, SCAN_BUDGET, RegistryReader
+from agentroster.store.scripts import QUERY, READ_AGENT
 
 if TYPE_CHECKING:  # mypy sees bench/ from the repository root
     from bench.heartbeats import (
@@ -397,8 +391,8 @@ class RawTarget:
         self.read_sha = ""
 
     async def load(self) -> None:
-        self.query_sha = await self.redis.script_load(lua_source("query.lua", with_common=False))
-        self.read_sha = await self.redis.script_load(_READ_AGENT)
+        self.query_sha = await self.redis.script_load(QUERY.source())
+        self.read_sha = await self.redis.script_load(READ_AGENT.source())
 
     async def page(
         self, skills: tuple[str, ...], cursor: str | None
@@ -431,10 +425,9 @@ class RawTarget:
             self.keys.base,
             agent_id,
             MAX_INSTANCES,
-            *_SUMMARY_FIELDS,
         )
         seconds = time.perf_counter() - started
-        return reply[1][1] is not None, seconds  # the status field
+        return reply[1][0] is not None, seconds  # the status field of the summary
 
 
 class ReaderTarget:

@@ -6,6 +6,7 @@ AMQP headers prefixed `cloudEvents_` (`cloudEvents_id` is also the AMQP `message
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -61,6 +62,23 @@ CE_HEADERS = (
     "cloudEvents_time",
     "cloudEvents_revision",
 )
+
+
+def cloudevents_headers(
+    *, event_id: str, event_type: str, source: str, subject: str, time: datetime, revision: int
+) -> dict[str, Any]:
+    """One event's CloudEvents attributes as AMQP headers (binary mode), in `CE_HEADERS` order;
+    `time` is written in UTC to the millisecond."""
+    values: tuple[str | int, ...] = (
+        CE_SPECVERSION,
+        event_id,
+        event_type,
+        source,
+        subject,
+        time.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        revision,
+    )
+    return dict(zip(CE_HEADERS, values, strict=True))
 
 
 class AgentEvent(BaseModel):

@@ -38,6 +38,7 @@ from agentroster.contracts import (
 from agentroster.contracts.events import CE_SPECVERSION
 from agentroster.contracts.ids import AGENT_ID_PATTERN
 from agentroster.store.outbox import OutboxEvent
+from agentroster.worker.relay import event_headers
 
 JSON = "application/json"
 #: Version of the AMQP bindings the documents use (asyncapi/bindings, amqp 0.3.0).
@@ -162,7 +163,7 @@ def event_headers_example(topology: Topology, kind: EventKind, source: str) -> d
         view=b"{}",
         card=None,
     )
-    return event.cloudevents_headers(topology, source)
+    return event_headers(event, topology, source)
 
 
 # --- header schemas ---------------------------------------------------------------------------

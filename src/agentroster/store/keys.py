@@ -2,8 +2,9 @@
 
 All keys start with `{<prefix>}:`: the braces are a Redis Cluster hash tag, so every key of
 one registry lives in one slot and the multi-key scripts run on a cluster too (invariant 7).
-The Lua scripts build the per-agent keys from the same base; the layout is written out here
-so that this file is the one map of the data.
+`LAYOUT` below is the one map of the data: `Keys` builds names from it, and the Lua scripts
+get the same builders (`K_<NAME>`) in the prelude `store/scripts.py` generates from it, so
+neither side spells a key by hand (tests/unit/test_lua_seam.py holds them to that).
 
     {p}:rev              string  global revision, INCR once per event
     {p}:epoch            string  registry epoch; a missing epoch means Redis lost its data
@@ -44,11 +45,64 @@ so that this file is the one map of the data.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from string import Formatter
+
+#: Every key as `{prefix}:` + this template; `{name}` fields are the key's parameters. The
+#: name is the `Keys` accessor, and in Lua `K_<NAME>` (a string, or a function of the fields).
+LAYOUT: dict[str, str] = {
+    "revision": "rev",
+    "epoch": "epoch",
+    "outbox": "outbox",
+    "relayed": "relayed",
+    "relay_lock": "relay",
+    "leases": "leases",
+    "idle": "idle",
+    "retain": "retain",
+    "agents": "agents",
+    "reaper": "reaper",
+    "brake": "brake",
+    "braking": "braking",
+    "ttl_max": "ttlmax",
+    "recovering": "recovering",
+    "damped": "damped",
+    "flap": "flap:{agent_id}",
+    "status": "status:{status}",
+    "index": "ix:{term}",
+    "agent": "agent:{agent_id}",
+    "owned": "owned:{identity}",
+    "instances": "inst:{agent_id}",
+    "instance": "i:{agent_id}:{instance_id}",
+}
+
+
+def parameters(name: str) -> list[str]:
+    """The parameters of key `name`, in order (none for a fixed key)."""
+    return [field for _, field, _, _ in Formatter().parse(LAYOUT[name]) if field]
+
+
+def lua_builders() -> str:
+    """`LAYOUT` as Lua: `local K_REVISION = P .. 'rev'`, `local function K_AGENT(agent_id)
+    return P .. 'agent:' .. agent_id end`; `P` is the key base the script was given."""
+    lines = []
+    for name, template in LAYOUT.items():
+        parts = ["P"]
+        for literal, field, _, _ in Formatter().parse(template):
+            if literal:
+                parts.append(f"'{literal}'")
+            if field:
+                parts.append(field)
+        body = " .. ".join(parts)
+        params = parameters(name)
+        if params:
+            lines.append(f"local function K_{name.upper()}({', '.join(params)}) return {body} end")
+        else:
+            lines.append(f"local K_{name.upper()} = {body}")
+    return "\n".join(lines) + "\n"
 
 
 @dataclass(frozen=True, slots=True)
 class Keys:
-    """Redis key names for one registry prefix."""
+    """Redis key names for one registry prefix (see `LAYOUT`)."""
 
     prefix: str
 
@@ -57,100 +111,109 @@ class Keys:
         """The common start of every key, hash tag included: `{prefix}:`."""
         return f"{{{self.prefix}}}:"
 
+    def named(self, name: str) -> str:
+        """A fixed key by its `LAYOUT` name (how the scripts' KEYS are given by name)."""
+        return self.base + LAYOUT[name]
+
     @property
     def revision(self) -> str:
         """Global revision counter."""
-        return self.base + "rev"
+        return self.base + LAYOUT["revision"]
 
     @property
     def epoch(self) -> str:
         """Registry epoch, set when the keyspace is first written."""
-        return self.base + "epoch"
+        return self.base + LAYOUT["epoch"]
 
     @property
     def outbox(self) -> str:
         """Stream of events: awaiting publication, then kept for replay (`events_window`)."""
-        return self.base + "outbox"
+        return self.base + LAYOUT["outbox"]
 
     @property
     def relayed(self) -> str:
         """The last revision the relay saw confirmed."""
-        return self.base + "relayed"
+        return self.base + LAYOUT["relayed"]
 
     @property
     def relay_lock(self) -> str:
         """Lock held by the replica that relays the outbox."""
-        return self.base + "relay"
+        return self.base + LAYOUT["relay_lock"]
 
     @property
     def leases(self) -> str:
         """Sorted set of every live lease by deadline: the source of expiries."""
-        return self.base + "leases"
+        return self.base + LAYOUT["leases"]
 
     @property
     def idle(self) -> str:
         """Sorted set of idle agents by the end of their idle period."""
-        return self.base + "idle"
+        return self.base + LAYOUT["idle"]
 
     @property
     def retain(self) -> str:
         """Sorted set of offline agents by the time they are deleted."""
-        return self.base + "retain"
+        return self.base + LAYOUT["retain"]
 
     @property
     def agents(self) -> str:
         """Every known agent id."""
-        return self.base + "agents"
+        return self.base + LAYOUT["agents"]
 
     @property
     def reaper(self) -> str:
         """Time of the last reaper sweep."""
-        return self.base + "reaper"
+        return self.base + LAYOUT["reaper"]
 
     @property
-    def ttl_max(self) -> str:
-        """The longest lease TTL registered lately, in ms."""
-        return self.base + "ttlmax"
-
-    @property
-    def recovering(self) -> str:
-        """Set for the recovery window after Redis lost its data."""
-        return self.base + "recovering"
+    def brake(self) -> str:
+        """Set while the mass-expiry brake has fired: it holds leases once while this lives."""
+        return self.base + LAYOUT["brake"]
 
     @property
     def braking(self) -> str:
         """Set while the mass-expiry brake holds leases; its value is how many."""
-        return self.base + "braking"
+        return self.base + LAYOUT["braking"]
+
+    @property
+    def ttl_max(self) -> str:
+        """The longest lease TTL registered lately, in ms."""
+        return self.base + LAYOUT["ttl_max"]
+
+    @property
+    def recovering(self) -> str:
+        """Set for the recovery window after Redis lost its data."""
+        return self.base + LAYOUT["recovering"]
 
     @property
     def damped(self) -> str:
         """Sorted set of flapping agents by when their final state is due."""
-        return self.base + "damped"
+        return self.base + LAYOUT["damped"]
 
     def flap(self, agent_id: str) -> str:
         """Events of one agent in its current flap window."""
-        return f"{self.base}flap:{agent_id}"
+        return self.base + LAYOUT["flap"].format(agent_id=agent_id)
 
     def status(self, status: str) -> str:
         """Agent ids with one status: live, idle or offline."""
-        return f"{self.base}status:{status}"
+        return self.base + LAYOUT["status"].format(status=status)
 
     def index(self, term: str) -> str:
         """Agent ids with one index term, e.g. `skill:forecast`."""
-        return f"{self.base}ix:{term}"
+        return self.base + LAYOUT["index"].format(term=term)
 
     def agent(self, agent_id: str) -> str:
         """Hash with an agent's card, view and status."""
-        return f"{self.base}agent:{agent_id}"
+        return self.base + LAYOUT["agent"].format(agent_id=agent_id)
 
     def owned(self, identity: str) -> str:
         """Agent ids owned by one identity ("" for agents registered without one)."""
-        return f"{self.base}owned:{identity}"
+        return self.base + LAYOUT["owned"].format(identity=identity)
 
     def instances(self, agent_id: str) -> str:
         """Sorted set of an agent's live instances by lease deadline."""
-        return f"{self.base}inst:{agent_id}"
+        return self.base + LAYOUT["instances"].format(agent_id=agent_id)
 
     def instance(self, agent_id: str, instance_id: str) -> str:
         """Hash of one instance: seq, lease, tombstone."""
-        return f"{self.base}i:{agent_id}:{instance_id}"
+        return self.base + LAYOUT["instance"].format(agent_id=agent_id, instance_id=instance_id)

@@ -4,7 +4,11 @@ Every event is appended to the `{p}:outbox` stream with id `<revision>-0`, by th
 makes the change. The relay publishes entries after `{p}:relayed` (the last revision RabbitMQ
 confirmed) and then advances it; entries stay for a window of `events_window` revisions after
 publication, so `GET /v1/events?since=R` can replay them, and only then are trimmed. An entry
-is never trimmed before it is published.
+is never trimmed before it is published. One relay at a time publishes (the relay lock, here
+beside the stream it guards), so events leave in order.
+
+`OutboxEvent` keeps the stored facts of an event; the wire form's CloudEvents headers are built
+where the wire contract lives (`contracts.events.cloudevents_headers`).
 """
 
 from __future__ import annotations
@@ -16,24 +20,14 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis
 
-from agentroster.contracts import CE_HEADERS, EventKind, Topology
-from agentroster.contracts.events import CE_SPECVERSION
+from agentroster.contracts import EventKind
 from agentroster.store.keys import Keys
-
-#: Advance the relayed revision (never backwards) and trim what the window no longer keeps.
-_MARK_RELAYED = """
-local current = tonumber(redis.call('GET', KEYS[1]) or '0')
-local rev, window = tonumber(ARGV[1]), tonumber(ARGV[2])
-if rev > current then redis.call('SET', KEYS[1], rev) current = rev end
-local keep_from = current - window + 1
-if keep_from > 1 then redis.call('XTRIM', KEYS[2], 'MINID', keep_from .. '-0') end
-return current
-"""
+from agentroster.store.scripts import MARK_RELAYED, RELAY_ACQUIRE, RELAY_RELEASE, Script
 
 
 @dataclass(frozen=True, slots=True)
 class OutboxEvent:
-    """One event as the outbox holds it; builds the AMQP/SSE body and CloudEvents attributes."""
+    """One event as the outbox holds it; builds the AMQP/SSE body and its id."""
 
     revision: int
     kind: EventKind
@@ -86,19 +80,6 @@ class OutboxEvent:
             data["card"] = orjson.Fragment(self.card)
         return orjson.dumps(data)
 
-    def cloudevents_headers(self, topology: Topology, source: str) -> dict[str, Any]:
-        """The CloudEvents attributes as AMQP headers (binary mode)."""
-        values: tuple[str | int, ...] = (
-            CE_SPECVERSION,
-            self.event_id(topology.prefix),
-            topology.event_type(self.kind),
-            source,
-            self.agent_id,
-            self.time.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-            self.revision,
-        )
-        return dict(zip(CE_HEADERS, values, strict=True))
-
 
 class Outbox:
     """Reads and advances the outbox of one registry."""
@@ -106,7 +87,9 @@ class Outbox:
     def __init__(self, redis: Redis, prefix: str) -> None:
         self.redis = redis
         self.keys = Keys(prefix)
-        self._mark = redis.register_script(_MARK_RELAYED)
+        self._mark = Script(redis, MARK_RELAYED)
+        self._relay_acquire = Script(redis, RELAY_ACQUIRE)
+        self._relay_release = Script(redis, RELAY_RELEASE)
 
     async def relayed(self) -> int:
         """The last revision RabbitMQ confirmed."""
@@ -130,11 +113,28 @@ class Outbox:
             revision, first = await pipe.execute()
         return int(revision or 0), int(first[0][0].split(b"-")[0]) if first else None
 
-    async def mark_relayed(self, revision: int, window: int) -> None:
-        """Record that RabbitMQ confirmed every event up to `revision`; trim beyond the window."""
-        await self._mark(keys=[self.keys.relayed, self.keys.outbox], args=[revision, window])
+    async def mark_relayed(self, revision: int, window: int) -> int:
+        """Record that RabbitMQ confirmed every event up to `revision`; trim beyond the window.
+        Returns the backlog: events written but not yet confirmed."""
+        args = {"P": self.keys.base, "revision": revision, "window": window}
+        reply, _ = self._mark.head(await self._mark([self.keys.relayed, self.keys.outbox], args))
+        return int(reply["backlog"])
 
     async def backlog(self) -> int:
         """Events written but not yet confirmed."""
         written, relayed = await self.redis.mget(self.keys.revision, self.keys.relayed)
         return int(written or 0) - int(relayed or 0)
+
+    async def acquire_relay(self, owner: str, ttl_ms: int) -> int | None:
+        """Take or keep the relay lock (only its holder publishes, so events leave in order);
+        the relayed revision if `owner` holds it now, None if another replica does. One
+        round trip."""
+        args = {"P": self.keys.base, "owner": owner, "ttl_ms": ttl_ms}
+        reply = await self._relay_acquire([self.keys.relay_lock], args)
+        lock, _ = self._relay_acquire.head(reply)
+        return int(lock["relayed"]) if lock["held"] else None
+
+    async def release_relay(self, owner: str) -> None:
+        """Give the relay lock up (on shutdown) so another replica takes over at once."""
+        args = {"P": self.keys.base, "owner": owner}
+        await self._relay_release([self.keys.relay_lock], args)

@@ -14,7 +14,7 @@ from typing import Literal
 from redis.asyncio import Redis
 
 from agentroster.store.keys import Keys
-from agentroster.store.redis_store import lua_source
+from agentroster.store.scripts import OWNER, Script
 
 
 class UnknownAgent(LookupError):
@@ -40,18 +40,17 @@ class Ownership:
 
     def __init__(self, redis: Redis, prefix: str) -> None:
         self._keys = Keys(prefix)
-        self._script = redis.register_script(lua_source("owner.lua", with_common=False))
+        self._script = Script(redis, OWNER)
 
     async def _run(
         self, agent_id: str, action: Literal["show", "release", "transfer"], to: str = ""
     ) -> Owner:
-        found, bound, before = await self._script(
-            keys=[self._keys.agent(agent_id)],
-            args=[self._keys.base, agent_id, action, to],
-        )
-        if not found:
+        args = {"P": self._keys.base, "agent_id": agent_id, "action": action, "to": to}
+        reply, _ = self._script.head(await self._script([self._keys.agent(agent_id)], args))
+        if not reply["found"]:
             raise UnknownAgent(agent_id)
-        return Owner(bool(bound), before.decode() if isinstance(before, bytes) else before)
+        before = reply["before"]
+        return Owner(bool(reply["bound"]), before.decode() if isinstance(before, bytes) else before)
 
     async def show(self, agent_id: str) -> Owner:
         """The agent's owner."""

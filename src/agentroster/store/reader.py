@@ -1,6 +1,7 @@
 """Read side of the registry's Redis state: what the HTTP API shows, never written here.
 
-Uses the key layout of `store/keys.py`. One agent is read by one small read-only script, so a
+Uses the key layout of `store/keys.py` and the scripts named in `store/scripts.py`. One agent
+is read by one small read-only script (`read_agent.lua`), so a
 `GET /v1/agents/{id}` costs one round trip and sees one consistent moment (the agent hash, its
 instances and their records, and the global revision together). A page of agents is one call
 of `query.lua`, which filters, cuts the page and returns its summaries with the revision, all
@@ -15,14 +16,14 @@ The agent's `owner` is never read: it is the registry's business, not the reader
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 import orjson
 from redis.asyncio import Redis
 
 from agentroster.registry.terms import TEXT_BUDGET, Filters
 from agentroster.store.keys import Keys
-from agentroster.store.redis_store import lua_source
+from agentroster.store.scripts import QUERY, READ_AGENT, SUMMARY_FIELDS, Script
 
 #: What `list_agents` can filter on: the agent's status, or every known agent.
 ListStatus = Literal["live", "idle", "offline", "all"]
@@ -33,36 +34,6 @@ SCAN_BUDGET = 5_000
 
 #: Instances returned with one agent (soonest lease deadline first); `live_instances` counts all.
 MAX_INSTANCES = 1000
-
-#: Fields of `{p}:agent:<a>` every read takes, in this order (never `owner`); query.lua reads
-#: the same fields in the same order for each agent of a page.
-_SUMMARY_FIELDS = (
-    "status",
-    "digest",
-    "view",
-    "first_seen",
-    "last_seen",
-    "ttl",
-    "interval",
-    "idle_ttl",
-    "rev",
-)
-
-# One agent in one round trip, at one moment. KEYS[1] (the agent hash) routes the call to the
-# registry's slot; the other keys share its hash tag. `no-writes` lets it run on a replica.
-_READ_AGENT = """#!lua flags=no-writes
-local P, a, max = ARGV[1], ARGV[2], tonumber(ARGV[3])
-local fields = redis.call('HMGET', KEYS[1], unpack(ARGV, 4))
-local live = redis.call('ZCARD', P .. 'inst:' .. a)
-local members = redis.call('ZRANGE', P .. 'inst:' .. a, 0, max - 1, 'WITHSCORES')
-local instances = {}
-for j = 1, #members, 2 do
-  local i = members[j]
-  local record = redis.call('HMGET', P .. 'i:' .. a .. ':' .. i, 'first_seen', 'last_seen')
-  instances[#instances + 1] = {i, members[j + 1], record[1], record[2]}
-end
-return {redis.call('GET', P .. 'rev') or '0', fields, live, instances}
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,8 +114,8 @@ class RegistryReader:
         self.keys = Keys(prefix)
         self.text_budget = text_budget
         self.scan_budget = scan_budget
-        self._read_agent = redis.register_script(_READ_AGENT)
-        self._query = redis.register_script(lua_source("query.lua", with_common=False))
+        self._read_agent = Script(redis, READ_AGENT)
+        self._query = Script(redis, QUERY)
 
     async def revision(self) -> int:
         """The global revision: how many changes the registry has made."""
@@ -152,12 +123,10 @@ class RegistryReader:
 
     async def get_agent(self, agent_id: str) -> AgentDetail | None:
         """One agent with its live instances, in one round trip; None if unknown."""
-        reply = await self._read_agent(
-            keys=[self.keys.agent(agent_id)],
-            args=[self.keys.base, agent_id, MAX_INSTANCES, *_SUMMARY_FIELDS],
-        )
-        registry_revision, values, live, instances = cast(list[Any], reply)
-        summary = _summary(agent_id, values, live)
+        args = {"P": self.keys.base, "agent_id": agent_id, "max_instances": MAX_INSTANCES}
+        reply = await self._read_agent([self.keys.agent(agent_id)], args)
+        head, tail = self._read_agent.head(reply)
+        summary = _summary(agent_id, head["summary"], head["live"])
         if summary is None:
             return None
         return AgentDetail(
@@ -169,9 +138,9 @@ class RegistryReader:
                     first_seen_ms=_int(first_seen),
                     last_seen_ms=_int(last_seen),
                 )
-                for instance_id, deadline, first_seen, last_seen in instances
+                for instance_id, deadline, first_seen, last_seen in self._read_agent.rows(tail)
             ),
-            registry_revision=_int(registry_revision) or 0,
+            registry_revision=_int(head["revision"]) or 0,
         )
 
     async def get_card(self, agent_id: str) -> StoredCard | None:
@@ -213,42 +182,41 @@ class RegistryReader:
         filters = filters or Filters()
         status_set = self.keys.agents if status == "all" else self.keys.status(status)
         sets = [status_set, *(self.keys.index(term) for term in filters.terms())]
-        reply = await self._query(
-            keys=[self.keys.revision],
-            args=[
-                self.keys.base,
-                cursor or "",
-                limit,
-                self.scan_budget,
-                filters.text(),
-                self.text_budget,
-                *sets,
-            ],
-        )
-        revision, next_cursor = int(reply[0]), _text(reply[1])
+        args = {
+            "P": self.keys.base,
+            "cursor": cursor or "",
+            "limit": limit,
+            "budget": self.scan_budget,
+            "q": filters.text(),
+            "text_budget": self.text_budget,
+        }
+        head, tail = self._query.head(await self._query([self.keys.revision], args, sets))
+        revision, next_cursor = int(head["revision"]), _text(head["next_cursor"])
         rows = [
-            _summary(_text(reply[n]), reply[n + 1], reply[n + 2]) for n in range(2, len(reply), 3)
+            _summary(_text(agent_id), summary, live)
+            for agent_id, summary, live in self._query.rows(tail)
         ]
         # a set member without its hash (the scripts change both together) is left out
         return AgentPage(revision, [r for r in rows if r is not None], next_cursor or None)
 
 
 def _summary(agent_id: str, values: list[Any], live: Any) -> AgentSummary | None:
-    """Build a summary from the `_SUMMARY_FIELDS` values; None when the agent has no record."""
-    status, digest, view, first_seen, last_seen, ttl, interval, idle_ttl, rev = values
+    """Build a summary from the `SUMMARY_FIELDS` values; None when the agent has no record."""
+    record = dict(zip(SUMMARY_FIELDS, values, strict=True))
+    status, digest, view = record["status"], record["digest"], record["view"]
     if status is None:
         return None
     return AgentSummary(
         agent_id=agent_id,
         status=_text(status),
-        revision=_int(rev) or 0,
+        revision=_int(record["rev"]) or 0,
         digest=_text(digest) if digest is not None else "",
         view=_view(view),
-        first_seen_ms=_int(first_seen),
-        last_seen_ms=_int(last_seen),
-        ttl_ms=_int(ttl) or 0,
-        interval_ms=_int(interval) or 0,
-        idle_ttl_ms=_int(idle_ttl) or 0,
+        first_seen_ms=_int(record["first_seen"]),
+        last_seen_ms=_int(record["last_seen"]),
+        ttl_ms=_int(record["ttl"]) or 0,
+        interval_ms=_int(record["interval"]) or 0,
+        idle_ttl_ms=_int(record["idle_ttl"]) or 0,
         live_instances=_int(live) or 0,
     )
 

@@ -2,7 +2,7 @@
 
 Every change goes through one Lua script call (`apply.lua`, `reap.lua`), so a batch of
 commands or a sweep of expiries commits whole or not at all, with its events in the outbox.
-redis-py's `Script` runs `EVALSHA` and reloads the script after a Redis restart (NOSCRIPT).
+The scripts' arguments, records, result codes and replies are named in `store/scripts.py`.
 """
 
 from __future__ import annotations
@@ -10,18 +10,30 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib.resources import files
+from operator import attrgetter
 from typing import Any
 
 from redis.asyncio import Redis
 
 from agentroster.registry.prepare import Prepared
 from agentroster.store.keys import Keys
+from agentroster.store.scripts import APPLY, REAP, Code, Script
 
-#: Codes apply.lua returns per command.
-APPLIED, DUPLICATE, FORBIDDEN, UNKNOWN_AGENT, STALE_CARD = 0, 1, 2, 3, 4
-AGENT_QUOTA, INSTANCE_QUOTA, STUCK = 5, 6, 7
-OUTCOMES = {
+#: The codes apply.lua returns per command, by the names the worker imports.
+APPLIED, DUPLICATE, FORBIDDEN, UNKNOWN_AGENT = (
+    Code.APPLIED,
+    Code.DUPLICATE,
+    Code.FORBIDDEN,
+    Code.UNKNOWN_AGENT,
+)
+STALE_CARD, AGENT_QUOTA, INSTANCE_QUOTA, STUCK = (
+    Code.STALE_CARD,
+    Code.AGENT_QUOTA,
+    Code.INSTANCE_QUOTA,
+    Code.STUCK,
+)
+#: What the worker's metrics call each code.
+OUTCOMES: dict[int, str] = {
     APPLIED: "applied",
     DUPLICATE: "duplicate",
     FORBIDDEN: "forbidden",
@@ -32,12 +44,8 @@ OUTCOMES = {
     STUCK: "duplicate",  # a duplicate too; the first of a run that says the client is stuck
 }
 
-
-def lua_source(name: str, *, with_common: bool = True) -> str:
-    """A script from `store/lua/`, after `common.lua` (its shared helpers) unless told not to."""
-    lua = files("agentroster.store") / "lua"
-    source = (lua / name).read_text()
-    return (lua / "common.lua").read_text() + "\n" + source if with_common else source
+#: A command's record for apply.lua, in the order of `APPLY.record`.
+_record = attrgetter(*APPLY.record)
 
 
 #: The longest TTL assumed for the recovery window when no registration has told it (e.g. a
@@ -111,28 +119,19 @@ class RedisStore:
         #: The epoch this store last saw ("" before the first look).
         self.epoch = ""
         self.longest_ttl_ms = 0
-        self._apply = redis.register_script(lua_source("apply.lua"))
-        self._reap = redis.register_script(lua_source("reap.lua"))
-        self._relay_renew = redis.register_script(
-            "if redis.call('GET', KEYS[1]) == ARGV[1] then "
-            "return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0"
-        )
-        self._relay_release = redis.register_script(
-            "if redis.call('GET', KEYS[1]) == ARGV[1] then "
-            "return redis.call('DEL', KEYS[1]) end return 0"
-        )
+        self._apply = Script(redis, APPLY)
+        self._reap = Script(redis, REAP)
 
-    def _common_args(self) -> list[Any]:
+    def _common_args(self) -> dict[str, Any]:
         """The arguments every write script starts with (see common.lua)."""
-        recovery_ms = 2 * (self.longest_ttl_ms or FALLBACK_TTL_MS)
-        return [
-            self.keys.base,
-            secrets.token_hex(8),
-            self.epoch,
-            recovery_ms,
-            self.flap_window_ms,
-            self.flap_max_events,
-        ]
+        return {
+            "P": self.keys.base,
+            "new_epoch": secrets.token_hex(8),
+            "seen_epoch": self.epoch,
+            "recovery_ms": 2 * (self.longest_ttl_ms or FALLBACK_TTL_MS),
+            "flap_window": self.flap_window_ms,
+            "flap_max": self.flap_max_events,
+        }
 
     async def observe(self) -> str:
         """Learn the registry's epoch and longest TTL (on start, before the first write)."""
@@ -143,36 +142,19 @@ class RedisStore:
 
     async def apply(self, batch: Sequence[Prepared]) -> ApplyResult:
         """Apply commands in one atomic script (see apply.lua)."""
-        args = [
-            *self._common_args(),
-            self.retention_ms,
-            self.quotas.agents_per_identity,
-            self.quotas.instances_per_agent,
-            len(batch),
-        ]
+        args = self._common_args()
+        args["retention"] = self.retention_ms
+        args["max_agents"] = self.quotas.agents_per_identity
+        args["max_instances"] = self.quotas.instances_per_agent
+        args["n"] = n = len(batch)
+        records: list[Any] = []
         for p in batch:
-            args += (
-                p.kind,
-                p.agent_id,
-                p.instance_id,
-                p.seq,
-                p.ttl_ms,
-                p.interval_ms,
-                p.idle_ttl_ms,
-                p.user_id,
-                p.digest,
-                p.state_digest,
-                p.card,
-                p.view,
-                p.reason,
-                p.terms,
-                p.text,
-            )
-        reply: list[Any] = await self._apply(keys=[self.keys.revision], args=args)
-        n = len(batch)
+            records += _record(p)
+        reply = await self._apply([self.keys.revision], args, records)
+        head, tail = self._apply.head(reply)
         # the epoch from every write too: a worker whose reaper is held still notices a loss
-        self.epoch = reply[n + 1].decode()
-        return ApplyResult(reply[:n], reply[n], [a.decode() for a in reply[n + 2 :]])
+        self.epoch = head["epoch"].decode()
+        return ApplyResult(list(tail[:n]), head["events"], [a.decode() for a in tail[n:]])
 
     async def reap(
         self,
@@ -191,32 +173,28 @@ class RedisStore:
         it ends or deletes, the views its events carry, what the agents it deletes stored,
         256 per index term) and reports `more_due`: the reaper sweeps again at once.
         """
-        own = [limit, self.retention_ms, gap_ms, brake_share, brake_min_agents, budget]
-        reply = await self._reap(keys=[self.keys.leases], args=[*self._common_args(), *own])
-        expired, idle, deleted, more, events, graced, held, epoch, recovery, brake = reply[:10]
-        self.epoch = epoch.decode()
-        self.longest_ttl_ms = reply[10]
-        damped = tuple(a.decode() for a in reply[11:])
-        return ReapResult(
-            expired,
-            idle,
-            deleted,
-            bool(more),
-            events,
-            graced,
-            held,
-            self.epoch,
-            max(recovery, 0),
-            max(brake, 0),
-            damped,
+        args = self._common_args()
+        args.update(
+            limit=limit,
+            retention=self.retention_ms,
+            gap_ms=gap_ms,
+            brake_share=brake_share,
+            brake_min=brake_min_agents,
+            budget=budget,
         )
-
-    async def acquire_relay(self, owner: str, ttl_ms: int) -> bool:
-        """Take or keep the relay lock; only its holder publishes, so events leave in order."""
-        if await self._relay_renew(keys=[self.keys.relay_lock], args=[owner, ttl_ms]):
-            return True
-        return bool(await self.redis.set(self.keys.relay_lock, owner, nx=True, px=ttl_ms))
-
-    async def release_relay(self, owner: str) -> None:
-        """Give the relay lock up (on shutdown) so another replica takes over at once."""
-        await self._relay_release(keys=[self.keys.relay_lock], args=[owner])
+        head, damped = self._reap.head(await self._reap([self.keys.leases], args))
+        self.epoch = head["epoch"].decode()
+        self.longest_ttl_ms = head["longest_ttl_ms"]
+        return ReapResult(
+            leases_expired=head["leases_expired"],
+            idle_expired=head["idle_expired"],
+            deleted=head["deleted"],
+            more_due=bool(head["more_due"]),
+            events=head["events"],
+            graced=head["graced"],
+            held=head["held"],
+            epoch=self.epoch,
+            recovery_ms_left=max(head["recovery_ms_left"], 0),
+            brake_ms_left=max(head["brake_ms_left"], 0),
+            damped=tuple(a.decode() for a in damped),
+        )

@@ -146,7 +146,6 @@ class Worker:
             hold_reason=self.reaper_hold_reason,
         )
         self.relay = OutboxRelay(
-            self.store,
             Outbox(self.redis, settings.prefix),
             self.event_publishers,
             self.metrics,

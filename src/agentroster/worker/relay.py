@@ -1,11 +1,12 @@
 """Publish the outbox to RabbitMQ, in revision order, and drop each event once confirmed.
 
-One replica at a time holds the relay lock (a Redis key with a TTL it renews), so events leave
-in the order the scripts wrote them. After RabbitMQ confirmed a chunk, the relay advances the
-outbox's relayed revision (the entries stay for the replay window, see `store/outbox.py`). A
-relay that dies before that leaves its position where it was, and the lock expires to another
-replica, which publishes the chunk again: delivery is at least once, and a re-published event
-keeps its id.
+One replica at a time holds the relay lock (a Redis key with a TTL it renews, kept by `Outbox`
+beside the stream it guards), so events leave in the order the scripts wrote them. The relay
+waits for events in `XREAD BLOCK`, which Redis answers as a script's `XADD` commits: no poll.
+After RabbitMQ confirmed a chunk, the relay advances the outbox's relayed revision (the entries
+stay for the replay window, see `store/outbox.py`). A relay that dies before that leaves its
+position where it was, and the lock expires to another replica, which publishes the chunk
+again: delivery is at least once, and a re-published event keeps its id.
 
 Every event carries the registry's broker user name as its AMQP `user_id`: RabbitMQ checks it
 against the publishing connection, so a subscriber that compares it with the registry's user
@@ -19,13 +20,14 @@ import logging
 import secrets
 import socket
 from collections.abc import Mapping
+from typing import Any
 
 from faststream.rabbit.publisher import RabbitPublisher
 
 from agentroster.cancellation import raise_if_cancelling
 from agentroster.contracts import EventKind, Topology
+from agentroster.contracts.events import cloudevents_headers
 from agentroster.store.outbox import Outbox, OutboxEvent
-from agentroster.store.redis_store import RedisStore
 from agentroster.worker.batcher import REDIS_UNAVAILABLE
 from agentroster.worker.metrics import WorkerMetrics
 
@@ -37,7 +39,6 @@ class OutboxRelay:
 
     def __init__(
         self,
-        store: RedisStore,
         outbox: Outbox,
         publishers: Mapping[EventKind, RabbitPublisher],
         metrics: WorkerMetrics,
@@ -49,7 +50,6 @@ class OutboxRelay:
         window: int,
         chunk: int = 500,
     ) -> None:
-        self._store = store
         self._outbox = outbox
         self._publishers = publishers
         self._metrics = metrics
@@ -82,29 +82,31 @@ class OutboxRelay:
 
     async def _release(self) -> None:
         try:
-            await self._store.release_relay(self.owner)
+            await self._outbox.release_relay(self.owner)
         except Exception as exc:  # shutting down anyway; the lock expires by itself
             log.debug("relay: could not release the lock: %s", exc)
 
     async def _relay_once(self) -> None:
-        if not await self._store.acquire_relay(self.owner, self._lock_ttl_ms):
+        # the lock and the position in one round trip, and the mark returns the backlog: two
+        # round trips per chunk besides the read, so a burst's events wait less between chunks
+        relayed = await self._outbox.acquire_relay(self.owner, self._lock_ttl_ms)
+        if relayed is None:
             await asyncio.sleep(self._lock_ttl_ms / 3000)
             return
         # XREAD returns at once while unpublished events exist, and otherwise wakes on the next
         # event any replica writes; it blocks well within the lock's TTL, to renew it in time
-        events = await self._outbox.after(
-            await self._outbox.relayed(), self._chunk, block_ms=self._lock_ttl_ms // 3
-        )
+        events = await self._outbox.after(relayed, self._chunk, block_ms=self._lock_ttl_ms // 3)
+        backlog = 0  # nothing after the position when the read timed out
         if events:
             await asyncio.gather(*(self._publish(e) for e in events))
-            await self._outbox.mark_relayed(events[-1].revision, self._window)
-        self._metrics.outbox_depth.set(await self._outbox.backlog())
+            backlog = await self._outbox.mark_relayed(events[-1].revision, self._window)
+        self._metrics.outbox_depth.set(backlog)
 
     async def _publish(self, event: OutboxEvent) -> None:
         await self._publishers[event.kind].publish(
             event.body(),
             routing_key=self._topology.event_key(event.kind, event.agent_id),
-            headers=event.cloudevents_headers(self._topology, self._source),
+            headers=event_headers(event, self._topology, self._source),
             message_id=event.event_id(self._topology.prefix),
             timestamp=event.time,
             content_type="application/json",
@@ -113,3 +115,16 @@ class OutboxRelay:
             persist=True,
         )
         self._metrics.events_relayed.labels(event.kind).inc()
+
+
+def event_headers(event: OutboxEvent, topology: Topology, source: str) -> dict[str, Any]:
+    """The CloudEvents headers the relay sends with an outbox event (the AsyncAPI example is
+    built by this function too)."""
+    return cloudevents_headers(
+        event_id=event.event_id(topology.prefix),
+        event_type=topology.event_type(event.kind),
+        source=source,
+        subject=event.agent_id,
+        time=event.time,
+        revision=event.revision,
+    )

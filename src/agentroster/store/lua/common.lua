@@ -1,13 +1,9 @@
--- Shared by apply.lua and reap.lua (concatenated before each at load time).
--- ARGV (both scripts): P, a new epoch, the epoch the caller last saw ('' if none), the recovery
--- window (ms), the flap window (ms), events per agent per flap window (0: no damping); then
--- the script's own arguments from ARGV[ARG0 + 1].
--- P is the key base "{prefix}:"; now is Redis server time in ms: one clock for every replica.
-local P = ARGV[1]
-local ARG0 = 6
+-- Shared by apply.lua and reap.lua (put before each at load time, after the prelude that
+-- store/scripts.py generates: the arguments P, new_epoch, seen_epoch, recovery_ms,
+-- flap_window and flap_max by name, and the key builders K_*).
+-- now is Redis server time in ms: one clock for every replica.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local flap_window, flap_max = tonumber(ARGV[5]), tonumber(ARGV[6])
 local events = 0
 local damped = {} -- agents whose events this call began to damp
 
@@ -16,43 +12,39 @@ local damped = {} -- agents whose events this call began to damp
 -- registration; until 2 x the longest TTL has passed no lease expires and joins say
 -- "recovered". Revisions go on from the clock, above every revision written before, so a
 -- follower's position from before the loss is never reused.
-local epoch = redis.call('GET', P .. 'epoch')
+local epoch = redis.call('GET', K_EPOCH)
 if not epoch then
-  epoch = ARGV[2]
-  redis.call('SET', P .. 'epoch', epoch)
-  if ARGV[3] ~= '' then
-    redis.call('SET', P .. 'rev', now)
-    redis.call('SET', P .. 'relayed', now)
-    redis.call('SET', P .. 'recovering', epoch, 'PX', ARGV[4])
+  epoch = new_epoch
+  redis.call('SET', K_EPOCH, epoch)
+  if seen_epoch ~= '' then
+    redis.call('SET', K_REVISION, now)
+    redis.call('SET', K_RELAYED, now)
+    redis.call('SET', K_RECOVERING, epoch, 'PX', recovery_ms)
   end
 end
-
-local function akey(a) return P .. 'agent:' .. a end
-local function ikey(a, i) return P .. 'i:' .. a .. ':' .. i end
-local function instkey(a) return P .. 'inst:' .. a end
 
 -- Append one event to the outbox, in the same script as the change it reports. Its stream id
 -- is "<revision>-0", so "the events after revision R" is XRANGE from "(R-0".
 -- Flap damping: past flap_max events in one flap window, an agent's events are held back
 -- (its status still changes) and reap.lua delivers its final state when the window ends.
 local function emit(a, kind, status, reason, with_card, final)
-  local k = akey(a)
+  local k = K_AGENT(a)
   if flap_max > 0 and not final then
-    local fk = P .. 'flap:' .. a
+    local fk = K_FLAP(a)
     local count = redis.call('INCR', fk)
     if count == 1 then redis.call('PEXPIRE', fk, flap_window) end
     if count > flap_max then
       redis.call('HSET', k, 'why', reason)
       local left = redis.call('PTTL', fk)
       if left < 0 then left = flap_window end
-      if redis.call('ZADD', P .. 'damped', 'NX', now + left, a) == 1 then
+      if redis.call('ZADD', K_DAMPED, 'NX', now + left, a) == 1 then
         damped[#damped + 1] = a
       end
       return
     end
   end
-  local rev = redis.call('INCR', P .. 'rev')
-  local live = redis.call('ZCARD', instkey(a))
+  local rev = redis.call('INCR', K_REVISION)
+  local live = redis.call('ZCARD', K_INSTANCES(a))
   local fields = {'rev', rev, 'kind', kind, 'agent', a, 'status', status, 'live', live,
                   'reason', reason, 'time', now, 'view', redis.call('HGET', k, 'view') or '{}',
                   'epoch', epoch}
@@ -60,7 +52,7 @@ local function emit(a, kind, status, reason, with_card, final)
     fields[#fields + 1] = 'card'
     fields[#fields + 1] = redis.call('HGET', k, 'card') or 'null'
   end
-  redis.call('XADD', P .. 'outbox', rev .. '-0', unpack(fields))
+  redis.call('XADD', K_OUTBOX, rev .. '-0', unpack(fields))
   -- what the world was last told: the damped final state is measured against it
   redis.call('HSET', k, 'rev', rev, 'est', status, 'esd', redis.call('HGET', k, 'sdigest') or '')
   events = events + 1
@@ -68,20 +60,20 @@ end
 
 -- Set an agent's status and keep the status indexes in step with it.
 local function set_status(a, status, retention_ms)
-  redis.call('HSET', akey(a), 'status', status)
+  redis.call('HSET', K_AGENT(a), 'status', status)
   for _, s in ipairs({'live', 'idle', 'offline'}) do
     if s == status then
-      redis.call('ZADD', P .. 'status:' .. s, 0, a)
+      redis.call('ZADD', K_STATUS(s), 0, a)
     else
-      redis.call('ZREM', P .. 'status:' .. s, a)
+      redis.call('ZREM', K_STATUS(s), a)
     end
   end
   if status == 'offline' then
-    redis.call('ZREM', P .. 'idle', a)
-    redis.call('ZADD', P .. 'retain', now + retention_ms, a)
+    redis.call('ZREM', K_IDLE, a)
+    redis.call('ZADD', K_RETAIN, now + retention_ms, a)
   else
-    redis.call('ZREM', P .. 'retain', a)
-    if status == 'live' then redis.call('ZREM', P .. 'idle', a) end
+    redis.call('ZREM', K_RETAIN, a)
+    if status == 'live' then redis.call('ZREM', K_IDLE, a) end
   end
 end
 
@@ -90,12 +82,12 @@ end
 local function reindex(a, old_terms, new_terms)
   if old_terms and old_terms ~= '' then
     for term in string.gmatch(old_terms, '[^\n]+') do
-      redis.call('ZREM', P .. 'ix:' .. term, a)
+      redis.call('ZREM', K_INDEX(term), a)
     end
   end
   if new_terms and new_terms ~= '' then
     for term in string.gmatch(new_terms, '[^\n]+') do
-      redis.call('ZADD', P .. 'ix:' .. term, 0, a)
+      redis.call('ZADD', K_INDEX(term), 0, a)
     end
   end
 end
@@ -103,9 +95,9 @@ end
 -- End one live instance's lease (deregistered or expired), leaving its tombstone.
 -- Returns true when it was live.
 local function end_instance(a, i, state)
-  local removed = redis.call('ZREM', instkey(a), i)
-  redis.call('ZREM', P .. 'leases', a .. '|' .. i)
-  local ik = ikey(a, i)
+  local removed = redis.call('ZREM', K_INSTANCES(a), i)
+  redis.call('ZREM', K_LEASES, a .. '|' .. i)
+  local ik = K_INSTANCE(a, i)
   redis.call('HSET', ik, 'state', state)
   local ttl = tonumber(redis.call('HGET', ik, 'ttl') or '60000')
   redis.call('PEXPIRE', ik, ttl)
@@ -114,13 +106,13 @@ end
 
 -- After an instance ended: if it was the last, the agent goes idle or offline.
 local function after_instance_ended(a, reason, retention_ms)
-  if redis.call('ZCARD', instkey(a)) > 0 then return end
-  local k = akey(a)
+  if redis.call('ZCARD', K_INSTANCES(a)) > 0 then return end
+  local k = K_AGENT(a)
   if redis.call('HGET', k, 'status') ~= 'live' then return end
   local idle_ttl = tonumber(redis.call('HGET', k, 'idle_ttl') or '0')
   if idle_ttl > 0 then
     set_status(a, 'idle', retention_ms)
-    redis.call('ZADD', P .. 'idle', now + idle_ttl, a)
+    redis.call('ZADD', K_IDLE, now + idle_ttl, a)
     emit(a, 'updated', 'idle', 'scaled-to-zero', false)
   else
     set_status(a, 'offline', retention_ms)

@@ -1,33 +1,26 @@
 -- Discovery: one page of agent ids matching every filter, in id order, after a cursor.
--- Read-only. ARGV: P, cursor ('' for the first page), limit, budget (ids examined at most),
---   q (lower-case text, '' for none), text budget (what q may read: each search text checked
---   costs 1, plus 1 per full KiB of it), then the sorted sets an id must be in (a status set,
---   then one per filter term).
--- Returns {revision, next_cursor ('' at the end), id, id, ...}.
+-- Read-only. Arguments (named in store/scripts.py, QUERY): P, cursor ('' for the first page),
+--   limit, budget (ids examined at most), q (lower-case text, '' for none), text_budget (what
+--   q may read: each search text checked costs 1, plus 1 per full KiB of it), then `sets`, the
+--   sorted sets an id must be in (a status set, then one per filter term).
+-- Returns REPLY{revision, next_cursor ('' at the end)}, then a ROW per agent: its id, its
+-- SUMMARY_FIELDS (HMGET) and its live instance count.
 -- The smallest set drives the scan; the others are membership checks, so a filter never scans
 -- every card, and liveness is filtered before the page is cut (a page is never short because
 -- dead agents were dropped after the cut), and a cursor is returned only when one more match
 -- exists beyond the page. A scan that spends either budget returns what it found with a cursor
 -- to go on from (the last id it examined): so one call costs a bounded time whatever the data,
 -- and a page shorter than the limit, even empty, with a cursor means "not done yet".
-local P = ARGV[1]
-local cursor, limit, budget, q = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
-local text_budget = math.max(tonumber(ARGV[6]), 1)
-local sets = {}
-for i = 7, #ARGV do sets[#sets + 1] = ARGV[i] end
+text_budget = math.max(text_budget, 1)
 
--- The reply: revision, next cursor, then per id: id, its summary fields (HMGET, the fields and
--- order of _SUMMARY_FIELDS in reader.py), live count.
-local fields = {'status', 'digest', 'view', 'first_seen', 'last_seen', 'ttl', 'interval',
-                'idle_ttl', 'rev'}
 local function page(revision, next_cursor, ids)
-  local reply = {revision, next_cursor}
+  local rows = {}
   for _, id in ipairs(ids) do
-    reply[#reply + 1] = id
-    reply[#reply + 1] = redis.call('HMGET', P .. 'agent:' .. id, unpack(fields))
-    reply[#reply + 1] = redis.call('ZCARD', P .. 'inst:' .. id)
+    rows[#rows + 1] = id
+    rows[#rows + 1] = redis.call('HMGET', K_AGENT(id), unpack(SUMMARY_FIELDS))
+    rows[#rows + 1] = redis.call('ZCARD', K_INSTANCES(id))
   end
-  return reply
+  return REPLY({revision = revision, next_cursor = next_cursor}, rows)
 end
 
 local drive, drive_size, sizes = 1, nil, {}
@@ -36,9 +29,9 @@ for i, key in ipairs(sets) do
   sizes[key] = size
   if drive_size == nil or size < drive_size then drive, drive_size = i, size end
 end
-local revision = tonumber(redis.call('GET', P .. 'rev') or '0')
+local revision = tonumber(redis.call('GET', K_REVISION) or '0')
 local found = {}
-if drive_size == 0 then return {revision, ''} end
+if drive_size == 0 then return page(revision, '', {}) end
 
 -- the other sets, smallest first: each one narrows a chunk before the next is asked
 local others = {}
@@ -73,7 +66,7 @@ while true do
         -- the text budget is spent (never before the first check: each call makes progress)
         return page(revision, #found == limit and found[#found] or last, found)
       end
-      local text = redis.call('HGET', P .. 'agent:' .. id, 'text') or ''
+      local text = redis.call('HGET', K_AGENT(id), 'text') or ''
       text_spent = text_spent + 1 + math.floor(#text / 1024)
       match = string.find(text, q, 1, true) ~= nil
       last = id
