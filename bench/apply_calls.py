@@ -1,6 +1,6 @@
 """The cost of one `RedisStore.apply` call, without a broker: a lone register, and 500 heartbeats.
 
-Run from the repository root: `.venv/bin/python bench/apply_calls.py` (see bench/README.md).
+Run from the repository root: `.venv/bin/python -m bench.apply_calls` (see bench/README.md).
 To compare two versions of the store, run it alternately with `PYTHONPATH=<other>/src` in
 front: the figures are wall times of the calls (Python and Redis together), so compare them
 within one run of alternations, on the same machine load.
@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import secrets
 import statistics
 import time
-from collections.abc import Sequence
 
 from redis.asyncio import Redis
 
 from agentroster.registry.prepare import Prepared
 from agentroster.store.redis_store import RedisStore
+from bench.harness.measure import percentile
+from bench.harness.services import DEFAULT_REDIS_URL, delete_keys, new_prefix
 
 BATCH = 500
 
@@ -43,13 +43,8 @@ def _register(k: int) -> Prepared:
     )
 
 
-def _quantile(values: Sequence[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
 async def run(args: argparse.Namespace) -> None:
-    prefix = f"bench-{secrets.token_hex(5)}"
+    prefix = new_prefix()
     redis = Redis.from_url(args.redis_url)
     store = RedisStore(redis, prefix, flap_max_events=0)
     try:
@@ -70,13 +65,11 @@ async def run(args: argparse.Namespace) -> None:
             batches.append((time.perf_counter() - started) * 1000)
             assert set(result.codes) == {0}, result.codes[:5]
     finally:
-        keys = [key async for key in redis.scan_iter(match=f"{store.keys.base}*", count=1000)]
-        for n in range(0, len(keys), 1000):
-            await redis.delete(*keys[n : n + 1000])
+        await delete_keys(redis, f"{store.keys.base}*")
         await redis.aclose()
     n = min(args.registers, BATCH)
     print(
-        f"lone register: p50 {statistics.median(lone):.3f} ms  p99 {_quantile(lone, 0.99):.3f} ms"
+        f"lone register: p50 {statistics.median(lone):.3f} ms  p99 {percentile(lone, 0.99):.3f} ms"
         f"   {n} heartbeats: min {min(batches):.2f} ms  p50 {statistics.median(batches):.2f} ms"
     )
 
@@ -88,7 +81,7 @@ def main() -> None:
     parser.add_argument(
         "--gap-ms", type=float, default=0.0, help="idle time before each lone register (0)"
     )
-    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
+    parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL)
     args = parser.parse_args()
     if args.registers < 1 or args.batches < 1 or args.gap_ms < 0:
         parser.error("--registers and --batches must be positive, --gap-ms not negative")

@@ -1,6 +1,6 @@
 """Discovery latency and throughput of the read API against direct Redis reads (the ceiling).
 
-Run from the repository root: `.venv/bin/python bench/discovery.py` (see bench/README.md).
+Run from the repository root: `.venv/bin/python -m bench.discovery` (see bench/README.md).
 
 1. Registers agents through the real worker (`python -m agentroster worker`, a subprocess),
    each with 8 of 200 skills and 3 tags, lease TTL 3600 s, then stops the worker. The sizes of
@@ -40,7 +40,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import aio_pika
 import httpx
@@ -54,23 +54,10 @@ from agentroster.registry.terms import TEXT_BUDGET, Filters, skill_term
 from agentroster.store.keys import Keys
 from agentroster.store.reader import MAX_INSTANCES, SCAN_BUDGET, RegistryReader
 from agentroster.store.scripts import QUERY, READ_AGENT
-
-if TYPE_CHECKING:  # mypy sees bench/ from the repository root
-    from bench.heartbeats import (
-        RawPublisher,
-        cleanup_prefix,
-        load_average,
-        process_cpu_s,
-        redis_cpu_s,
-    )
-else:  # a script run as bench/discovery.py has bench/ on its path
-    from heartbeats import (
-        RawPublisher,
-        cleanup_prefix,
-        load_average,
-        process_cpu_s,
-        redis_cpu_s,
-    )
+from bench.harness.measure import load_average, process_cpu_s, redis_cpu_s
+from bench.harness.preload import RawPublisher
+from bench.harness.processes import ROOT, role_command
+from bench.harness.services import cleanup_prefix
 
 DEFAULT_BROKER_URL = "amqp://guest:guest@127.0.0.1:5672/"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -85,7 +72,6 @@ PAIRS = 1000  # two-skill queries are drawn from this many random pairs
 CHECK_EVERY = 16  # each client decodes one page in this many in full, to check page_shape
 REGISTER_TIMEOUT_S = 1200.0
 START_TIMEOUT_S = 60.0
-SCRIPT = os.path.abspath(__file__)
 
 KINDS: dict[str, str] = {
     "single": "single skill, limit 100",
@@ -688,9 +674,8 @@ class CeilingProcess:
     """
 
     def __init__(self, args: argparse.Namespace, variant: str, prefix: str, size: int) -> None:
-        self.command = [
-            sys.executable,
-            SCRIPT,
+        self.command = role_command(
+            "bench.discovery",
             "--role",
             "ceiling",
             "--variant",
@@ -711,12 +696,12 @@ class CeilingProcess:
             str(args.max_requests),
             "--redis-url",
             args.redis_url,
-        ]
+        )
         self.process: asyncio.subprocess.Process | None = None
 
     async def start(self) -> None:
         self.process = await asyncio.create_subprocess_exec(
-            *self.command, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
+            *self.command, cwd=ROOT, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
         )
         if await self._line() != "ready":
             raise RuntimeError("the ceiling process did not start")

@@ -1,6 +1,6 @@
 """The fault scenarios of issue 5 at a larger scale than tests/faults, as one table.
 
-Run from the repository root: `.venv/bin/python bench/faults.py` (`--help` for the sizes).
+Run from the repository root: `.venv/bin/python -m bench.faults` (`--help` for the sizes).
 
 Each scenario runs on its own registry: a private `redis-server` on a free port (killed at
 the end), a unique prefix in a private RabbitMQ vhost (`rabbitmqctl add_vhost`, deleted at the
@@ -24,17 +24,13 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
-
-# the scenarios live in the test suite: make the repository importable as when testing
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.faults.audit import Outcome
 from tests.faults.harness import PrivateVhost, environment_problem, rig
 from tests.faults.scenarios import SCENARIOS
 
-DEFAULT_BROKER_URL = "amqp://guest:guest@127.0.0.1:5672/"
+from bench.harness.services import DEFAULT_BROKER_URL
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Latency from an agent's `register` to `agent.joined` at a plain AMQP subscriber.
 
-Run from the repository root: `.venv/bin/python bench/latency.py` (see bench/README.md).
+Run from the repository root: `.venv/bin/python -m bench.latency` (see bench/README.md).
 
 1. Starts the real worker in its own process (`--role worker`, as `agentroster worker` runs it).
 2. Binds a plain aio-pika subscriber (exclusive queue, `agent.joined.*`) to the events exchange.
@@ -26,13 +26,12 @@ import logging
 import os
 import secrets
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aio_pika
 from aio_pika.abc import AbstractIncomingMessage
@@ -41,15 +40,11 @@ from redis.asyncio import Redis
 from agentroster.contracts import Register, Topology
 from agentroster.settings import Settings
 from agentroster.worker import create_worker
+from bench.harness.measure import percentile
+from bench.harness.processes import ROOT, role_command
+from bench.harness.processes import until_terminated as _until_terminated
+from bench.harness.services import add_service_options, cleanup_prefix, new_prefix
 
-if TYPE_CHECKING:  # mypy sees bench/ from the repository root
-    from bench.heartbeats import _until_terminated, cleanup_prefix
-else:  # a script run as bench/latency.py has bench/ on its path
-    from heartbeats import _until_terminated, cleanup_prefix
-
-DEFAULT_BROKER_URL = "amqp://guest:guest@127.0.0.1:5672/"
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
-SCRIPT = os.path.abspath(__file__)
 #: The steps the worker stamps, in path order (see `install_stamps`).
 STEPS = ("delivered", "apply_start", "apply_end", "read", "publish_start", "confirmed")
 
@@ -131,28 +126,23 @@ def _register_body(agent_id: str) -> bytes:
     return command.model_dump_json(exclude_none=True).encode()
 
 
-def _quantile(values: Sequence[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
 Run = tuple[list[str], dict[str, float], dict[str, float], str]
 
 
 async def run(args: argparse.Namespace) -> Run:
     """Measure; returns the measured agents, when each was sent and joined, and the stamps'
     file ("" without --stages)."""
-    prefix = f"bench-{secrets.token_hex(5)}"
+    prefix = new_prefix()
     names = Topology(prefix)
     stages_file = ""
     if args.stages:
         stages_file = str(Path(tempfile.gettempdir()) / f"agentroster-latency-{prefix}.json")
-    command = [SCRIPT, "--role", "worker", "--prefix", prefix]
+    command = role_command("bench.latency", "--role", "worker", "--prefix", prefix)
     command += ["--broker-url", args.broker_url, "--redis-url", args.redis_url]
     if stages_file:
         command += ["--stages-file", stages_file]
     worker = await asyncio.create_subprocess_exec(
-        sys.executable, *command, stdout=asyncio.subprocess.PIPE
+        *command, cwd=ROOT, stdout=asyncio.subprocess.PIPE
     )
     assert worker.stdout is not None
     await asyncio.wait_for(worker.stdout.readline(), 60)  # "ready": topology declared
@@ -216,11 +206,11 @@ async def run(args: argparse.Namespace) -> Run:
     )
     print(
         f"  latency    p50 {statistics.median(latencies):6.2f} ms  "
-        f"p99 {_quantile(latencies, 0.99):6.2f} ms  max {max(latencies):6.2f} ms"
+        f"p99 {percentile(latencies, 0.99):6.2f} ms  max {max(latencies):6.2f} ms"
     )
     print(
         f"  publish+confirm at the agent  p50 {statistics.median(confirms):6.2f} ms  "
-        f"p99 {_quantile(confirms, 0.99):6.2f} ms"
+        f"p99 {percentile(confirms, 0.99):6.2f} ms"
     )
     return measured, sent, joined, stages_file
 
@@ -242,7 +232,7 @@ def print_stages(
     for n in range(1, len(labels)):
         label = f"{labels[n - 1]} -> {labels[n]}"
         gaps = [(row[n] - row[n - 1]) * 1000 for row in rows]
-        print(f"  {label:42} {statistics.median(gaps):7.3f}  {_quantile(gaps, 0.99):7.3f}")
+        print(f"  {label:42} {statistics.median(gaps):7.3f}  {percentile(gaps, 0.99):7.3f}")
     if rows:
         tail = [(row[-1] - row[4]) * 1000 for row in rows]
         print(f"  {'apply_end -> joined at subscriber':42} {statistics.median(tail):7.3f}")
@@ -254,8 +244,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=20, help="registrations before (20)")
     parser.add_argument("--interval-ms", type=float, default=30.0, help="between them (30)")
     parser.add_argument("--stages", action="store_true", help="print the worker's steps too")
-    parser.add_argument("--broker-url", default=DEFAULT_BROKER_URL)
-    parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL)
+    add_service_options(parser)
     parser.add_argument("--role", choices=["worker"], help=argparse.SUPPRESS)
     parser.add_argument("--prefix", help=argparse.SUPPRESS)
     parser.add_argument("--stages-file", help=argparse.SUPPRESS)

@@ -1,6 +1,6 @@
 """Worst-case Redis time of one script call under the registration limits and the `q` budget.
 
-Run from the repository root: `.venv/bin/python bench/limits.py` (see bench/README.md, Limits).
+Run from the repository root: `.venv/bin/python -m bench.limits` (see bench/README.md, Limits).
 
 It starts a private `redis-server` on a free port (or uses `--redis-url`), so that it can log
 every command in its SLOWLOG and report the time Redis itself spent in each script call
@@ -30,7 +30,6 @@ import dataclasses
 import functools
 import secrets
 import shutil
-import socket
 import statistics
 import subprocess
 import time
@@ -48,15 +47,9 @@ from agentroster.settings import Settings
 from agentroster.store.reader import SCAN_BUDGET, RegistryReader
 from agentroster.store.redis_store import REAP_BUDGET, ReapResult, RedisStore
 from agentroster.worker.batcher import batch_length
+from bench.harness.processes import free_port
 
 SENT_AT = datetime(2026, 1, 1, tzinfo=UTC).isoformat()
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextlib.asynccontextmanager

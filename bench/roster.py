@@ -1,6 +1,6 @@
 """`Roster.find` at 100,000 agents, and the lag from an outbox write to a Roster's change.
 
-Run from the repository root: `.venv/bin/python bench/roster.py` (see bench/README.md).
+Run from the repository root: `.venv/bin/python -m bench.roster` (see bench/README.md).
 
 1. **find** (no services): a Roster syncs `--agents` synthetic agents from a fake API
    (`httpx.MockTransport` serving list pages of 1,000, then an idle event stream), so the
@@ -21,12 +21,11 @@ import asyncio
 import gc
 import os
 import random
-import secrets
 import sys
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aio_pika
 import httpx
@@ -36,13 +35,10 @@ from redis.asyncio import Redis
 from agentroster.client import Agent, Roster
 from agentroster.registry.prepare import Limits, prepare
 from agentroster.store.redis_store import RedisStore
-
-if TYPE_CHECKING:  # mypy sees bench/ from the repository root
-    from bench.heartbeats import cleanup_prefix
-    from bench.streams import DEFAULT_BROKER_URL, DEFAULT_REDIS_URL, free_port, process
-else:  # a script run as bench/roster.py has bench/ on its path
-    from heartbeats import cleanup_prefix
-    from streams import DEFAULT_BROKER_URL, DEFAULT_REDIS_URL, free_port, process
+from bench.harness.measure import percentile, rss_kib
+from bench.harness.processes import free_port
+from bench.harness.processes import service as process
+from bench.harness.services import add_service_options, cleanup_prefix, new_prefix
 
 SKILLS, TAGS, TEAMS, REGIONS = 1000, 50, 20, 5
 
@@ -108,27 +104,13 @@ def fake_api(count: int) -> httpx.MockTransport:
     return httpx.MockTransport(handle)
 
 
-def rss_mib() -> float:
-    """This process's resident memory (VmRSS), MiB."""
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def percentile(values: Sequence[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
-
-
 async def bench_find(agents: int, seconds: float) -> None:
     api = fake_api(agents)
-    before = rss_mib()
+    before = rss_kib()[0] / 1024
     started = time.perf_counter()
     async with Roster("http://fake", http_transport=api) as roster:
         gc.collect()
-        held = rss_mib() - before
+        held = rss_kib()[0] / 1024 - before
         print(
             f"synced {len(roster):,} agents in {time.perf_counter() - started:.1f} s; "
             f"RSS +{held:.0f} MiB ({held * 1024 * 1024 / max(len(roster), 1):,.0f} bytes/agent)"
@@ -197,7 +179,7 @@ def register_body(agent_id: str) -> bytes:
 
 
 async def bench_lag(args: argparse.Namespace) -> None:
-    prefix = f"bench-{secrets.token_hex(5)}"
+    prefix = new_prefix()
     port = free_port()
     env = {
         **os.environ,
@@ -248,8 +230,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=1.0, help="per find query")
     parser.add_argument("--lag", type=int, default=300, help="registrations (0: skip)")
     parser.add_argument("--interval-ms", type=float, default=20.0)
-    parser.add_argument("--broker-url", default=DEFAULT_BROKER_URL)
-    parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL)
+    add_service_options(parser)
     return parser.parse_args(argv)
 
 

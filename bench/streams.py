@@ -1,6 +1,6 @@
 """API memory and `GET /v1/agents` latency with 0, 100 and 1,000 open event streams.
 
-Run from the repository root: `.venv/bin/python bench/streams.py` (see bench/README.md).
+Run from the repository root: `.venv/bin/python -m bench.streams` (see bench/README.md).
 
 1. Starts a worker (`python -m agentroster worker`) and an API (`python -m agentroster api`),
    each a subprocess of its own, on loopback, under a fresh prefix; registers `--agents`
@@ -20,29 +20,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
-import secrets
-import socket
 import sys
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 import aio_pika
 import httpx
 from redis.asyncio import Redis
 
 from agentroster.contracts import Deregister, Register, Topology
-
-if TYPE_CHECKING:  # mypy sees bench/ from the repository root
-    from bench.heartbeats import cleanup_prefix
-else:  # a script run as bench/streams.py has bench/ on its path
-    from heartbeats import cleanup_prefix
-
-DEFAULT_BROKER_URL = "amqp://guest:guest@127.0.0.1:5672/"
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+from bench.harness.measure import percentile, rss_kib
+from bench.harness.processes import free_port
+from bench.harness.processes import service as process
+from bench.harness.services import add_service_options, cleanup_prefix, new_prefix
 
 
 def card(name: str) -> dict[str, object]:
@@ -62,28 +54,6 @@ def card(name: str) -> dict[str, object]:
             for n in range(8)
         ],
     }
-
-
-def rss_kib(pid: int) -> tuple[int, int]:
-    """The process's resident set and its peak, in KiB (from /proc)."""
-    values = {}
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            name, _, rest = line.partition(":")
-            if name in ("VmRSS", "VmHWM"):
-                values[name] = int(rest.split()[0])
-    return values["VmRSS"], values["VmHWM"]
-
-
-def percentile(values: Sequence[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Publisher:
@@ -130,39 +100,6 @@ class Publisher:
         await self._send(
             agent_id, "deregister", command.model_dump_json(exclude_none=True).encode()
         )
-
-
-@contextlib.asynccontextmanager
-async def process(argv: list[str], env: dict[str, str], ready: str) -> AsyncIterator[int]:
-    """A subprocess, once a line containing `ready` appeared on its stderr; yields its pid."""
-    proc = await asyncio.create_subprocess_exec(*argv, env=env, stderr=asyncio.subprocess.PIPE)
-    assert proc.stderr is not None
-    stderr = proc.stderr
-
-    async def started() -> None:
-        while line := (await stderr.readline()).decode():
-            if ready in line:
-                return
-        raise RuntimeError(f"{argv} exited before starting")
-
-    try:
-        await asyncio.wait_for(started(), 60)
-        drain = asyncio.create_task(_discard(stderr))
-        yield proc.pid
-    finally:
-        if proc.returncode is None:
-            proc.terminate()
-            try:
-                await asyncio.wait_for(proc.wait(), 30)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
-    await drain
-
-
-async def _discard(stream: asyncio.StreamReader) -> None:
-    while await stream.readline():
-        pass
 
 
 async def open_stream(
@@ -254,7 +191,7 @@ async def measure(
 
 
 async def run(args: argparse.Namespace) -> None:
-    prefix = f"bench-{secrets.token_hex(5)}"
+    prefix = new_prefix()
     port = free_port()
     env = {
         **os.environ,
@@ -315,8 +252,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--agents", type=int, default=500, help="registered agents (500)")
     parser.add_argument("--requests", type=int, default=1000, help="GET /v1/agents each (1000)")
     parser.add_argument("--churn-ms", type=float, default=20.0, help="between events (20)")
-    parser.add_argument("--broker-url", default=DEFAULT_BROKER_URL)
-    parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL)
+    add_service_options(parser)
     return parser.parse_args(argv)
 
 
