@@ -1,0 +1,130 @@
+"""What a discovery run prints: a line per measurement, and a table per size with the goals."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Sequence
+
+from bench.discovery.load import Measurement
+from bench.discovery.population import SKILLS, SKILLS_PER_AGENT, TAGS_PER_AGENT
+
+KINDS: dict[str, str] = {
+    "single": "single skill, limit 100",
+    "two": "two skills, limit 100",
+    "get": "GET /v1/agents/{id}",
+    "walk": "cursor walk, 1 skill, limit 100",
+}
+PATHS: dict[str, str] = {
+    "api": "API (HTTP)",
+    "raw": "ceiling: EVALSHA query.lua",
+    "reader": "ceiling: RegistryReader",
+}
+
+
+def api_path(name: str) -> str:
+    """The `path` of an API variant's measurements: `api`, or `api:<name>`."""
+    return f"api:{name}" if name else "api"
+
+
+def path_label(path: str) -> str:
+    if path.startswith("api:"):
+        return f"API {path[4:]} (HTTP)"
+    return PATHS[path]
+
+
+GOAL_P99_MS = 10.0  # single-skill page at the largest size, 8 concurrent clients
+GOAL_RATIO = 0.5  # API requests/s against the ceiling
+
+
+def report(size: int, m: Measurement) -> None:
+    """One line of progress per measurement."""
+    walks = f", {m.walks} walks (p50 {m.walk_p50_ms:.0f} ms)" if m.walks else ""
+    errors = f", {m.errors} ERRORS (first: {m.first_error})" if m.errors else ""
+    print(
+        f"[{size:,} {m.kind} {m.path}] {m.rate:,.0f} req/s, p50 {m.p50_ms:.2f} ms, "
+        f"p99 {m.p99_ms:.2f} ms ({m.requests:,} requests in {m.wall_s:.1f}s{walks}, "
+        f"load {m.load:.1f}){errors}",
+        flush=True,
+    )
+
+
+def median_of(measurements: Sequence[Measurement]) -> Measurement:
+    """The measurement with the median requests/s (the lower one of an even count)."""
+    ordered = sorted(measurements, key=lambda m: m.rate)
+    return ordered[(len(ordered) - 1) // 2]
+
+
+def print_table(args: argparse.Namespace, size: int, results: Sequence[Measurement]) -> None:
+    print()
+    print(
+        f"agentroster discovery: {size:,} live agents ({SKILLS_PER_AGENT} of {SKILLS} skills, "
+        f"{TAGS_PER_AGENT} tags each), {args.concurrency} concurrent {args.client} clients, "
+        f"{args.seconds:g} s per measurement, {os.cpu_count()} cores"
+        + (f", medians of {args.repeat} (by req/s)" if args.repeat > 1 else "")
+    )
+    header = (
+        f"{'kind / path':<36} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} "
+        f"{'srv us/req':>10} {'cli us/req':>10} {'Redis us/req':>12} {'load':>5} {'err':>4}"
+    )
+    print(header)
+    print("-" * len(header))
+    for kind in args.kinds:
+        rows = {
+            path: median_of([m for m in results if m.kind == kind and m.path == path])
+            for path in dict.fromkeys(m.path for m in results if m.kind == kind)
+        }
+        print(KINDS[kind] + (" (per page)" if kind == "walk" else ""))
+        for path, m in rows.items():
+            client = f"{m.per_request_us(m.client_cpu_s):>10.0f}" if is_api(path) else " " * 10
+            print(
+                f"  {path_label(path)[:34]:<34} {m.rate:>7,.0f} {m.p50_ms:>7.2f} {m.p99_ms:>7.2f} "
+                f"{m.max_ms:>7.1f} {m.per_request_us(m.server_cpu_s):>10.0f} {client} "
+                f"{m.per_request_us(m.redis_cpu_s):>12.0f} {m.load:>5.1f} {m.errors:>4}"
+            )
+        if kind == "walk":
+            walks = ", ".join(
+                f"{path} {m.walks / m.wall_s:.1f}/s, p50 {m.walk_p50_ms:.0f} ms, "
+                f"p99 {m.walk_p99_ms:.0f} ms"
+                for path, m in rows.items()
+                if m.wall_s
+            )
+            print(f"  whole walks: {walks}")
+        for api in (path for path in rows if is_api(path)):
+            name = "API" if api == "api" else api[4:]
+            ratios = ", ".join(
+                f"{name}/{path} {rows[api].rate / rows[path].rate:.2f}"
+                for path in rows
+                if not is_api(path) and rows[path].rate
+            )
+            if ratios:
+                print(f"  requests/s {ratios}")
+    if size != max(args.sizes):
+        return
+    ceiling = "raw" if "raw" in args.ceilings else (args.ceilings or [None])[0]
+    for api in dict.fromkeys(m.path for m in results if is_api(m.path)):
+        name = "API" if api == "api" else f"API {api[4:]}"
+        medians = {
+            kind: median_of([m for m in results if m.kind == kind and m.path == api])
+            for kind in dict.fromkeys(m.kind for m in results if m.path == api)
+        }
+        if "single" in medians:
+            single = medians["single"]
+            verdict = "met" if single.p99_ms < GOAL_P99_MS else "NOT met"
+            print(
+                f"goal: single-skill page p99 < {GOAL_P99_MS:g} ms at {size:,} agents with "
+                f"{args.concurrency} clients ({name}): {single.p99_ms:.1f} ms ({verdict})"
+            )
+        for kind, m in medians.items():
+            bases = [c for c in results if c.kind == kind and c.path == ceiling]
+            if not bases or not (base := median_of(bases)).rate:
+                continue
+            ratio = m.rate / base.rate
+            print(
+                f"goal: {kind} {name} >= {GOAL_RATIO:.0%} of the ceiling ({ceiling}) in "
+                f"requests/s: {ratio:.3f} ({'met' if ratio >= GOAL_RATIO else 'NOT met'})"
+            )
+
+
+def is_api(path: str) -> bool:
+    return path == "api" or path.startswith("api:")
