@@ -39,7 +39,9 @@ def _names(choices: dict[str, str]) -> Any:
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=DOC.splitlines()[0] if DOC else None)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.discovery", description=DOC.splitlines()[0] if DOC else None
+    )
     parser.add_argument(
         "--sizes", type=_sizes, default=_sizes(DEFAULT_SIZES), help=f"({DEFAULT_SIZES})"
     )

@@ -17,7 +17,9 @@ from bench.heartbeats.run import Bench
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """The options of a run (or of a role process, with the hidden --role and --prefix)."""
-    parser = argparse.ArgumentParser(description=DOC.splitlines()[0] if DOC else None)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.heartbeats", description=DOC.splitlines()[0] if DOC else None
+    )
     parser.add_argument("--agents", type=int, default=10_000, help="agents registered (10000)")
     parser.add_argument(
         "--heartbeats", type=int, default=100_000, help="heartbeats per variant (100000)"
