@@ -24,8 +24,7 @@ from agentroster.contracts import DEFAULT_MAX_CARD_BYTES
 from agentroster.contracts.commands import MAX_ENDPOINTS
 from agentroster.contracts.ids import AGENT_ID_PATTERN
 from agentroster.contracts.topology import DEFAULT_DELIVERY_LIMIT, DEFAULT_EVENT_LOG_MAX_AGE
-from agentroster.registry.prepare import DEFAULT_IDLE_TTL_MAX_S, Limits
-from agentroster.registry.rules import TtlBounds
+from agentroster.registry.prepare import DEFAULT_IDLE_TTL_MAX_S, Limits, TtlBounds
 from agentroster.registry.terms import TEXT_BUDGET
 
 _LIMITS = Limits()  # the defaults of the registration limits below

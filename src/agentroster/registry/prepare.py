@@ -32,8 +32,19 @@ from agentroster.contracts import (
 )
 from agentroster.contracts.commands import LABEL_KEY_PATTERN
 from agentroster.contracts.endpoints import PRINTABLE, URL_PATTERN
-from agentroster.registry.rules import TtlBounds
 from agentroster.registry.terms import index_terms, search_text
+
+
+@dataclass(frozen=True, slots=True)
+class TtlBounds:
+    """The registry owns the limits: every `ttl_s` it is sent is clamped into these."""
+
+    min_s: float = 5.0
+    max_s: float = 24 * 3600.0
+
+    def clamp_ms(self, ttl_s: float) -> int:
+        """The bounded TTL in whole milliseconds."""
+        return round(min(max(ttl_s, self.min_s), self.max_s) * 1000)
 
 
 class Rejected(Exception):
