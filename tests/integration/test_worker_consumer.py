@@ -54,8 +54,9 @@ async def test_a_published_command_reaches_the_batcher_and_is_applied(
     worker.consumer = CommandConsumer(
         settings.broker_url, worker.names.commands_queue, spy, prefetch=settings.prefetch
     )
-    async with worker, Announcement(
-        a2a_card("reached"), settings.broker_url, ttl_s=60, prefix=settings.prefix
+    async with (
+        worker,
+        Announcement(a2a_card("reached"), settings.broker_url, ttl_s=60, prefix=settings.prefix),
     ):
         await events.wait_until(lambda evs: any(e.agent_id == "reached" for e in evs))
     assert taken[0] == "agent.reached.register"

@@ -26,7 +26,7 @@ from agentroster.cancellation import raise_if_cancelling
 from agentroster.contracts import EventKind, Topology
 from agentroster.store.outbox import Outbox, OutboxEvent
 from agentroster.store.redis_store import RedisStore
-from agentroster.worker.batcher import REDIS_UNAVAILABLE
+from agentroster.worker.loops import REDIS_UNAVAILABLE
 from agentroster.worker.metrics import WorkerMetrics
 
 log = logging.getLogger(__name__)
