@@ -8,7 +8,6 @@ The names below come from `agentroster.client` and are imported on first use (mo
 not httpx.
 """
 
-
 import importlib
 import typing
 

@@ -23,7 +23,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from agentroster.client._cards import card_to_dict
-from agentroster.client._publisher import DEFAULT_BROKER_URL, CommandPublisher
+from agentroster.client._publisher import DEFAULT_BROKER_URL, publisher_for
 from agentroster.client._signals import HUB
 from agentroster.contracts import (
     Deregister,
@@ -77,7 +77,7 @@ class Announcement:
         self.labels = labels
         self.digest = card_digest(self.card)
         self._seq = itertools.count(1)
-        self._publisher = CommandPublisher(
+        self._publisher = publisher_for(
             broker_url or os.environ.get("AGENTROSTER_BROKER_URL", DEFAULT_BROKER_URL),
             prefix=prefix or os.environ.get("AGENTROSTER_PREFIX", "agentroster"),
             user_id=user_id,

@@ -106,6 +106,15 @@ class Topology:
         return f"agent.{agent_id}.{kind}"
 
     @staticmethod
+    def parse_command_key(routing_key: str) -> tuple[str, str] | None:
+        """(agent_id, kind) of a routing key `agent.<agent_id>.<kind>`, or None if it is not of
+        that shape; the parts are not validated (the kind may be unknown, the id invalid)."""
+        parts = routing_key.split(".")
+        if len(parts) != 3 or parts[0] != "agent":
+            return None
+        return parts[1], parts[2]
+
+    @staticmethod
     def event_key(kind: EventKind, agent_id: str) -> str:
         """Routing key of one event: `agent.<kind>.<agent_id>`."""
         return f"agent.{kind}.{agent_id}"

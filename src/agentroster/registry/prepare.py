@@ -26,6 +26,7 @@ from agentroster.contracts import (
     Deregister,
     Heartbeat,
     Register,
+    Topology,
     agent_view,
     card_bytes,
     card_digest,
@@ -141,10 +142,10 @@ def prepare_heartbeat(command: Heartbeat, user_id: str, limits: Limits) -> Prepa
 
 def kind_from_routing_key(routing_key: str) -> tuple[str, str]:
     """Split `agent.<agent_id>.<kind>` into (agent_id, kind); reject anything else."""
-    parts = routing_key.split(".")
-    if len(parts) != 3 or parts[0] != "agent":
+    parsed = Topology.parse_command_key(routing_key)
+    if parsed is None:
         raise Rejected("bad-routing-key", f"expected agent.<agent_id>.<kind>, got {routing_key!r}")
-    return parts[1], parts[2]
+    return parsed
 
 
 def prepare(routing_key: str, body: bytes, user_id: str | None, limits: Limits) -> Prepared:
