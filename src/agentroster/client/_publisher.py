@@ -26,8 +26,8 @@ from aiormq.exceptions import (
 from agentroster.client._errors import CommandRefused, RegistryNotDeclared
 from agentroster.contracts import CommandKind, Deregister, Heartbeat, Register, Topology
 from agentroster.contracts.ids import broker_user
+from agentroster.contracts.topology import DEFAULT_PREFIX
 
-DEFAULT_BROKER_URL = "amqp://guest:guest@127.0.0.1:5672/"
 #: The URL scheme of an in-process `FakeRegistry` (agentroster.client.testing).
 MEMORY_SCHEME = "memory"
 #: Seconds between reconnection attempts, jittered per client so that a fleet reconnecting
@@ -77,7 +77,7 @@ class CommandPublisher:
     """
 
     def __init__(
-        self, broker_url: str, *, prefix: str = "agentroster", user_id: str | None = None
+        self, broker_url: str, *, prefix: str = DEFAULT_PREFIX, user_id: str | None = None
     ) -> None:
         self._url = broker_url
         self._topology = Topology(prefix)

@@ -23,7 +23,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from agentroster.client._cards import card_to_dict
-from agentroster.client._publisher import DEFAULT_BROKER_URL, publisher_for
+from agentroster.client._publisher import publisher_for
 from agentroster.client._signals import HUB
 from agentroster.contracts import (
     Deregister,
@@ -34,6 +34,7 @@ from agentroster.contracts import (
     derive_agent_id,
     new_instance_id,
 )
+from agentroster.contracts.topology import DEFAULT_BROKER_URL, DEFAULT_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +80,7 @@ class Announcement:
         self._seq = itertools.count(1)
         self._publisher = publisher_for(
             broker_url or os.environ.get("AGENTROSTER_BROKER_URL", DEFAULT_BROKER_URL),
-            prefix=prefix or os.environ.get("AGENTROSTER_PREFIX", "agentroster"),
+            prefix=prefix or os.environ.get("AGENTROSTER_PREFIX", DEFAULT_PREFIX),
             user_id=user_id,
         )
         self._registered = False

@@ -15,7 +15,11 @@ EventKind = Literal["joined", "updated", "left"]
 COMMAND_KINDS: tuple[CommandKind, ...] = ("register", "heartbeat", "deregister")
 EVENT_KINDS: tuple[EventKind, ...] = ("joined", "updated", "left")
 
+#: The prefix of every name of a registry unless configured (`AGENTROSTER_PREFIX`).
 DEFAULT_PREFIX = "agentroster"
+#: The broker a registry and its agents use unless configured (`AGENTROSTER_BROKER_URL`): the
+#: local RabbitMQ with its development user.
+DEFAULT_BROKER_URL = "amqp://guest:guest@127.0.0.1:5672/"
 #: Quorum queues count redeliveries; past this a message is dead-lettered (poison message).
 DEFAULT_DELIVERY_LIMIT = 5
 #: The event log stream keeps events this long (replay for late subscribers).
