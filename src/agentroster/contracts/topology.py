@@ -94,6 +94,9 @@ class Topology:
         """Stream queue bound to every event, for replay."""
         return f"{self.prefix}.events.log"
 
+    #: Binding of the events log to the events exchange: every event.
+    events_log_binding: str = "#"
+
     @property
     def exchanges(self) -> tuple[str, str, str]:
         """Every exchange of this registry: commands, dead-letter, events."""

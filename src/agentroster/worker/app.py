@@ -192,7 +192,7 @@ class Worker:
         await dlq.bind(dlx, routing_key="")
         events = await self.broker.declare_exchange(rabbit.events_exchange)
         log_queue = await self.broker.declare_queue(rabbit.events_log)
-        await log_queue.bind(events, routing_key="#")
+        await log_queue.bind(events, routing_key=self.names.events_log_binding)
         await self.broker.declare_exchange(rabbit.commands_exchange)
 
     def _on_broker_close(self, _connection: object, error: BaseException | None) -> None:
