@@ -77,7 +77,14 @@ class CommandConsumer:
         self._channel = channel
         await channel.set_qos(prefetch_count=self._prefetch)
         self._queue = await channel.get_queue(self._queue_name, ensure=True)
-        self._consumer_tag = await self._queue.consume(self._on_message)
+        await self.consume()
+
+    async def consume(self) -> None:
+        """Take deliveries (again, after `stop_consuming`) on the open channel."""
+        if self._queue is None:
+            raise RuntimeError("CommandConsumer.start() was not awaited")
+        if self._consumer_tag is None:
+            self._consumer_tag = await self._queue.consume(self._on_message)
 
     def connected(self) -> bool:
         """Whether deliveries can arrive now (the connection is up)."""
@@ -89,7 +96,8 @@ class CommandConsumer:
             self._on_connection_lost(error)
 
     async def stop_consuming(self) -> None:
-        """Stop taking deliveries; those taken stay to be settled on this channel."""
+        """Stop taking deliveries; those taken stay to be settled on this channel (`consume`
+        takes them again)."""
         queue, tag, self._consumer_tag = self._queue, self._consumer_tag, None
         if queue is None or tag is None:
             return
