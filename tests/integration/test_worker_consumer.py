@@ -77,3 +77,12 @@ def test_the_registry_document_keeps_the_commands_channel_and_its_messages() -> 
     channel = doc["channels"]["agentroster.commands:consume"]
     assert channel["address"] == "agent.*.*"
     assert sorted(channel["messages"]) == ["deregister", "heartbeat", "register"]
+
+
+async def test_the_reaper_holds_while_the_commands_connection_is_down() -> None:
+    """No consumer connection: renewals cannot be heard, so no lease may expire (invariant 3)."""
+    worker = create_worker(default_settings())  # never started: the connection is not up
+    reason = await worker.reaper_hold_reason()
+    assert reason is not None
+    assert "commands" in reason
+    await worker.redis.aclose()
