@@ -40,8 +40,7 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis
 
-from agentroster.registry.prepare import Limits, Prepared, Rejected, prepare
-from agentroster.registry.rules import TtlBounds
+from agentroster.registry.prepare import Limits, Prepared, Rejected, TtlBounds, prepare
 from agentroster.registry.terms import TEXT_BUDGET, Filters
 from agentroster.settings import Settings
 from agentroster.store.reader import SCAN_BUDGET, RegistryReader

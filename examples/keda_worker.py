@@ -35,6 +35,7 @@ from aio_pika.abc import AbstractIncomingMessage
 
 from agentroster.client import announce
 from agentroster.contracts import AMQP_BINDING_URI, derive_agent_id
+from agentroster.contracts.topology import DEFAULT_BROKER_URL, DEFAULT_PREFIX
 
 
 def queue_url(broker_url: str, queue: str) -> str:
@@ -69,8 +70,8 @@ def summarizer_card(name: str, url: str) -> dict[str, Any]:
 
 
 async def main(name: str, queue_name: str, ttl_s: float, idle_ttl_s: float) -> None:
-    broker_url = os.environ.get("AGENTROSTER_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672/")
-    prefix = os.environ.get("AGENTROSTER_PREFIX", "agentroster")
+    broker_url = os.environ.get("AGENTROSTER_BROKER_URL", DEFAULT_BROKER_URL)
+    prefix = os.environ.get("AGENTROSTER_PREFIX", DEFAULT_PREFIX)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

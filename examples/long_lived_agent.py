@@ -25,6 +25,7 @@ import sys
 from typing import Any
 
 from agentroster.client import Beacon, CommandRefused, RegistryNotDeclared
+from agentroster.contracts.topology import DEFAULT_BROKER_URL, DEFAULT_PREFIX
 
 
 def weather_card(name: str) -> dict[str, Any]:
@@ -61,8 +62,8 @@ def weather_card(name: str) -> dict[str, Any]:
 
 
 async def main(name: str, interval_s: float) -> None:
-    broker_url = os.environ.get("AGENTROSTER_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672/")
-    prefix = os.environ.get("AGENTROSTER_PREFIX", "agentroster")
+    broker_url = os.environ.get("AGENTROSTER_BROKER_URL", DEFAULT_BROKER_URL)
+    prefix = os.environ.get("AGENTROSTER_PREFIX", DEFAULT_PREFIX)
     async with Beacon(
         weather_card(name), broker_url, interval_s=interval_s, prefix=prefix
     ) as beacon:

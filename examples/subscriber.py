@@ -32,6 +32,7 @@ import aio_pika
 from aio_pika.abc import AbstractIncomingMessage
 
 from agentroster.contracts import Topology
+from agentroster.contracts.topology import DEFAULT_BROKER_URL, DEFAULT_PREFIX
 
 
 def event_printer(registry_user: str) -> Callable[[AbstractIncomingMessage], Awaitable[None]]:
@@ -59,8 +60,8 @@ def event_printer(registry_user: str) -> Callable[[AbstractIncomingMessage], Awa
 
 
 async def main(bindings: list[str], registry_user: str) -> None:
-    broker_url = os.environ.get("AGENTROSTER_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672/")
-    prefix = os.environ.get("AGENTROSTER_PREFIX", "agentroster")
+    broker_url = os.environ.get("AGENTROSTER_BROKER_URL", DEFAULT_BROKER_URL)
+    prefix = os.environ.get("AGENTROSTER_PREFIX", DEFAULT_PREFIX)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

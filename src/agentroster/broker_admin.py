@@ -19,6 +19,7 @@ import httpx
 import typer
 
 from agentroster.contracts import Topology
+from agentroster.contracts.topology import DEFAULT_PREFIX
 from agentroster.permissions import (
     Grant,
     agent_grant,
@@ -250,7 +251,7 @@ def grant_agent(
         bool, typer.Option(help="Also read the events log stream (replay and live events).")
     ] = False,
     vhost: VhostOption = "/",
-    prefix: PrefixOption = "agentroster",
+    prefix: PrefixOption = DEFAULT_PREFIX,
     password: PasswordOption = None,
     management_url: ManagementUrlOption = DEFAULT_MANAGEMENT_URL,
     admin_user: AdminUserOption = "guest",
@@ -278,7 +279,7 @@ def grant_agent(
 def grant_subscriber(
     user: UserArgument,
     vhost: VhostOption = "/",
-    prefix: PrefixOption = "agentroster",
+    prefix: PrefixOption = DEFAULT_PREFIX,
     password: PasswordOption = None,
     management_url: ManagementUrlOption = DEFAULT_MANAGEMENT_URL,
     admin_user: AdminUserOption = "guest",
@@ -305,7 +306,7 @@ def grant_subscriber(
 def grant_registry(
     user: UserArgument,
     vhost: VhostOption = "/",
-    prefix: PrefixOption = "agentroster",
+    prefix: PrefixOption = DEFAULT_PREFIX,
     password: PasswordOption = None,
     management_url: ManagementUrlOption = DEFAULT_MANAGEMENT_URL,
     admin_user: AdminUserOption = "guest",

@@ -1,9 +1,16 @@
-"""The `agentroster` command: run the registry's worker, and more as the project grows."""
+"""The `agentroster` command: run the registry's worker and API, inspect and administer it.
+
+The server commands (`worker`, `api`, `up`, `asyncapi`, `ownership`) need the `server` extra;
+on a base install (what an agent needs) they exit 2 with one line naming
+`pip install 'agentroster[server]'` instead of a traceback. `agents`, `broker` need only the
+base install.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import gc
+import importlib.util
 import logging
 import signal
 from collections.abc import Awaitable, Callable, Coroutine
@@ -13,6 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from agentroster.broker_admin import broker_app
+from agentroster.contracts.topology import DEFAULT_PREFIX
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -40,6 +48,31 @@ app = typer.Typer(
 
 app.add_typer(broker_app, name="broker")
 
+#: Import names of the `server` extra's packages (pyproject.toml) that the server commands use.
+SERVER_MODULES = (
+    "faststream",
+    "redis",
+    "pydantic_settings",
+    "prometheus_client",
+    "fastapi",
+    "uvicorn",
+    "sse_starlette",
+    "yaml",
+)
+SERVER_INSTALL = "pip install 'agentroster[server]'"
+
+
+def require_server(command: str) -> None:
+    """Exit 2 with one line naming the install command when the `server` extra is missing."""
+    missing = [name for name in SERVER_MODULES if importlib.util.find_spec(name) is None]
+    if missing:
+        typer.echo(
+            f"error: `agentroster {command}` runs the registry, which needs the server "
+            f"dependencies (missing: {', '.join(missing)}): {SERVER_INSTALL}",
+            err=True,
+        )
+        raise typer.Exit(2)
+
 
 @app.callback()
 def _root() -> None:
@@ -53,6 +86,7 @@ def worker() -> None:
     Configured by AGENTROSTER_* environment variables (see the README). Run as many replicas
     as you like on the same broker and Redis; SIGTERM or Ctrl-C stops it gracefully.
     """
+    require_server("worker")
     from agentroster.worker import create_worker
 
     settings = _settings(None, None)
@@ -78,6 +112,7 @@ def up(
     The quickest way to a working registry; in production scale `agentroster worker` and
     `agentroster api` separately. SIGTERM or Ctrl-C stops both gracefully.
     """
+    require_server("up")
     from agentroster.api import create_api
     from agentroster.worker import create_worker
 
@@ -98,6 +133,7 @@ def api(
     port: PortOption = None,
 ) -> None:
     """Run the HTTP read API alone (it only reads Redis), to scale replicas separately."""
+    require_server("api")
     from agentroster.api import create_api
 
     settings = _settings(host, port)
@@ -322,13 +358,14 @@ def asyncapi(
     ] = Path("asyncapi"),
     prefix: Annotated[
         str, typer.Option(help="The registry prefix every exchange and queue name carries.")
-    ] = "agentroster",
+    ] = DEFAULT_PREFIX,
 ) -> None:
     """Write the AsyncAPI 3.0 documents of the wire contract: registry.yaml and agent.yaml.
 
     Generated from the FastStream declarations with default settings: AGENTROSTER_* variables
     are ignored, so every machine writes the same files (CI regenerates and compares them).
     """
+    require_server("asyncapi")
     from agentroster.specification import default_settings, write_documents
 
     try:
@@ -391,6 +428,7 @@ def ownership_transfer(
 
 def _ownership_call(action: Callable[[Ownership], Awaitable[Owner]]) -> Owner:
     """Run one ownership change against the configured Redis; exit 1 for an unknown agent."""
+    require_server("ownership")
     from redis.asyncio import Redis
 
     from agentroster.store.ownership import Ownership, UnknownAgent

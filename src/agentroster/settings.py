@@ -23,9 +23,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from agentroster.contracts import DEFAULT_MAX_CARD_BYTES
 from agentroster.contracts.commands import MAX_ENDPOINTS
 from agentroster.contracts.ids import AGENT_ID_PATTERN
-from agentroster.contracts.topology import DEFAULT_DELIVERY_LIMIT, DEFAULT_EVENT_LOG_MAX_AGE
-from agentroster.registry.prepare import DEFAULT_IDLE_TTL_MAX_S, Limits
-from agentroster.registry.rules import TtlBounds
+from agentroster.contracts.topology import (
+    DEFAULT_BROKER_URL,
+    DEFAULT_DELIVERY_LIMIT,
+    DEFAULT_EVENT_LOG_MAX_AGE,
+    DEFAULT_PREFIX,
+)
+from agentroster.registry.prepare import DEFAULT_IDLE_TTL_MAX_S, Limits, TtlBounds
 from agentroster.registry.terms import TEXT_BUDGET
 
 _LIMITS = Limits()  # the defaults of the registration limits below
@@ -45,12 +49,10 @@ class Settings(BaseSettings):
         env_prefix="AGENTROSTER_", extra="ignore", allow_inf_nan=False
     )
 
-    broker_url: str = Field(
-        default="amqp://guest:guest@127.0.0.1:5672/", description="RabbitMQ URL."
-    )
+    broker_url: str = Field(default=DEFAULT_BROKER_URL, description="RabbitMQ URL.")
     redis_url: str = Field(default="redis://127.0.0.1:6379/0", description="Redis URL.")
     prefix: str = Field(
-        default="agentroster",
+        default=DEFAULT_PREFIX,
         pattern=AGENT_ID_PATTERN,
         description="Prefix of every exchange, queue and Redis key of this registry.",
     )

@@ -20,9 +20,9 @@ from a2a.types import AgentCapabilities, AgentCard, AgentInterface, AgentSkill
 from google.protobuf.json_format import MessageToDict, ParseDict
 
 from agentroster.api import create_api
+from agentroster.api.a2a_conversion import to_a2a_v03, to_a2a_v10
 from agentroster.client import Announcement
 from agentroster.contracts import AMQP_BINDING_URI, Endpoint, card_bytes, card_digest
-from agentroster.contracts.conversion import to_a2a_v03, to_a2a_v10
 from agentroster.settings import Settings
 from agentroster.worker import Worker
 from tests.helpers import EventCollector, serve_api

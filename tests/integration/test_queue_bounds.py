@@ -47,7 +47,7 @@ async def test_a_full_commands_queue_refuses_publishes(
     )
     names = Topology(bounded.prefix)
     async with create_worker(bounded) as worker:
-        await worker.subscriber.stop()  # nothing consumes: the queue fills
+        await worker.consumer.stop_consuming()  # nothing consumes: the queue fills
         async with RawPublisher(bounded.broker_url, bounded.prefix) as raw:
             # a quorum queue refuses once it holds more than its bound: one more gets in
             for n in range(4):
@@ -56,7 +56,7 @@ async def test_a_full_commands_queue_refuses_publishes(
                 await raw.send("agent.refused.register", command_body("refused"))
         assert isinstance(refused.value.frame, Basic.Nack)
         assert await queue_depth(bounded.broker_url, names.commands_queue) == 4
-        await worker.subscriber.start()  # what was queued is applied, nothing was dropped
+        await worker.consumer.consume()  # what was queued is applied, nothing was dropped
         await events.wait_until(lambda evs: len({e.agent_id for e in evs}) == 4)
     assert sorted(e.agent_id for e in events.events) == [f"queued-{n}" for n in range(4)]
 

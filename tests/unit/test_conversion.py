@@ -34,8 +34,7 @@ from google.protobuf.json_format import MessageToDict, ParseDict
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agentroster.contracts import AMQP_BINDING_URI, card_bytes, card_format, derive_endpoints
-from agentroster.contracts.conversion import (
+from agentroster.api.a2a_conversion import (
     CardNotConvertible,
     NotAnA2ACardError,
     SignedCardError,
@@ -46,6 +45,7 @@ from agentroster.contracts.conversion import (
     to_a2a_v03,
     to_a2a_v10,
 )
+from agentroster.contracts import AMQP_BINDING_URI, card_bytes, card_format, derive_endpoints
 
 AMQP_URL = "amqp://broker.example/?queue=weather"
 

@@ -7,10 +7,11 @@ import types
 
 import pytest
 
+import agentroster
 import agentroster.client
 import agentroster.contracts
 
-PACKAGES = [agentroster.contracts, agentroster.client]
+PACKAGES = [agentroster, agentroster.contracts, agentroster.client]
 
 
 def isort_style_key(name: str) -> tuple[int, list[int | str]]:

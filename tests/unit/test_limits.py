@@ -18,10 +18,10 @@ from agentroster.registry.prepare import (
     Limits,
     Prepared,
     Rejected,
+    TtlBounds,
     non_finite_at,
     prepare,
 )
-from agentroster.registry.rules import TtlBounds
 from agentroster.settings import Settings
 from agentroster.worker.batcher import batch_length
 from tests.unit.test_prepare import CARD, dumps, heartbeat_body, register_body

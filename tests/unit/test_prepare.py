@@ -11,8 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agentroster.contracts import AgentView, card_bytes, card_digest
-from agentroster.registry.prepare import Limits, Prepared, Rejected, prepare
-from agentroster.registry.rules import TtlBounds
+from agentroster.registry.prepare import Limits, Prepared, Rejected, TtlBounds, prepare
 
 SENT_AT = "2025-01-01T12:00:00Z"
 CARD: dict[str, Any] = {

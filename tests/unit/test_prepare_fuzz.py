@@ -21,8 +21,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from agentroster.contracts import DEAD_LETTER_REASONS
-from agentroster.registry.prepare import Limits, Prepared, Rejected, prepare
-from agentroster.registry.rules import TtlBounds
+from agentroster.registry.prepare import Limits, Prepared, Rejected, TtlBounds, prepare
 
 LIMITS = Limits(
     ttl=TtlBounds(5, 3600),

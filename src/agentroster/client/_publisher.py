@@ -12,7 +12,7 @@ import contextlib
 import random
 import uuid
 from datetime import UTC, datetime
-from typing import Self
+from typing import Protocol, Self
 from urllib.parse import parse_qs, urlsplit
 
 import aio_pika
@@ -26,12 +26,44 @@ from aiormq.exceptions import (
 from agentroster.client._errors import CommandRefused, RegistryNotDeclared
 from agentroster.contracts import CommandKind, Deregister, Heartbeat, Register, Topology
 from agentroster.contracts.ids import broker_user
+from agentroster.contracts.topology import DEFAULT_PREFIX
 
-DEFAULT_BROKER_URL = "amqp://guest:guest@127.0.0.1:5672/"
+#: The URL scheme of an in-process `FakeRegistry` (agentroster.client.testing).
+MEMORY_SCHEME = "memory"
 #: Seconds between reconnection attempts, jittered per client so that a fleet reconnecting
 #: after a broker restart does not knock all at once (aio-pika's default is a fixed 5 s: too
 #: slow for leases of a few seconds).
 RECONNECT_INTERVAL_S = (0.5, 1.5)
+
+
+class Publisher(Protocol):
+    """What an `Announcement` publishes through: `CommandPublisher`, or for a `memory://` URL
+    the in-process `FakeRegistry` of `agentroster.client.testing`."""
+
+    user_id: str | None
+    reconnected: asyncio.Event
+
+    async def connect(self) -> Self:
+        """Connect and find the commands exchange (`RegistryNotDeclared` if it is missing)."""
+        ...
+
+    async def publish(self, kind: CommandKind, command: Register | Heartbeat | Deregister) -> None:
+        """Publish one command and wait until the broker took it."""
+        ...
+
+    async def close(self) -> None:
+        """Disconnect."""
+        ...
+
+
+def publisher_for(broker_url: str, *, prefix: str, user_id: str | None = None) -> Publisher:
+    """The publisher for a broker URL: RabbitMQ, or a `FakeRegistry` for `memory://` URLs."""
+    if urlsplit(broker_url).scheme == MEMORY_SCHEME:
+        # imported on use: only tests point a client at a memory:// URL
+        from agentroster.client.testing import MemoryPublisher
+
+        return MemoryPublisher(broker_url, prefix=prefix, user_id=user_id)
+    return CommandPublisher(broker_url, prefix=prefix, user_id=user_id)
 
 
 class CommandPublisher:
@@ -45,7 +77,7 @@ class CommandPublisher:
     """
 
     def __init__(
-        self, broker_url: str, *, prefix: str = "agentroster", user_id: str | None = None
+        self, broker_url: str, *, prefix: str = DEFAULT_PREFIX, user_id: str | None = None
     ) -> None:
         self._url = broker_url
         self._topology = Topology(prefix)

@@ -23,7 +23,8 @@ from types import TracebackType
 from typing import Any, Self
 
 from agentroster.client._cards import card_to_dict
-from agentroster.client._publisher import DEFAULT_BROKER_URL, CommandPublisher
+from agentroster.client._publisher import publisher_for
+from agentroster.client._signals import HUB
 from agentroster.contracts import (
     Deregister,
     Endpoint,
@@ -33,6 +34,7 @@ from agentroster.contracts import (
     derive_agent_id,
     new_instance_id,
 )
+from agentroster.contracts.topology import DEFAULT_BROKER_URL, DEFAULT_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -76,9 +78,9 @@ class Announcement:
         self.labels = labels
         self.digest = card_digest(self.card)
         self._seq = itertools.count(1)
-        self._publisher = CommandPublisher(
+        self._publisher = publisher_for(
             broker_url or os.environ.get("AGENTROSTER_BROKER_URL", DEFAULT_BROKER_URL),
-            prefix=prefix or os.environ.get("AGENTROSTER_PREFIX", "agentroster"),
+            prefix=prefix or os.environ.get("AGENTROSTER_PREFIX", DEFAULT_PREFIX),
             user_id=user_id,
         )
         self._registered = False
@@ -201,17 +203,19 @@ class Beacon(Announcement):
         self.full_every = full_every or max(1, int(self.ttl_s // interval_s))
         self.handle_signals = handle_signals
         self._loop_task: asyncio.Task[None] | None = None
-        self._shutdown: asyncio.Task[None] | None = None
         self._waiters = 0
         self._signalled = asyncio.Event()
-        self._signals: list[signal.Signals] = []
+        self._on_signals = False  # joined the process-wide handler (client/_signals.py)
 
     async def open(self) -> Self:
-        """Register, start heartbeating, and install SIGTERM/SIGINT handlers."""
+        """Register, start heartbeating, and deregister on SIGTERM/SIGINT.
+
+        Every Beacon of the process deregisters on the signal: they share one handler.
+        """
         await super().open()
         self._loop_task = asyncio.create_task(self._beat(), name=f"beacon-{self.agent_id}")
         if self.handle_signals:
-            self._install_signal_handlers()
+            self._on_signals = HUB.join(self)
         return self
 
     async def wait_for_signal(self) -> None:
@@ -220,7 +224,7 @@ class Beacon(Announcement):
         A program that waits here exits on its own; one that does not gets the signal again,
         with its previous handling, once the instance deregistered.
         """
-        if not self._signals and not self._signalled.is_set():
+        if not self._on_signals and not self._signalled.is_set():
             raise RuntimeError(
                 "no signal handler is installed (handle_signals=False, or not the main thread)"
             )
@@ -236,7 +240,9 @@ class Beacon(Announcement):
             self._loop_task.cancel()
             await asyncio.gather(self._loop_task, return_exceptions=True)
             self._loop_task = None
-        self._remove_signal_handlers()
+        if self._on_signals:
+            self._on_signals = False
+            HUB.leave(self)
         await super().close(reason)
 
     async def _beat(self) -> None:
@@ -263,34 +269,19 @@ class Beacon(Announcement):
                 failures += 1
                 log.warning("heartbeat of %s failed (%s); retrying", self.agent_id, exc)
 
-    def _install_signal_handlers(self) -> None:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            try:
-                loop.add_signal_handler(sig, self._on_signal, sig)
-            except (NotImplementedError, RuntimeError):  # not the main thread, or Windows
-                return
-            self._signals.append(sig)
+    def waits_for_signal(self) -> bool:
+        """Whether a program waits in `wait_for_signal()` (it then exits by itself)."""
+        return self._waiters > 0
 
-    def _remove_signal_handlers(self) -> None:
-        loop = asyncio.get_running_loop()
-        for sig in self._signals:
-            loop.remove_signal_handler(sig)
-        self._signals = []
-
-    def _on_signal(self, sig: signal.Signals) -> None:
+    async def close_on_signal(self, sig: signal.Signals) -> None:
+        """Deregister because of `sig` (the process-wide handler calls this); never raises."""
         log.info("%s: deregistering %s/%s", sig.name, self.agent_id, self.instance_id)
-        self._remove_signal_handlers()
-        self._shutdown = asyncio.get_running_loop().create_task(self._shutdown_on_signal(sig))
-
-    async def _shutdown_on_signal(self, sig: signal.Signals) -> None:
+        self._on_signals = False
         try:
             await self.close(reason=sig.name.lower())
         except Exception as exc:  # the signal must still take effect
             log.warning("closing %s on %s failed: %s", self.agent_id, sig.name, exc)
-        finally:
-            self._signalled.set()
-            if not self._waiters:
-                # nobody waits for the signal: deliver it again to the handler that was there
-                # before (SIGTERM's default ends the process, SIGINT's raises KeyboardInterrupt)
-                os.kill(os.getpid(), sig)
+
+    def signal_received(self) -> None:
+        """Wake whoever waits in `wait_for_signal()` (called once every Beacon closed)."""
+        self._signalled.set()

@@ -13,6 +13,7 @@ scheme is not one a client would run or read locally (`javascript:`, `data:`, `f
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -20,6 +21,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 #: The A2A core protocol bindings, spelled exactly as the specification does.
 CORE_BINDINGS = ("JSONRPC", "GRPC", "HTTP+JSON")
+#: The binding of an interface that names none (the v0.3 `preferredTransport` default).
+DEFAULT_BINDING = "JSONRPC"
+#: The card-level `protocolVersion` of a v0.3 card that does not say (the v0.3 schema default).
+DEFAULT_V03_PROTOCOL_VERSION = "0.3.0"
 #: The binding URI agentroster uses for an A2A interface reached through AMQP 0-9-1.
 AMQP_BINDING_URI = "urn:agentroster:binding:amqp-0-9-1"
 AMQP_SCHEMES = ("amqp", "amqps")
@@ -151,23 +156,46 @@ def _str(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def endpoints_from_a2a_v03(card: dict[str, Any]) -> list[Endpoint]:
-    """Endpoints of an A2A v0.3 card: `url` + `preferredTransport`, then `additionalInterfaces`."""
-    version = _str(card.get("protocolVersion")) or "0.3.0"
-    found: list[Endpoint] = []
-    main_url = _str(card.get("url"))
-    if main_url:
-        binding = _str(card.get("preferredTransport")) or "JSONRPC"
-        found.append(
-            endpoint_from_url(main_url, protocol="a2a", binding=binding, protocol_version=version)
-        )
-    for interface in card.get("additionalInterfaces") or ():
+@dataclass(frozen=True, slots=True)
+class A2AInterface:
+    """One url an A2A card names, with its protocol binding and the A2A version spoken there."""
+
+    url: str
+    binding: str
+    protocol_version: str
+
+
+def a2a_v03_interfaces(card: dict[str, Any]) -> list[A2AInterface]:
+    """The interfaces of an A2A v0.3 card: `url` + `preferredTransport` first, then
+    `additionalInterfaces` (`url` + `transport`), all at the card's `protocolVersion`;
+    duplicates dropped, the first kept.
+
+    The one reading of a v0.3 card's connection fields: endpoints derive from it, and the
+    API's conversion to v1.0 (`api/a2a_conversion.py`) builds `supportedInterfaces` from it.
+    """
+    version = _str(card.get("protocolVersion")) or DEFAULT_V03_PROTOCOL_VERSION
+    found: list[A2AInterface] = []
+    if url := _str(card.get("url")):
+        binding = _str(card.get("preferredTransport")) or DEFAULT_BINDING
+        found.append(A2AInterface(url, binding, version))
+    additional = card.get("additionalInterfaces")
+    for interface in additional if isinstance(additional, list) else ():
         if isinstance(interface, dict) and (url := _str(interface.get("url"))):
-            binding = _str(interface.get("transport")) or "JSONRPC"
-            found.append(
-                endpoint_from_url(url, protocol="a2a", binding=binding, protocol_version=version)
+            binding = _str(interface.get("transport")) or DEFAULT_BINDING
+            found.append(A2AInterface(url, binding, version))
+    return list(dict.fromkeys(found))
+
+
+def endpoints_from_a2a_v03(card: dict[str, Any]) -> list[Endpoint]:
+    """Endpoints of an A2A v0.3 card, one per interface (`a2a_v03_interfaces`)."""
+    return _unique(
+        [
+            endpoint_from_url(
+                i.url, protocol="a2a", binding=i.binding, protocol_version=i.protocol_version
             )
-    return _unique(found)
+            for i in a2a_v03_interfaces(card)
+        ]
+    )
 
 
 def endpoints_from_a2a_v10(card: dict[str, Any]) -> list[Endpoint]:

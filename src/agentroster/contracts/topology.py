@@ -15,7 +15,11 @@ EventKind = Literal["joined", "updated", "left"]
 COMMAND_KINDS: tuple[CommandKind, ...] = ("register", "heartbeat", "deregister")
 EVENT_KINDS: tuple[EventKind, ...] = ("joined", "updated", "left")
 
+#: The prefix of every name of a registry unless configured (`AGENTROSTER_PREFIX`).
 DEFAULT_PREFIX = "agentroster"
+#: The broker a registry and its agents use unless configured (`AGENTROSTER_BROKER_URL`): the
+#: local RabbitMQ with its development user.
+DEFAULT_BROKER_URL = "amqp://guest:guest@127.0.0.1:5672/"
 #: Quorum queues count redeliveries; past this a message is dead-lettered (poison message).
 DEFAULT_DELIVERY_LIMIT = 5
 #: The event log stream keeps events this long (replay for late subscribers).
@@ -90,6 +94,9 @@ class Topology:
         """Stream queue bound to every event, for replay."""
         return f"{self.prefix}.events.log"
 
+    #: Binding of the events log to the events exchange: every event.
+    events_log_binding: str = "#"
+
     @property
     def exchanges(self) -> tuple[str, str, str]:
         """Every exchange of this registry: commands, dead-letter, events."""
@@ -104,6 +111,15 @@ class Topology:
     def command_key(agent_id: str, kind: CommandKind) -> str:
         """Routing key of one command: `agent.<agent_id>.<kind>`."""
         return f"agent.{agent_id}.{kind}"
+
+    @staticmethod
+    def parse_command_key(routing_key: str) -> tuple[str, str] | None:
+        """(agent_id, kind) of a routing key `agent.<agent_id>.<kind>`, or None if it is not of
+        that shape; the parts are not validated (the kind may be unknown, the id invalid)."""
+        parts = routing_key.split(".")
+        if len(parts) != 3 or parts[0] != "agent":
+            return None
+        return parts[1], parts[2]
 
     @staticmethod
     def event_key(kind: EventKind, agent_id: str) -> str:

@@ -26,14 +26,26 @@ from agentroster.contracts import (
     Deregister,
     Heartbeat,
     Register,
+    Topology,
     agent_view,
     card_bytes,
     card_digest,
 )
 from agentroster.contracts.commands import LABEL_KEY_PATTERN
 from agentroster.contracts.endpoints import PRINTABLE, URL_PATTERN
-from agentroster.registry.rules import TtlBounds
 from agentroster.registry.terms import index_terms, search_text
+
+
+@dataclass(frozen=True, slots=True)
+class TtlBounds:
+    """The registry owns the limits: every `ttl_s` it is sent is clamped into these."""
+
+    min_s: float = 5.0
+    max_s: float = 24 * 3600.0
+
+    def clamp_ms(self, ttl_s: float) -> int:
+        """The bounded TTL in whole milliseconds."""
+        return round(min(max(ttl_s, self.min_s), self.max_s) * 1000)
 
 
 class Rejected(Exception):
@@ -130,10 +142,10 @@ def prepare_heartbeat(command: Heartbeat, user_id: str, limits: Limits) -> Prepa
 
 def kind_from_routing_key(routing_key: str) -> tuple[str, str]:
     """Split `agent.<agent_id>.<kind>` into (agent_id, kind); reject anything else."""
-    parts = routing_key.split(".")
-    if len(parts) != 3 or parts[0] != "agent":
+    parsed = Topology.parse_command_key(routing_key)
+    if parsed is None:
         raise Rejected("bad-routing-key", f"expected agent.<agent_id>.<kind>, got {routing_key!r}")
-    return parts[1], parts[2]
+    return parsed
 
 
 def prepare(routing_key: str, body: bytes, user_id: str | None, limits: Limits) -> Prepared:

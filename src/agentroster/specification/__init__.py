@@ -18,9 +18,10 @@ from typing import Any
 import yaml
 from faststream.rabbit import RabbitQueue
 from faststream.specification import AsyncAPI
+from pydantic import BaseModel
 
 from agentroster import __version__
-from agentroster.contracts import COMMAND_KINDS, Topology
+from agentroster.contracts import COMMAND_KINDS, AgentEvent, Topology
 from agentroster.contracts.ids import AGENT_ID_PATTERN, is_agent_id
 from agentroster.contracts.topology import DEFAULT_PREFIX
 from agentroster.settings import Settings
@@ -183,9 +184,18 @@ def agent_document(settings: Settings) -> dict[str, Any]:
         f"registry's agent.joined / agent.updated / agent.left events (replay them from the "
         f"`{names.events_log}` stream queue).\n\n" + _agent_identity(names),
         header_schemas={
-            CLOUD_EVENTS_HEADERS: cloud_events_headers_schema(names, settings.event_source)
+            CLOUD_EVENTS_HEADERS: cloud_events_headers_schema(names, settings.event_source),
+            # the event subscribers have no handler to type them: the payload is given here
+            **_model_schemas(AgentEvent),
         },
     )
+
+
+def _model_schemas(model: type[BaseModel]) -> dict[str, dict[str, Any]]:
+    """A model's JSON schema and those it refers to, as AsyncAPI components (by title)."""
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    nested: dict[str, dict[str, Any]] = schema.pop("$defs", {})
+    return {**nested, schema["title"]: schema}
 
 
 class _Dumper(yaml.SafeDumper):

@@ -3,7 +3,9 @@
 The broker built here is never connected: it declares what an agent does (publish register,
 heartbeat, deregister to the commands exchange; receive agent.joined/updated/left from the
 events exchange) from the same contracts and topology as the worker, so `agent.yaml` is
-generated the way `registry.yaml` is.
+generated the way `registry.yaml` is. Its subscribers have no handler (nothing here consumes):
+their messages' payloads come from the contract catalog (`_messages.py`), as the worker's
+commands subscriber's do.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ from agentroster.contracts import (
     COMMAND_KINDS,
     COMMAND_MODELS,
     EVENT_KINDS,
-    AgentEvent,
     CommandKind,
     EventKind,
     Topology,
@@ -29,11 +30,6 @@ from agentroster.worker.topology import RabbitTopology
 
 #: The path parameter of every per-agent routing key.
 AGENT_ID = "{agent_id}"
-
-
-async def on_event(event: AgentEvent) -> None:
-    """Documents the subscribers' payload; this broker never consumes."""
-    raise RuntimeError("the agent specification broker is never started")
 
 
 @dataclass
@@ -80,6 +76,5 @@ def agent_broker(broker_url: str, names: Topology, rabbit: RabbitTopology) -> Ag
             title=event_message_id(kind),
             description=f"agent.{kind} events, from the events exchange.",
         )
-        subscriber(on_event)
         subscribers[kind] = subscriber
     return AgentBroker(broker, publishers, subscribers)

@@ -118,13 +118,22 @@ def _channel(doc: dict[str, Any], channel: Channel) -> dict[str, Any]:
 def _payload_renames(
     doc: dict[str, Any], channel: Channel, catalog: Mapping[str, MessageSpec]
 ) -> dict[str, str]:
-    """Check FastStream's payload is the catalog's; name it as the catalog does if need be."""
+    """Check FastStream's payload is the catalog's; name it as the catalog does if need be.
+
+    A handler-less subscriber (the worker's commands, an agent's events: see
+    `worker/consumer.py`) has no typed payload, only FastStream's untyped placeholder: there the
+    catalog's messages are the whole payload, and the placeholder is dropped.
+    """
     schemas = doc["components"]["schemas"]
     refs = list(_channel(doc, channel)["messages"].values())
     if len(refs) != 1:
         raise RuntimeError(f"{_channel_id(channel)}: expected one FastStream message")
     message = doc["components"]["messages"][_ref_name(refs[0])]
     declared = _ref_name(message["payload"])
+    if isinstance(channel.endpoint, RabbitSubscriber) and not channel.endpoint.calls:
+        if set(schemas[declared]) != {"title"}:
+            raise RuntimeError(f"{_channel_id(channel)}: a handler-less subscriber is typed")
+        return {}
     members = {_ref_name(r) for r in schemas[declared].get("anyOf", ())}
     expected = {catalog[m].payload for m in channel.messages}
     if expected == {declared} or (len(expected) > 1 and expected == members):

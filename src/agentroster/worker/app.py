@@ -2,10 +2,11 @@
 
 Built by `create_worker(settings)`; nothing connects until `start()`.
 
-The commands subscriber is declared in FastStream (it declares and binds the quorum queue, owns
-the consuming channel and its prefetch, reconnects, and documents the payload in AsyncAPI), but
-its deliveries go straight to `CommandBatcher.on_message` instead of FastStream's per-message
-pipeline: see bench/README.md for why (about 4x the throughput).
+FastStream declares everything on the wire (the commands subscriber, handler-less, declares and
+binds the quorum queue; the event and dead-letter publishers publish) and so documents it in
+AsyncAPI. The commands themselves are consumed with aio-pika by `CommandConsumer`, straight into
+`CommandBatcher.on_message`, without FastStream's per-message pipeline: `worker/consumer.py`
+says why and how.
 """
 
 from __future__ import annotations
@@ -15,8 +16,7 @@ import contextlib
 import logging
 from typing import Annotated
 
-from faststream import AckPolicy
-from faststream.rabbit import Channel, RabbitBroker
+from faststream.rabbit import RabbitBroker
 from faststream.rabbit.publisher import RabbitPublisher
 from faststream.rabbit.subscriber import RabbitSubscriber
 from pydantic import Field
@@ -39,6 +39,7 @@ from agentroster.store.redis_store import Quotas, RedisStore
 from agentroster.worker import amqp_decoding
 from agentroster.worker.backlog import QueueDepth
 from agentroster.worker.batcher import CommandBatcher
+from agentroster.worker.consumer import CommandConsumer
 from agentroster.worker.dead_letters import DeadLetters
 from agentroster.worker.metrics import WorkerMetrics
 from agentroster.worker.reaper import Reaper
@@ -52,14 +53,6 @@ log = logging.getLogger(__name__)
 REDIS_SOCKET_TIMEOUT_S = 10.0
 
 CommandPayload = Annotated[Register | Heartbeat | Deregister, Field(description="A command.")]
-
-
-async def apply_command(command: CommandPayload) -> None:
-    """Apply a register, heartbeat or deregister command to the registry.
-
-    Documents the subscriber; deliveries are handled by `CommandBatcher.on_message`.
-    """
-    raise RuntimeError("commands are consumed by CommandBatcher, not through this handler")
 
 
 class Worker:
@@ -95,15 +88,13 @@ class Worker:
             description="agentroster registry worker",
             on_close=[self._on_broker_close],
         )
+        # handler-less: FastStream declares, binds and documents; CommandConsumer consumes
         self.subscriber: RabbitSubscriber = self.broker.subscriber(
             self.rabbit.commands_queue,
             self.rabbit.commands_exchange,
-            channel=Channel(prefetch_count=settings.prefetch),
-            ack_policy=AckPolicy.MANUAL,
             title=f"{self.names.commands_queue}:consume",
             description="Commands from agents: register, heartbeat, deregister.",
         )
-        self.subscriber(apply_command)
         self.event_publishers: dict[EventKind, RabbitPublisher] = {
             kind: self.broker.publisher(
                 exchange=self.rabbit.events_exchange,
@@ -133,8 +124,13 @@ class Worker:
             batch_max_bytes=settings.batch_max_bytes,
             linger_s=settings.batch_linger_ms / 1000,
         )
-        # deliveries skip FastStream's per-message pipeline (see the module docstring)
-        self.subscriber.consume = self.batcher.on_message  # type: ignore[method-assign,assignment]
+        self.consumer = CommandConsumer(
+            settings.broker_url,
+            self.names.commands_queue,
+            self.batcher.on_message,
+            prefetch=settings.prefetch,
+            on_connection_lost=self._on_consumer_lost,
+        )
         self.backlog = QueueDepth(settings.broker_url, self.names.commands_queue)
         self.reaper = Reaper(
             self.store,
@@ -166,16 +162,20 @@ class Worker:
         await self.store.observe()  # the epoch, before any write, to notice a data loss
         await self.broker.connect()
         await self.declare_topology()
+        await self.broker.start()  # declares and binds the commands queue
         self._tasks = [
             asyncio.create_task(self.batcher.run(), name="agentroster-batcher"),
-            asyncio.create_task(self.reaper.run(), name="agentroster-reaper"),
             asyncio.create_task(self.relay.run(), name="agentroster-relay"),
         ]
-        await self.broker.start()
+        await self.consumer.start()
+        # after the consumer: the reaper holds while the commands connection is down
+        self._tasks.append(asyncio.create_task(self.reaper.run(), name="agentroster-reaper"))
         log.info("worker started: consuming %s", self.names.commands_queue)
 
     async def reaper_hold_reason(self) -> str | None:
         """Why leases must not expire now: renewals may be unheard (invariant 3)."""
+        if not self.consumer.connected():
+            return "the worker's broker connection for commands is down"
         if not await self.broker.ping(timeout=0.05):
             return "the worker's broker connection is down"
         ready = await self.backlog.ready()
@@ -191,7 +191,7 @@ class Worker:
         await dlq.bind(dlx, routing_key="")
         events = await self.broker.declare_exchange(rabbit.events_exchange)
         log_queue = await self.broker.declare_queue(rabbit.events_log)
-        await log_queue.bind(events, routing_key="#")
+        await log_queue.bind(events, routing_key=self.names.events_log_binding)
         await self.broker.declare_exchange(rabbit.commands_exchange)
 
     def _on_broker_close(self, _connection: object, error: BaseException | None) -> None:
@@ -200,15 +200,20 @@ class Worker:
             self.metrics.broker_connection_lost.inc()
             log.warning("the broker connection closed (%s); reconnecting", error)
 
+    def _on_consumer_lost(self, error: BaseException | None) -> None:
+        """Count the commands connection lost while running (not our own shutdown)."""
+        self._on_broker_close(None, error)
+
     async def stop(self, timeout_s: float = 10.0) -> None:
         """Stop consuming, settle what was taken, give up the relay lock, disconnect."""
         self._stopping = True
-        await self.subscriber.stop()
+        await self.consumer.stop_consuming()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.batcher.drained(), timeout_s)
         for task in await cancel_and_wait(self._tasks, timeout_s):
             log.error("%s did not stop within %.0fs; leaving it", task.get_name(), timeout_s)
         self._tasks = []
+        await self.consumer.close()
         await self.broker.stop()
         await self.backlog.close()
         await self.redis.aclose()

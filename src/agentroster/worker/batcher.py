@@ -24,9 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from aio_pika.abc import AbstractIncomingMessage
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from agentroster.cancellation import raise_if_cancelling
 from agentroster.registry.prepare import Limits, Prepared, Rejected, prepare
@@ -42,11 +40,10 @@ from agentroster.store.redis_store import (
 )
 from agentroster.worker.amqp_decoding import UNDECODABLE_HEADER, is_undecodable, printable
 from agentroster.worker.dead_letters import DeadLetters
+from agentroster.worker.loops import REDIS_UNAVAILABLE, report_flapping
 from agentroster.worker.metrics import WorkerMetrics
 
 log = logging.getLogger(__name__)
-
-REDIS_UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
 @dataclass(slots=True)
@@ -265,17 +262,6 @@ def batch_length(commands: Sequence[Prepared | None], batch_max: int, batch_max_
             if total >= batch_max_bytes:
                 return n + 1
     return min(len(commands), batch_max)
-
-
-def report_flapping(metrics: WorkerMetrics, agents: Sequence[str]) -> None:
-    """Log and count agents whose events a script began to damp (flap damping)."""
-    for agent_id in agents:
-        metrics.flapping.inc()
-        log.warning(
-            "agent %s is flapping: its events are held back until its flap window ends, "
-            "then its final state is published",
-            agent_id,
-        )
 
 
 async def _settle_unsettled(batch: list[_Item]) -> None:

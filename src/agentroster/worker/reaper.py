@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 
 from agentroster.cancellation import raise_if_cancelling
 from agentroster.store.redis_store import RedisStore
-from agentroster.worker.batcher import REDIS_UNAVAILABLE, report_flapping
+from agentroster.worker.loops import REDIS_UNAVAILABLE, report_flapping
 from agentroster.worker.metrics import WorkerMetrics
 
 log = logging.getLogger(__name__)

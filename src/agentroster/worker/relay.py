@@ -28,7 +28,7 @@ from agentroster.cancellation import raise_if_cancelling
 from agentroster.contracts import EventKind, Topology
 from agentroster.contracts.events import cloudevents_headers
 from agentroster.store.outbox import Outbox, OutboxEvent
-from agentroster.worker.batcher import REDIS_UNAVAILABLE
+from agentroster.worker.loops import REDIS_UNAVAILABLE
 from agentroster.worker.metrics import WorkerMetrics
 
 log = logging.getLogger(__name__)

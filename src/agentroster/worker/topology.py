@@ -87,7 +87,7 @@ def rabbit_topology(
             names.events_log,
             queue_type=QueueType.STREAM,
             durable=True,
-            routing_key="#",
+            routing_key=names.events_log_binding,
             arguments={"x-max-age": event_log_max_age},
         ),
     )

@@ -9,15 +9,15 @@ import orjson
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 
-from agentroster.api.deps import AgentIdPath, ReaderDep
-from agentroster.api.errors import ERROR_RESPONSES, AgentNotFound, ErrorResponse
-from agentroster.api.models import AgentDetail, AgentList, detail_json, summary_json
-from agentroster.contracts.conversion import (
+from agentroster.api.a2a_conversion import (
     ACCEPTED_VERSIONS,
     A2AVersion,
     converted_card_bytes,
     normalize_version,
 )
+from agentroster.api.deps import AgentIdPath, ReaderDep
+from agentroster.api.errors import ERROR_RESPONSES, AgentNotFound, ErrorResponse
+from agentroster.api.models import AgentDetail, AgentList, detail_json, summary_json
 from agentroster.contracts.ids import AGENT_ID_PATTERN
 from agentroster.registry.terms import TEXT_BUDGET, Filters
 from agentroster.store.reader import SCAN_BUDGET, ListStatus

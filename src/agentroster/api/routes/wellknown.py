@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
+from agentroster.api.a2a_conversion import converted_card_bytes
 from agentroster.api.deps import ReaderDep, StateDep
 from agentroster.api.errors import ERROR_RESPONSES
 from agentroster.api.registry_card import registry_card
@@ -16,7 +17,6 @@ from agentroster.api.routes.agents import (
     A2AVersionHeader,
     requested_a2a_version,
 )
-from agentroster.contracts.conversion import converted_card_bytes
 
 #: How long clients may cache the registry's card.
 CARD_MAX_AGE_S = 300

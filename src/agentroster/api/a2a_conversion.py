@@ -1,4 +1,7 @@
-"""Convert A2A agent cards between v0.3 and v1.0, as plain JSON objects.
+"""Convert A2A agent cards between v0.3 and v1.0, as plain JSON objects (served by the API).
+
+A v0.3 card's connection fields are read by `contracts.endpoints.a2a_v03_interfaces`, the same
+reading the registry derives endpoints with.
 
 The registry keeps every card exactly as registered; these functions serve it in the other A2A
 version to a client that asks for one (`A2A-Version`). They work on the card's JSON and never
@@ -46,12 +49,13 @@ from typing import Any, Literal
 import orjson
 
 from agentroster.contracts.cards import card_bytes, card_format
+from agentroster.contracts.endpoints import (
+    DEFAULT_BINDING,
+    DEFAULT_V03_PROTOCOL_VERSION,
+    a2a_v03_interfaces,
+)
 
 A2AVersion = Literal["0.3", "1.0"]
-#: The card-level `protocolVersion` of a v0.3 card that does not say (the v0.3 schema default).
-DEFAULT_V03_PROTOCOL_VERSION = "0.3.0"
-#: The binding of an interface that names none (the v0.3 `preferredTransport` default).
-DEFAULT_BINDING = "JSONRPC"
 
 #: Every spelling of a version `normalize_version` accepts, and what it returns for it.
 ACCEPTED_VERSIONS: dict[str, A2AVersion] = {
@@ -218,16 +222,9 @@ def to_a2a_v03(card: dict[str, Any]) -> dict[str, Any]:
 
 def _interfaces_v10(card: dict[str, Any]) -> list[dict[str, Any]]:
     """`url` + `preferredTransport`, then `additionalInterfaces`, as v1.0 interfaces."""
-    version = _text(card.get("protocolVersion")) or DEFAULT_V03_PROTOCOL_VERSION
-    found: list[tuple[str, str]] = []
-    if url := _text(card.get("url")):
-        found.append((url, _text(card.get("preferredTransport")) or DEFAULT_BINDING))
-    for interface in _list(card.get("additionalInterfaces")):
-        if isinstance(interface, dict) and (url := _text(interface.get("url"))):
-            found.append((url, _text(interface.get("transport")) or DEFAULT_BINDING))
     return [
-        {"url": url, "protocolBinding": binding, "protocolVersion": version}
-        for url, binding in dict.fromkeys(found)  # deduplicated, first one kept
+        {"url": i.url, "protocolBinding": i.binding, "protocolVersion": i.protocol_version}
+        for i in a2a_v03_interfaces(card)
     ]
 
 
