@@ -20,7 +20,7 @@ from redis.asyncio import Redis
 from agentroster.registry.prepare import Prepared
 from agentroster.store.redis_store import RedisStore
 from bench.harness.measure import percentile
-from bench.harness.services import DEFAULT_REDIS_URL, delete_keys, new_prefix
+from bench.harness.services import DEFAULT_REDIS_URL, delete_keys, glob_escape, new_prefix
 
 BATCH = 500
 
@@ -65,7 +65,7 @@ async def run(args: argparse.Namespace) -> None:
             batches.append((time.perf_counter() - started) * 1000)
             assert set(result.codes) == {0}, result.codes[:5]
     finally:
-        await delete_keys(redis, f"{store.keys.base}*")
+        await delete_keys(redis, glob_escape(store.keys.base) + "*")
         await redis.aclose()
     n = min(args.registers, BATCH)
     print(

@@ -26,11 +26,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bench.harness.services import DEFAULT_BROKER_URL
 from tests.faults.audit import Outcome
 from tests.faults.harness import PrivateVhost, environment_problem, rig
 from tests.faults.scenarios import SCENARIOS
-
-from bench.harness.services import DEFAULT_BROKER_URL
 
 
 @dataclass(frozen=True)

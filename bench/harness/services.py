@@ -64,6 +64,11 @@ def service_env(
     return env
 
 
+def glob_escape(text: str) -> str:
+    """`text` as a literal in a Redis SCAN pattern (so a prefix never matches others' keys)."""
+    return re.sub(r"([*?\[\]\\])", r"\\\1", text)
+
+
 async def delete_keys(redis: Redis, match: str) -> int:
     """Delete the Redis keys matching `match` (SCAN, 1,000 at a time); how many went."""
     deleted = 0
@@ -93,5 +98,5 @@ async def cleanup_prefix(connection: AbstractConnection, redis: Redis, prefix: s
             await channel.exchange_delete(exchange)
         with contextlib.suppress(Exception):
             await channel.close()
-    deleted = await delete_keys(redis, f"{keys.base}*")
+    deleted = await delete_keys(redis, glob_escape(keys.base) + "*")
     print(f"cleaned up: 3 queues, 3 exchanges, {deleted:,} Redis keys of {prefix}", flush=True)
