@@ -28,7 +28,6 @@ import asyncio
 import contextlib
 import dataclasses
 import functools
-import secrets
 import shutil
 import statistics
 import subprocess
@@ -43,10 +42,12 @@ from redis.asyncio import Redis
 from agentroster.registry.prepare import Limits, Prepared, Rejected, TtlBounds, prepare
 from agentroster.registry.terms import TEXT_BUDGET, Filters
 from agentroster.settings import Settings
+from agentroster.store.keys import Keys
 from agentroster.store.reader import SCAN_BUDGET, RegistryReader
 from agentroster.store.redis_store import REAP_BUDGET, ReapResult, RedisStore
 from agentroster.worker.batcher import batch_length
 from bench.harness.processes import free_port
+from bench.harness.services import delete_keys, glob_escape, new_prefix
 
 SENT_AT = datetime(2026, 1, 1, tzinfo=UTC).isoformat()
 
@@ -205,6 +206,13 @@ async def script_times(redis: Redis, private: bool, calls: Sequence[Any]) -> lis
     return times
 
 
+def made(args: argparse.Namespace) -> str:
+    """A new prefix for one part of the run, remembered so the run can delete its keys."""
+    prefix = new_prefix()
+    args.prefixes.append(prefix)
+    return prefix
+
+
 def describe(label: str, seconds: Sequence[float]) -> None:
     """One line: count, median and longest of script times."""
     print(
@@ -216,7 +224,7 @@ def describe(label: str, seconds: Sequence[float]) -> None:
 
 async def bench_apply(redis: Redis, private: bool, args: argparse.Namespace) -> None:
     """Part 1: batches of the costliest registrations of each shape, new then all changed."""
-    store = RedisStore(redis, f"bench-limits-{secrets.token_hex(3)}")
+    store = RedisStore(redis, made(args))
     limits, defaults = Limits(), Settings()
     for shape, build in SHAPES.items():
         one = build("agent-0", "a", limits)
@@ -246,9 +254,7 @@ async def bench_reap(redis: Redis, private: bool, args: argparse.Namespace) -> N
     their retention (each index term removed)."""
     limits = Limits(ttl=TtlBounds(min_s=0.001, max_s=3600))
     for shape, build in SHAPES.items():
-        store = RedisStore(
-            redis, f"bench-limits-{secrets.token_hex(3)}", retention_ms=1, flap_max_events=0
-        )
+        store = RedisStore(redis, made(args), retention_ms=1, flap_max_events=0)
 
         async def register_all(store: RedisStore, build: Any = build, shape: str = shape) -> None:
             for start in range(0, args.reap, 5):
@@ -283,7 +289,7 @@ async def bench_reap(redis: Redis, private: bool, args: argparse.Namespace) -> N
 
 async def bench_query(redis: Redis, private: bool, args: argparse.Namespace) -> None:
     """Part 2: `q` over many agents, none matching, before and after the text budget."""
-    prefix = f"bench-limits-{secrets.token_hex(3)}"
+    prefix = made(args)
     store = RedisStore(redis, prefix)
     for start in range(0, args.agents, 500):
         batch = [
@@ -328,15 +334,21 @@ async def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.redis_url is not None:
         print("note: a shared Redis gives round-trip times, not server-side times", flush=True)
+    args.prefixes = []
     async with redis_server(args.redis_url) as (redis, private):
-        if not args.skip_apply:
-            await bench_apply(redis, private, args)
-        if not args.skip_reap:
-            await bench_reap(redis, private, args)
-        if not args.skip_query:
-            await bench_query(redis, private, args)
-        if args.redis_url is not None:
-            print("the keys of bench-limits-* prefixes stay: delete them by hand", flush=True)
+        try:
+            if not args.skip_apply:
+                await bench_apply(redis, private, args)
+            if not args.skip_reap:
+                await bench_reap(redis, private, args)
+            if not args.skip_query:
+                await bench_query(redis, private, args)
+        finally:  # a private server goes with its keys; a shared one keeps only others'
+            if not private:
+                deleted = 0
+                for prefix in args.prefixes:
+                    deleted += await delete_keys(redis, glob_escape(Keys(prefix).base) + "*")
+                print(f"cleaned up: {deleted:,} Redis keys of {len(args.prefixes)} prefixes")
 
 
 if __name__ == "__main__":
