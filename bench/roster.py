@@ -39,8 +39,16 @@ from bench.harness.measure import percentile, rss_kib
 from bench.harness.processes import free_port
 from bench.harness.processes import service as process
 from bench.harness.services import add_service_options, cleanup_prefix, new_prefix
+from bench.harness.tables import Column, Table
 
 SKILLS, TAGS, TEAMS, REGIONS = 1000, 50, 20, 5
+FIND_TABLE = Table(
+    Column("query", 24, align="<"),
+    Column("calls", 8, ","),
+    Column("matches", 8, ".0f"),
+    Column("p50 µs", 10, ".1f"),
+    Column("p99 µs", 10, ".1f"),
+)
 
 
 def synthetic(n: int, rng: random.Random) -> dict[str, Any]:
@@ -137,7 +145,7 @@ async def bench_find(agents: int, seconds: float) -> None:
             ("q (text scan)", lambda: roster.find(q=f"number {rng.randrange(agents)}")),
             ("status=live, no filter", lambda: roster.find()),
         ]
-        print(f"{'query':<24} {'calls':>8} {'matches':>8} {'p50 µs':>10} {'p99 µs':>10}")
+        print(FIND_TABLE.header())
         for name, call in queries:
             latencies: list[float] = []
             matches = 0
@@ -148,10 +156,8 @@ async def bench_find(agents: int, seconds: float) -> None:
                 latencies.append((time.perf_counter_ns() - t0) / 1000)
                 matches += len(found) if isinstance(found, list) else int(found is not None)
             calls = len(latencies)
-            print(
-                f"{name:<24} {calls:>8,} {matches / calls:>8.0f} "
-                f"{percentile(latencies, 0.5):>10.1f} {percentile(latencies, 0.99):>10.1f}"
-            )
+            p50, p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
+            print(FIND_TABLE.row(name, calls, matches / calls, p50, p99))
 
 
 def register_body(agent_id: str) -> bytes:

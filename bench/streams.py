@@ -35,6 +35,17 @@ from bench.harness.measure import percentile, rss_kib
 from bench.harness.processes import free_port
 from bench.harness.processes import service as process
 from bench.harness.services import add_service_options, cleanup_prefix, new_prefix
+from bench.harness.tables import Column, Table
+
+TABLE = Table(
+    Column("streams", 8),
+    Column("+idle", 6),
+    Column("RSS MiB", 8, ".1f"),
+    Column("peak MiB", 9, ".1f"),
+    Column("p50 ms", 7, ".2f"),
+    Column("p99 ms", 7, ".2f"),
+    Column("Redis conns", 12, ".0f"),
+)
 
 
 def card(name: str) -> dict[str, object]:
@@ -224,15 +235,19 @@ async def run(args: argparse.Namespace) -> None:
                         break
                     await asyncio.sleep(0.2)
             print(f"prefix {prefix}: {args.agents} agents, API pid {api_pid}")
-            print(
-                f"{'streams':>8} {'+idle':>6} {'RSS MiB':>8} {'peak MiB':>9} "
-                f"{'p50 ms':>7} {'p99 ms':>7} {'Redis conns':>12}"
-            )
+            print(TABLE.header())
             for streams in args.streams:
                 m = await measure(args, port, api_pid, publisher, redis, prefix, streams)
                 print(
-                    f"{streams:>8} {args.idle:>6} {m['rss_mib']:>8.1f} {m['peak_mib']:>9.1f} "
-                    f"{m['p50_ms']:>7.2f} {m['p99_ms']:>7.2f} {m['redis_connections']:>12.0f}"
+                    TABLE.row(
+                        streams,
+                        args.idle,
+                        m["rss_mib"],
+                        m["peak_mib"],
+                        m["p50_ms"],
+                        m["p99_ms"],
+                        m["redis_connections"],
+                    )
                 )
     finally:
         await cleanup_prefix(connection, redis, prefix)

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from bench.discovery.load import Measurement
 from bench.discovery.population import SKILLS, SKILLS_PER_AGENT, TAGS_PER_AGENT
+from bench.harness.tables import Column, Table
 
 KINDS: dict[str, str] = {
     "single": "single skill, limit 100",
@@ -32,6 +33,20 @@ def path_label(path: str) -> str:
         return f"API {path[4:]} (HTTP)"
     return PATHS[path]
 
+
+TABLE = Table(
+    Column("kind / path", 34, align="<"),
+    Column("req/s", 7, ",.0f"),
+    Column("p50 ms", 7, ".2f"),
+    Column("p99 ms", 7, ".2f"),
+    Column("max ms", 7, ".1f"),
+    Column("srv us/req", 10, ".0f"),
+    Column("cli us/req", 10, ".0f"),  # the load generator's: API paths only
+    Column("Redis us/req", 12, ".0f"),
+    Column("load", 5, ".1f"),
+    Column("err", 4),
+    indent="  ",
+)
 
 GOAL_P99_MS = 10.0  # single-skill page at the largest size, 8 concurrent clients
 GOAL_RATIO = 0.5  # API requests/s against the ceiling
@@ -63,12 +78,8 @@ def print_table(args: argparse.Namespace, size: int, results: Sequence[Measureme
         f"{args.seconds:g} s per measurement, {os.cpu_count()} cores"
         + (f", medians of {args.repeat} (by req/s)" if args.repeat > 1 else "")
     )
-    header = (
-        f"{'kind / path':<36} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} "
-        f"{'srv us/req':>10} {'cli us/req':>10} {'Redis us/req':>12} {'load':>5} {'err':>4}"
-    )
-    print(header)
-    print("-" * len(header))
+    print(TABLE.header())
+    print(TABLE.rule())
     for kind in args.kinds:
         rows = {
             path: median_of([m for m in results if m.kind == kind and m.path == path])
@@ -76,11 +87,20 @@ def print_table(args: argparse.Namespace, size: int, results: Sequence[Measureme
         }
         print(KINDS[kind] + (" (per page)" if kind == "walk" else ""))
         for path, m in rows.items():
-            client = f"{m.per_request_us(m.client_cpu_s):>10.0f}" if is_api(path) else " " * 10
+            client = m.per_request_us(m.client_cpu_s) if is_api(path) else None
             print(
-                f"  {path_label(path)[:34]:<34} {m.rate:>7,.0f} {m.p50_ms:>7.2f} {m.p99_ms:>7.2f} "
-                f"{m.max_ms:>7.1f} {m.per_request_us(m.server_cpu_s):>10.0f} {client} "
-                f"{m.per_request_us(m.redis_cpu_s):>12.0f} {m.load:>5.1f} {m.errors:>4}"
+                TABLE.row(
+                    path_label(path)[:34],
+                    m.rate,
+                    m.p50_ms,
+                    m.p99_ms,
+                    m.max_ms,
+                    m.per_request_us(m.server_cpu_s),
+                    client,
+                    m.per_request_us(m.redis_cpu_s),
+                    m.load,
+                    m.errors,
+                )
             )
         if kind == "walk":
             walks = ", ".join(

@@ -7,8 +7,18 @@ import os
 import statistics
 from collections.abc import Sequence
 
+from bench.harness.tables import Column, Table
 from bench.heartbeats.roles import BATCH, PREFETCH, VARIANTS
 from bench.heartbeats.run import Result
+
+TABLE = Table(
+    Column("variant", 44, align="<"),
+    Column("heartbeats/s", 12, ",.0f"),
+    Column("CPU us/hb", 9, ".1f"),
+    Column("Redis us/hb", 11, ".1f"),
+    Column("cmds/Lua", 8, ".1f"),
+    Column("load", 5, ".1f"),
+)
 
 
 def print_table(args: argparse.Namespace, results: Sequence[Result]) -> None:
@@ -17,16 +27,11 @@ def print_table(args: argparse.Namespace, results: Sequence[Result]) -> None:
         f"agentroster heartbeats: {args.agents:,} agents, {args.heartbeats:,} heartbeats per "
         f"measurement, prefetch {PREFETCH}, batch_max {BATCH}, {os.cpu_count()} cores"
     )
-    header = (
-        f"{'variant':<44} {'heartbeats/s':>12} {'CPU us/hb':>9} {'Redis us/hb':>11} "
-        f"{'cmds/Lua':>8} {'load':>5}"
-    )
-    print(header)
-    print("-" * len(header))
+    print(TABLE.header())
+    print(TABLE.rule())
     for r in results:
         print(
-            f"{VARIANTS[r.variant]:<44} {r.rate:>12,.0f} {r.cpu_us:>9.1f} {r.redis_cpu_us:>11.1f} "
-            f"{r.batch_size:>8.1f} {r.load:>5.1f}"
+            TABLE.row(VARIANTS[r.variant], r.rate, r.cpu_us, r.redis_cpu_us, r.batch_size, r.load)
         )
     rate: dict[str, float] = {}
     cpu: dict[str, float] = {}
@@ -36,7 +41,7 @@ def print_table(args: argparse.Namespace, results: Sequence[Result]) -> None:
     if args.repeat > 1:
         print(f"medians of {args.repeat} measurements:")
         for variant in rate:
-            print(f"{VARIANTS[variant]:<44} {rate[variant]:>12,.0f} {cpu[variant]:>9.1f}")
+            print(TABLE.row(VARIANTS[variant], rate[variant], cpu[variant]))
     if "worker" in rate and "ceiling" in rate:
         ratio = rate["worker"] / rate["ceiling"]
         print(

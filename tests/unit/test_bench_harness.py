@@ -99,3 +99,19 @@ def test_every_benchmark_imports_and_parses_its_help(
         parse(["--help"])
     assert exit_.value.code == 0
     assert re.search(r"usage: ", capsys.readouterr().out)
+
+
+def test_a_table_lines_its_rows_up_under_its_header() -> None:
+    """Values take their column's width and spec; None leaves the cell blank; an indent of the
+    rows widens the header's first column so the columns stay aligned."""
+    from bench.harness.tables import Column, Table
+
+    table = Table(Column("name", 6, align="<"), Column("rate", 7, ",.0f"), Column("n", 3))
+    assert table.header() == "name      rate   n"
+    assert table.rule() == "-" * len(table.header())
+    assert table.row("ab", 12345.4, 7) == "ab      12,345   7"
+    assert table.row("ab", None, 7) == "ab               7"
+    assert table.row("ab", 1.0) == "ab           1"
+    indented = Table(Column("path", 4, align="<"), Column("x", 3), indent="  ")
+    assert indented.header() == "path     x"
+    assert indented.row("api", 5) == "  api    5"
