@@ -16,7 +16,7 @@ from bench.discovery.ceiling import role_ceiling
 from bench.discovery.report import KINDS, PATHS
 from bench.discovery.run import Bench
 from bench.discovery.targets import HTTP_CLIENTS
-from bench.harness.services import add_service_options, check_cleanup
+from bench.harness.services import add_service_options, check_cleanup, cleanup_left_behind
 
 DEFAULT_SIZES = "10000,100000"
 
@@ -132,7 +132,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         run_server(role_ceiling(args))
         return
     if args.cleanup:
-        asyncio.run(Bench(args, args.cleanup).cleanup_only())
+        asyncio.run(cleanup_left_behind(args.broker_url, args.redis_url, args.cleanup))
         return
     try:
         asyncio.run(Bench(args).run())

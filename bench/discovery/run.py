@@ -76,16 +76,6 @@ class Bench:
                 await redis.aclose()
                 await connection.close()
 
-    async def cleanup_only(self) -> None:
-        """Delete what an interrupted run of this prefix left behind."""
-        connection = await aio_pika.connect(self.args.broker_url)
-        redis = Redis.from_url(self.args.redis_url)
-        try:
-            await cleanup_prefix(connection, redis, self.prefix)
-        finally:
-            await redis.aclose()
-            await connection.close()
-
     async def register(self, connection: AbstractConnection, redis: Redis, size: int) -> None:
         """Register agents `registered..size-1` through a worker process, then stop it."""
         first = self.registered

@@ -14,6 +14,7 @@ import os
 import re
 import secrets
 
+import aio_pika
 from aio_pika.abc import AbstractConnection
 from redis.asyncio import Redis
 
@@ -100,3 +101,14 @@ async def cleanup_prefix(connection: AbstractConnection, redis: Redis, prefix: s
             await channel.close()
     deleted = await delete_keys(redis, glob_escape(keys.base) + "*")
     print(f"cleaned up: 3 queues, 3 exchanges, {deleted:,} Redis keys of {prefix}", flush=True)
+
+
+async def cleanup_left_behind(broker_url: str, redis_url: str, prefix: str) -> None:
+    """`--cleanup PREFIX`: delete what an interrupted run of that prefix left behind."""
+    connection = await aio_pika.connect(broker_url)
+    redis = Redis.from_url(redis_url)
+    try:
+        await cleanup_prefix(connection, redis, prefix)
+    finally:
+        await redis.aclose()
+        await connection.close()

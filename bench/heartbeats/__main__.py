@@ -8,7 +8,7 @@ import logging
 import os
 from collections.abc import Sequence
 
-from bench.harness.services import add_service_options, check_cleanup
+from bench.harness.services import add_service_options, check_cleanup, cleanup_left_behind
 from bench.heartbeats import __doc__ as DOC
 from bench.heartbeats.report import print_table
 from bench.heartbeats.roles import DEFAULT_VARIANTS, VARIANTS, run_role
@@ -62,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         asyncio.run(run_role(args))
         return
     if args.cleanup:
-        asyncio.run(Bench(args, args.cleanup).cleanup_only())
+        asyncio.run(cleanup_left_behind(args.broker_url, args.redis_url, args.cleanup))
         return
     results = asyncio.run(Bench(args).run())
     print_table(args, results)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aio_pika
-from aio_pika.abc import AbstractChannel, AbstractConnection
+from aio_pika.abc import AbstractChannel
 from redis.asyncio import Redis
 
 from agentroster.contracts import Topology
@@ -100,17 +100,7 @@ class Bench:
             try:
                 await publisher.close()
             finally:
-                await self.cleanup(connection, redis)
-            await redis.aclose()
-            await connection.close()
-
-    async def cleanup_only(self) -> None:
-        """Delete what an interrupted run of this prefix left behind."""
-        connection = await aio_pika.connect(self.args.broker_url)
-        redis = Redis.from_url(self.args.redis_url)
-        try:
-            await self.cleanup(connection, redis)
-        finally:
+                await cleanup_prefix(connection, redis, self.prefix)
             await redis.aclose()
             await connection.close()
 
@@ -265,7 +255,3 @@ class Bench:
             pipe.hget(key, "seq")
         held = await pipe.execute()
         return all(int(h or 0) >= want for h, want in zip(held, seqs, strict=True))
-
-    async def cleanup(self, connection: AbstractConnection, redis: Redis) -> None:
-        """Delete this run's queues, exchanges and Redis keys (its own prefix, nothing else)."""
-        await cleanup_prefix(connection, redis, self.prefix)
