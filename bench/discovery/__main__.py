@@ -92,6 +92,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         " repeat to compare several on the same data, measured in turn",
     )
     parser.add_argument(
+        "--api-env",
+        dest="api_env_list",
+        metavar="NAME=KEY=VALUE",
+        action="append",
+        default=[],
+        help="an environment variable of the API variant NAME ('' for the only one), e.g."
+        " redis=AGENTROSTER_DISCOVERY_SOURCE=redis",
+    )
+    parser.add_argument(
         "--cleanup",
         metavar="PREFIX",
         help="only delete what an interrupted run left behind (PREFIX is bench-<hex>)",
@@ -113,6 +122,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
             names
         ):
             parser.error("--api-variant: distinct names of 1-20 letters, digits, '.', '+', '-'")
+    args.api_env = {}
+    for item in args.api_env_list:
+        name, _, setting = item.partition("=")
+        key, _, value = setting.partition("=")
+        if not key.startswith("AGENTROSTER_"):
+            parser.error("--api-env: NAME=AGENTROSTER_...=VALUE")
+        args.api_env.setdefault(name, {})[key] = value
     check_cleanup(parser, args)
     if (
         args.concurrency < 1

@@ -25,12 +25,14 @@ from bench.discovery.load import Measurement, drive
 from bench.discovery.population import Population, Queries
 from bench.discovery.report import api_path, print_table, report
 from bench.discovery.targets import HTTP_CLIENTS, BareHttpTarget, HttpTarget
-from bench.harness.measure import process_cpu_s, redis_cpu_s
+from bench.harness.measure import process_cpu_s, redis_cpu_s, rss_kib
 from bench.harness.preload import RawPublisher
-from bench.harness.processes import Service, free_port
+from bench.harness.processes import Service, free_port, wait_ready
 from bench.harness.services import cleanup_prefix, new_prefix, service_env
 
 REGISTER_TIMEOUT_S = 1200.0
+#: How long an API process may take to load its read model (a million agents: minutes).
+READY_TIMEOUT_S = 900.0
 
 
 class Bench:
@@ -60,10 +62,12 @@ class Bench:
         try:
             for size in self.args.sizes:
                 await self.register(connection, redis, size)
+                # a fresh API per size: its read model loads this size (load time, RSS)
+                for api, _ in self.apis.values():
+                    await api.stop()
+                self.apis.clear()
                 for name, pythonpath in self.args.api_variants:
-                    path = api_path(name)
-                    if path not in self.apis:
-                        self.apis[path] = await self.start_api(name, pythonpath)
+                    self.apis[api_path(name)] = await self.start_api(name, pythonpath)
                 results[size] = await self.measure_size(size, redis)
                 print_table(self.args, size, results[size])
             return results
@@ -146,6 +150,7 @@ class Bench:
         """One API process (`name` '' is the installed code, unless `pythonpath` says)."""
         port = free_port()
         env = service_env(self.args.broker_url, self.args.redis_url, self.prefix, "INFO")
+        env.update(self.args.api_env.get(name, {}))
         if pythonpath:  # experiments: a modified copy of src, extra packages
             env["PYTHONPATH"] = os.pathsep.join(
                 [pythonpath, *filter(None, [env.get("PYTHONPATH")])]
@@ -165,10 +170,17 @@ class Bench:
             env,
             ready="Uvicorn running",
         )
+        started = time.perf_counter()
         await api.start()
         base_url = f"http://127.0.0.1:{port}"
         variant = f" ({name}: PYTHONPATH {pythonpath or '-'})" if name else ""
         print(f"API process {api.pid} serving {base_url}{variant}", flush=True)
+        await wait_ready(base_url, READY_TIMEOUT_S)  # the read model loaded and caught up
+        print(
+            f"  ready after {time.perf_counter() - started:.1f}s; "
+            f"RSS {rss_kib(api.pid)[0] / 1024:,.0f} MiB",
+            flush=True,
+        )
         return api, base_url
 
     async def measure_api(

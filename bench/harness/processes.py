@@ -16,6 +16,8 @@ from collections import deque
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
+
 ROOT = Path(__file__).resolve().parents[2]  # the repository root: `bench` is importable there
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 30.0
@@ -122,6 +124,16 @@ async def service(argv: list[str], env: dict[str, str], ready: str) -> AsyncIter
         yield server.pid
     finally:
         await server.stop()
+
+
+async def wait_ready(base_url: str, timeout_s: float, path: str = "/readyz") -> None:
+    """Until an HTTP server answers `path` with 200 (an agentroster API: its read model loaded
+    and caught up); polled, since another process offers nothing else to await."""
+    async with httpx.AsyncClient(base_url=base_url) as http, asyncio.timeout(timeout_s):
+        while True:
+            if (await http.get(path)).status_code == 200:
+                return
+            await asyncio.sleep(0.2)
 
 
 async def until_terminated() -> None:
