@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from agentroster.client.discovery import DiscoveryClient, DiscoveryError
-from agentroster.client.models import Agent, AgentDetail
+from agentroster.client.models import Agent, DetailedAgent
 
 BASE_URL = "http://registry.test"
 
@@ -300,7 +300,7 @@ async def test_get_reads_the_detail_and_ignores_unknown_fields() -> None:
 
     async with client(handler) as registry:
         agent = await registry.get("weather")
-    assert isinstance(agent, AgentDetail)
+    assert isinstance(agent, DetailedAgent)
     assert agent.status == "draining"
     assert agent.registry_revision == 57
     assert [i.instance_id for i in agent.instances] == ["weather-1"]

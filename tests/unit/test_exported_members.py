@@ -88,7 +88,7 @@ def test_client_exports_beacon_announce_and_discovery() -> None:
     their models."""
     assert set(agentroster.client.__all__) == {
         "Agent",
-        "AgentDetail",
+        "DetailedAgent",
         "AgentPage",
         "Announcement",
         "Beacon",

@@ -8,12 +8,11 @@ from agentroster.client._errors import CommandRefused, RegistryNotDeclared
 from agentroster.client._publisher import CommandPublisher
 from agentroster.client.beacon import Announcement, Beacon, announce
 from agentroster.client.discovery import DiscoveryClient, DiscoveryError
-from agentroster.client.models import Agent, AgentDetail, AgentPage
+from agentroster.client.models import Agent, AgentPage, DetailedAgent
 from agentroster.client.roster import Change, Changes, ChangesLost, Roster, RosterClosed
 
 __all__ = [
     "Agent",
-    "AgentDetail",
     "AgentPage",
     "Announcement",
     "Beacon",
@@ -22,6 +21,7 @@ __all__ = [
     "ChangesLost",
     "CommandPublisher",
     "CommandRefused",
+    "DetailedAgent",
     "DiscoveryClient",
     "DiscoveryError",
     "RegistryNotDeclared",

@@ -27,7 +27,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from agentroster.client.models import Agent, AgentDetail, AgentPage
+from agentroster.client.models import Agent, AgentPage, DetailedAgent
 
 __all__ = ["DEFAULT_TIMEOUT_S", "DiscoveryClient", "DiscoveryError"]
 
@@ -177,7 +177,7 @@ class DiscoveryClient:
         response = await self._http.get("/v1/agents", params=params)
         return _parse(AgentPage, _checked(response))
 
-    async def get(self, agent_id: str) -> AgentDetail | None:
+    async def get(self, agent_id: str) -> DetailedAgent | None:
         """One agent with its status, lease and live instances; None if the registry has none.
 
         Only the API's `agent-not-found` is None: any other 404 (a wrong `base_url`, say) is a
@@ -189,7 +189,7 @@ class DiscoveryClient:
             if error.code == "agent-not-found":
                 return None
             raise error
-        return _parse(AgentDetail, _checked(response))
+        return _parse(DetailedAgent, _checked(response))
 
     async def card(self, agent_id: str, version: str | None = None) -> dict[str, Any]:
         """The agent's card as registered; with `version` (`0.3`, `1.0`) asked in that A2A version.

@@ -7,9 +7,13 @@ registry. Only what the client cannot do without (an agent's id and status, a pa
 is required.
 
     AgentPage       one page of `GET /v1/agents`: revision, agents, next_cursor
-    Agent           one listed agent: status, lease, live instances, and its `AgentInfo`
-    └── AgentDetail `GET /v1/agents/{agent_id}`: also each live `Instance`
+    Agent           one listed agent: status, `LeaseInfo`, live instances, and its `AgentInfo`
+    └── DetailedAgent  `GET /v1/agents/{agent_id}`: also each live `InstanceInfo`
     AgentInfo       what the card says: name, endpoints (`EndpointInfo`), skills (`SkillInfo`)
+
+The names differ from the API's response models (`api/models.py`: `AgentSummary`,
+`AgentDetail`, `AgentList`...) and from the store's records (`store/reader.py`: `Stored*`): one
+name, one meaning, one layer.
 """
 
 from __future__ import annotations
@@ -20,12 +24,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "Agent",
-    "AgentDetail",
     "AgentInfo",
     "AgentPage",
+    "DetailedAgent",
     "EndpointInfo",
-    "Instance",
-    "Lease",
+    "InstanceInfo",
+    "LeaseInfo",
     "SkillInfo",
 ]
 
@@ -81,7 +85,7 @@ class AgentInfo(_Reader):
     labels: dict[str, str] = Field(default_factory=dict)
 
 
-class Lease(_Reader):
+class LeaseInfo(_Reader):
     """How the agent's instances keep their leases (seconds)."""
 
     ttl_s: float | None = Field(default=None, description="Lease length each renewal grants.")
@@ -91,7 +95,7 @@ class Lease(_Reader):
     )
 
 
-class Instance(_Reader):
+class InstanceInfo(_Reader):
     """One live instance of an agent."""
 
     instance_id: str
@@ -116,7 +120,7 @@ class Agent(_Reader):
     live_instances: int = 0
     first_seen: datetime | None = None
     last_seen: datetime | None = None
-    lease: Lease = Field(default_factory=Lease)
+    lease: LeaseInfo = Field(default_factory=LeaseInfo)
     agent: AgentInfo = Field(
         default_factory=AgentInfo, description="Name, description, endpoints, skills, labels."
     )
@@ -132,10 +136,10 @@ class Agent(_Reader):
         return self.agent.endpoints
 
 
-class AgentDetail(Agent):
+class DetailedAgent(Agent):
     """One agent read on its own: the listed fields, its live instances, the registry revision."""
 
-    instances: list[Instance] = Field(
+    instances: list[InstanceInfo] = Field(
         default_factory=list, description="Live instances, soonest lease deadline first."
     )
     registry_revision: int | None = Field(

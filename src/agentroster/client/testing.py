@@ -49,7 +49,7 @@ from agentroster.contracts import (
 )
 from agentroster.contracts.topology import DEFAULT_PREFIX
 
-__all__ = ["FakeRegistry", "InvalidCommand", "Lease", "RecordedCommand"]
+__all__ = ["FakeLease", "FakeRegistry", "InvalidCommand", "RecordedCommand"]
 
 #: The registry's default TTL bounds (`AGENTROSTER_TTL_MIN_S`, `AGENTROSTER_TTL_MAX_S`).
 TTL_MIN_S, TTL_MAX_S = 5.0, 24 * 3600.0
@@ -83,7 +83,7 @@ class RecordedCommand:
 
 
 @dataclass
-class Lease:
+class FakeLease:
     """One live instance: its deadline on the fake's clock, and the last `seq` applied."""
 
     agent_id: str
@@ -106,7 +106,7 @@ class FakeRegistry:
         self.commands: list[RecordedCommand] = []
         #: While True, publishes fail like an unreachable broker (`ConnectionError`).
         self.unreachable = False
-        self._leases: dict[tuple[str, str], Lease] = {}
+        self._leases: dict[tuple[str, str], FakeLease] = {}
         self._last_seq: dict[tuple[str, str], int] = {}
         self._cards: dict[str, dict[str, Any]] = {}
         self._changed = asyncio.Condition()
@@ -149,7 +149,7 @@ class FakeRegistry:
             if lease.agent_id == agent_id and lease.deadline > now
         }
 
-    def lease(self, agent_id: str, instance_id: str) -> Lease | None:
+    def lease(self, agent_id: str, instance_id: str) -> FakeLease | None:
         """One instance's lease (also an expired one), or None if it never registered or left."""
         return self._leases.get((agent_id, instance_id))
 
@@ -214,7 +214,7 @@ class FakeRegistry:
         lease = self._leases.get(key)
         if isinstance(command, Register):
             self._cards[command.agent_id] = command.card
-            self._leases[key] = Lease(
+            self._leases[key] = FakeLease(
                 command.agent_id, command.instance_id, deadline, command.seq, command.card
             )
         elif lease is not None and lease.deadline > self.clock():  # a heartbeat renews only
