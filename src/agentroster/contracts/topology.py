@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from typing import Literal, get_args
 
 CommandKind = Literal["register", "heartbeat", "deregister"]
-EventKind = Literal["joined", "updated", "left"]
+EventKind = Literal["joined", "updated", "left", "deleted"]
 
 COMMAND_KINDS: tuple[CommandKind, ...] = ("register", "heartbeat", "deregister")
-EVENT_KINDS: tuple[EventKind, ...] = ("joined", "updated", "left")
+EVENT_KINDS: tuple[EventKind, ...] = ("joined", "updated", "left", "deleted")
 
 DEFAULT_PREFIX = "agentroster"
 #: Quorum queues count redeliveries; past this a message is dead-lettered (poison message).
