@@ -19,7 +19,7 @@ from agentroster.api.read_model.index import (
     entry_from_record,
     record_from_event,
 )
-from agentroster.contracts import agent_view
+from agentroster.contracts import AgentView, agent_view
 from agentroster.registry.terms import Filters, index_terms, search_text
 from agentroster.store.outbox import OutboxEvent
 from agentroster.store.reader import AgentPage
@@ -62,9 +62,7 @@ def record(agent_id: str, revision: int, status: str = "live", **more: Any) -> S
     return SummaryRecord(**(fields | more))
 
 
-def event(
-    revision: int, agent_id: str, kind: str = "joined", status: str = "live"
-) -> OutboxEvent:
+def event(revision: int, agent_id: str, kind: str = "joined", status: str = "live") -> OutboxEvent:
     """An outbox entry about an agent."""
     r = record(agent_id, revision, status)
     return OutboxEvent(
@@ -102,9 +100,8 @@ def brute_force(
     return out
 
 
-def agent_view_of(r: SummaryRecord) -> Any:
-    from agentroster.contracts import AgentView
-
+def agent_view_of(r: SummaryRecord) -> AgentView:
+    """The record's view as the contract's model."""
     return AgentView.model_validate(r.view)
 
 
@@ -125,7 +122,8 @@ def test_an_entry_holds_the_summary_json_the_redis_path_writes() -> None:
     r = record("a7", 12)
     entry = entry_from_record(r)
     assert orjson.dumps(entry.json) == orjson.dumps(summary_json(r), option=orjson.OPT_UTC_Z)
-    assert "skill:translate" in entry.terms and "label:team=blue" in entry.terms
+    assert "skill:translate" in entry.terms
+    assert "label:team=blue" in entry.terms
 
 
 def test_an_event_carries_the_whole_summary() -> None:
