@@ -37,7 +37,7 @@ class ReceivedEvent:
 
     @property
     def kind(self) -> str:
-        """joined, updated or left."""
+        """joined, updated, left or deleted."""
         return self.routing_key.split(".")[1]
 
     @property

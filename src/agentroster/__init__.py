@@ -1,7 +1,7 @@
 """agentroster: an event-driven registry for AI agents.
 
 Agents announce themselves over RabbitMQ (`agentroster.client`); the registry keeps their
-leases in Redis and publishes agent.joined / agent.updated / agent.left.
+leases in Redis and publishes agent.joined / agent.updated / agent.left / agent.deleted.
 """
 
 from agentroster.client import (

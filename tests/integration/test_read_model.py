@@ -52,7 +52,8 @@ async def until(predicate: Any) -> None:
 
 async def listed(api: httpx.AsyncClient, revision: int, **params: Any) -> dict[str, Any]:
     """`GET /v1/agents?status=all` at `revision` or later."""
-    answer = await api.get("/v1/agents", params={"status": "all", "min_revision": revision} | params)
+    query: dict[str, Any] = {"status": "all", "min_revision": revision, **params}
+    answer = await api.get("/v1/agents", params=query)
     assert answer.status_code == 200, answer.text
     body: dict[str, Any] = answer.json()
     return body
@@ -152,7 +153,7 @@ async def test_readyz_waits_for_the_model_and_a_data_loss_rebuilds_it(
             await gate.wait()
             return await list_agents(*args, **kwargs)
 
-        model.reader = type("Held", (), {"list_agents": staticmethod(held)})()  # type: ignore[assignment]
+        model.reader = type("Held", (), {"list_agents": staticmethod(held)})()
         await cleanup_redis(settings.redis_url, settings.prefix)  # Redis lost its data
         await store.apply([register("new")])
         await until(lambda: not model.ready)
