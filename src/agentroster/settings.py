@@ -294,7 +294,7 @@ class Settings(BaseSettings):
         "script on every request (no memory held).",
     )
     memory_scan_budget: int = Field(
-        default=200_000,
+        default=50_000,
         ge=1000,
         le=100_000_000,
         description="GET /v1/agents from memory: agents one request examines at most (a text "

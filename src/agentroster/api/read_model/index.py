@@ -176,26 +176,31 @@ class AgentIndex:
         candidates += [self._by_term.get(term, []) for term in terms]
         driver = min(candidates, key=len)
         start = bisect_right(driver, cursor) if cursor else 0
+        # the loop runs on the event loop for every agent examined: C-level checks only
+        by_status = status != "all" and driver is not candidates[0]
+        need = frozenset(terms) if len(terms) > 1 or driver is candidates[0] else frozenset()
         q = filters.text()
         entries = self.entries
         found: list[orjson.Fragment] = []
         spent = 0
         last = last_found = ""
-        for at in range(start, len(driver)):
+        end = len(driver)
+        for at in range(start, end):
             agent_id = driver[at]
             entry = entries[agent_id]
-            if (status == "all" or entry.status == status) and all(
-                term in entry.terms for term in terms
-            ):
-                if q:
-                    spent += len(entry.text) >> 10
-                if not q or q in entry.text:
-                    if len(found) == limit:  # one more match: the page is full, not the end
-                        return Page(found, last_found)
-                    found.append(entry.json)
-                    last_found = agent_id
             last = agent_id
             spent += 1
-            if spent >= budget and at + 1 < len(driver):
+            if q:
+                spent += len(entry.text) >> 10  # a long text costs once per KiB, as on Redis
+            if (
+                (not by_status or entry.status == status)
+                and (not need or need <= entry.terms)
+                and (not q or q in entry.text)
+            ):
+                if len(found) == limit:  # one more match: the page is full, not the end
+                    return Page(found, last_found)
+                found.append(entry.json)
+                last_found = agent_id
+            if spent >= budget and at + 1 < end:
                 return Page(found, last)
         return Page(found, None)
