@@ -5,6 +5,7 @@ Redis lost the registry's data that never serves a mix of the two registries."""
 from __future__ import annotations
 
 import asyncio
+import copy
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -153,7 +154,8 @@ async def test_readyz_waits_for_the_model_and_a_data_loss_rebuilds_it(
             await gate.wait()
             return await list_agents(*args, **kwargs)
 
-        model.reader = type("Held", (), {"list_agents": staticmethod(held)})()
+        model.reader = copy.copy(model.reader)  # held for the model only, not the routes
+        model.reader.list_agents = held  # type: ignore[method-assign]
         await cleanup_redis(settings.redis_url, settings.prefix)  # Redis lost its data
         await store.apply([register("new")])
         await until(lambda: not model.ready)

@@ -51,16 +51,25 @@ class Entry:
     json: orjson.Fragment
 
 
-def entry_from_record(record: SummaryRecord) -> Entry:
-    """Prepare an agent's entry from its summary (read from Redis, or built from an event)."""
-    try:
-        view = AgentView.model_validate(
-            {key: value for key, value in record.view.items() if key in AgentView.model_fields}
-        )
-        terms = tuple(sys.intern(term) for term in index_terms(view))
-        text = search_text(view)
-    except ValidationError:  # as `summary_json` shows it: an empty view matches no filter
-        terms, text = (), ""
+def entry_from_record(record: SummaryRecord, stored: tuple[str, str] | None = None) -> Entry:
+    """Prepare an agent's entry from its summary (read from Redis, or built from an event).
+
+    `stored` is the agent's index terms (newline-separated) and search text as the worker
+    stored them beside the view, when read with it: then the view is not validated again
+    (most of a load's CPU).
+    """
+    if stored is not None:
+        terms = tuple(sys.intern(term) for term in stored[0].split("\n") if term)
+        text = stored[1]
+    else:
+        try:
+            view = AgentView.model_validate(
+                {key: value for key, value in record.view.items() if key in AgentView.model_fields}
+            )
+            terms = tuple(sys.intern(term) for term in index_terms(view))
+            text = search_text(view)
+        except ValidationError:  # as `summary_json` shows it: an empty view matches no filter
+            terms, text = (), ""
     # copied: the bytes orjson returns keep its whole output buffer (several KiB for a 1.5 KiB
     # summary), the copy is exact; it halved the model's memory (bench/README.md, Discovery)
     encoded = bytes(memoryview(orjson.dumps(summary_json(record), option=orjson.OPT_UTC_Z)))

@@ -13,6 +13,7 @@ from agentroster.api.deps import ApiState, StateDep
 from agentroster.api.metrics import exposition
 from agentroster.api.models import Health, Readiness, ReadModelStatus, Safeguards
 from agentroster.api.probes import OK, check_redis, hide_addresses, url_hosts
+from agentroster.api.read_model import ReadModel
 
 router = APIRouter(tags=["operations"])
 
@@ -47,7 +48,8 @@ async def readyz(state: StateDep) -> JSONResponse:
             recovery_ms_left=recovery, brake_held_leases=held, brake_ms_left=brake
         )
     checks = {"redis": redis, "rabbitmq": rabbitmq}
-    read_model = await _read_model_status(state) if state.read_model is not None else None
+    model = state.read_model
+    read_model = await _read_model_status(state, model) if model is not None else None
     if read_model is not None:
         checks["read_model"] = OK if read_model.ready else "loading"
     if not state.settings.readyz_show_addresses:
@@ -75,9 +77,7 @@ async def metrics(state: StateDep) -> Response:
     return Response(exposition(state.registries), media_type=CONTENT_TYPE_LATEST)
 
 
-async def _read_model_status(state: ApiState) -> ReadModelStatus:
-    model = state.read_model
-    assert model is not None
+async def _read_model_status(state: ApiState, model: ReadModel) -> ReadModelStatus:
     try:
         lag: int | None = max(0, await state.reader.revision() - model.revision)
     except Exception:  # Redis' own check says what went wrong
