@@ -63,7 +63,7 @@ async def run(args: argparse.Namespace) -> None:
     api = Service(
         "api",
         [sys.executable, "-m", "agentroster", "api", "--host", "127.0.0.1", "--port", str(port)],
-        service_env(args, prefix, "WARNING"),
+        service_env(args, prefix, "INFO"),
         ready="Uvicorn running",
     )
     lags: list[float] = []
