@@ -90,16 +90,15 @@ async def test_min_revision_reads_a_registration_made_through_the_broker(
 async def test_min_revision_beyond_the_registry_is_a_503_with_retry_after(
     settings: Settings, store: RedisStore
 ) -> None:
-    """A revision that does not come is refused after the wait, in the one error shape; with
-    no room for waiters, at once."""
+    """A revision beyond the registry's is refused at once (410 revision-ahead), in the one
+    error shape, and so is a waiter beyond the bound (503 too-many-waiting)."""
     await store.apply([register("x1")])
     quick = settings.model_copy(update={"min_revision_wait_s": 0.05})
     async with running_api(quick) as (api, state):
         await until(lambda: model_of(state).ready)
         far = await api.get("/v1/agents", params={"min_revision": 10**12})
-        assert far.status_code == 503
-        assert far.headers["Retry-After"] == "1"
-        assert far.json()["error"]["code"] == "revision-not-reached"
+        assert far.status_code == 410
+        assert far.json()["error"]["code"] == "revision-ahead"
         ok = await api.get("/v1/agents", params={"min_revision": await last_revision(store)})
         assert [a["agent_id"] for a in ok.json()["agents"]] == ["x1"]
         bad = await api.get("/v1/agents", params={"min_revision": -1})
@@ -107,7 +106,10 @@ async def test_min_revision_beyond_the_registry_is_a_503_with_retry_after(
     none_waiting = settings.model_copy(update={"min_revision_max_waiting": 0})
     async with running_api(none_waiting) as (api, state):
         await until(lambda: model_of(state).ready)
-        full = await api.get("/v1/agents", params={"min_revision": 10**12})
+        await store.apply([register("x2")])  # a revision the model may not have yet
+        wanted = await last_revision(store)
+        model_of(state).revision = wanted - 1  # as if it lagged: the request has to wait
+        full = await api.get("/v1/agents", params={"min_revision": wanted})
         assert full.status_code == 503
         assert full.json()["error"]["code"] == "too-many-waiting"
 

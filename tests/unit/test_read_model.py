@@ -204,6 +204,10 @@ class FakeReader:
         """Nothing stored beside the views: entries are built from the views."""
         return [None for _ in agent_ids]
 
+    async def revision(self) -> int:
+        """The registry's revision: ahead of every revision these tests wait for."""
+        return 10**9
+
 
 class FakeFollower:
     """Positioned at once; remembers its subscriber."""

@@ -86,6 +86,19 @@ class RevisionNotReached(ApiError):
         )
 
 
+class RevisionAhead(ApiError):
+    """`min_revision` is beyond the registry's revision: no write has produced it (yet)."""
+
+    def __init__(self, wanted: int, revision: int) -> None:
+        super().__init__(
+            410,
+            "revision-ahead",
+            f"revision {wanted} is beyond the registry's revision {revision} (a revision of "
+            "another registry, or from before Redis lost its data): list without min_revision",
+            {"min_revision": wanted, "revision": revision},
+        )
+
+
 class TooManyWaiting(ApiError):
     """Too many requests already wait for a revision in this process."""
 
@@ -298,6 +311,11 @@ class ReadModel:
         """
         if self._ready and self.revision >= revision:
             return
+        # worth waiting only for a revision the registry has: a revision it has not reached
+        # (a hostile or stale one) is refused at once and holds no waiting slot
+        registry = await self.reader.revision()
+        if revision > registry:
+            raise RevisionAhead(revision, registry)
         if self._waiting >= self.max_waiting:
             raise TooManyWaiting(self.max_waiting)
         self._waiting += 1

@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from agentroster.api.deps import AgentIdPath, ReaderDep, StateDep
 from agentroster.api.errors import ERROR_RESPONSES, AgentNotFound, ErrorResponse
 from agentroster.api.models import AgentDetail, AgentList, detail_json, summary_json
-from agentroster.api.read_model import RevisionNotReached
+from agentroster.api.read_model import RevisionAhead
 from agentroster.contracts.conversion import (
     ACCEPTED_VERSIONS,
     A2AVersion,
@@ -98,7 +98,8 @@ Each agent shows its state as of its last change (its last event): `last_seen`, 
 agent); `GET /v1/agents/{{agent_id}}` reads them exactly. `min_revision=R` waits (at most
 `AGENTROSTER_MIN_REVISION_WAIT_S`, 2 s by default) until the answer is at revision R or later:
 read your own writes by passing the revision of the event your change produced; past the wait,
-503 `revision-not-reached` with Retry-After.
+503 `revision-not-reached` with Retry-After; a revision the registry has not reached at all, 410
+`revision-ahead` at once.
 
 A request examines at most a bounded number of agents (`AGENTROSTER_MEMORY_SCAN_BUDGET`; a text
 `q` also counts once per KiB read); while the read model loads or rebuilds, pages come from Redis,
@@ -114,7 +115,13 @@ means the end."""
     response_model=AgentList,
     summary="Discover agents",
     description=_LIST_DESCRIPTION,
-    responses=ERROR_RESPONSES,
+    responses={
+        410: {
+            "model": ErrorResponse,
+            "description": "`revision-ahead`: `min_revision` is beyond the registry's revision.",
+        },
+        **ERROR_RESPONSES,
+    },
     dependencies=[Depends(reject_unknown_parameters)],
 )
 async def list_agents(
@@ -185,7 +192,7 @@ async def list_agents(
     else:  # discovery from Redis, or the read model is (re)building: never a mix of two
         page = await state.reader.list_agents(status, limit, cursor, filters)
         if min_revision is not None and page.revision < min_revision:
-            raise RevisionNotReached(min_revision, page.revision, 0.0)
+            raise RevisionAhead(min_revision, page.revision)  # Redis is the registry
         body = {
             "revision": page.revision,
             "agents": [summary_json(agent) for agent in page.agents],
