@@ -85,6 +85,8 @@ PAIRS = 1000  # two-skill queries are drawn from this many random pairs
 CHECK_EVERY = 16  # each client decodes one page in this many in full, to check page_shape
 REGISTER_TIMEOUT_S = 1200.0
 START_TIMEOUT_S = 60.0
+#: How long an API process may take to load its read model (a million agents: minutes).
+READY_TIMEOUT_S = 900.0
 SCRIPT = os.path.abspath(__file__)
 
 KINDS: dict[str, str] = {
@@ -673,6 +675,24 @@ def service_env(args: argparse.Namespace, prefix: str, log_level: str) -> dict[s
     return env
 
 
+async def wait_ready(base_url: str) -> None:
+    """Until `/readyz` says ready (the API's read model has loaded and caught up)."""
+    async with httpx.AsyncClient(base_url=base_url) as http, asyncio.timeout(READY_TIMEOUT_S):
+        while True:  # another process: nothing to await but its answer
+            if (await http.get("/readyz")).status_code == 200:
+                return
+            await asyncio.sleep(0.2)
+
+
+def rss_mib(pid: int) -> float:
+    """Resident set size of a process, MiB (from /proc/<pid>/status)."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -825,10 +845,12 @@ class Bench:
         try:
             for size in self.args.sizes:
                 await self.register(connection, redis, size)
+                # a fresh API per size: its read model loads this size (load time, RSS)
+                for api, _ in self.apis.values():
+                    await api.stop()
+                self.apis.clear()
                 for name, pythonpath in self.args.api_variants:
-                    path = api_path(name)
-                    if path not in self.apis:
-                        self.apis[path] = await self.start_api(name, pythonpath)
+                    self.apis[api_path(name)] = await self.start_api(name, pythonpath)
                 results[size] = await self.measure_size(size, redis)
                 print_table(self.args, size, results[size])
             return results
@@ -921,6 +943,7 @@ class Bench:
         """One API process (`name` '' is the installed code, unless `pythonpath` says)."""
         port = free_port()
         env = service_env(self.args, self.prefix, "INFO")
+        env.update(self.args.api_env.get(name, {}))
         if pythonpath:  # experiments: a modified copy of src, extra packages
             env["PYTHONPATH"] = os.pathsep.join(
                 [pythonpath, *filter(None, [env.get("PYTHONPATH")])]
@@ -940,10 +963,16 @@ class Bench:
             env,
             ready="Uvicorn running",
         )
+        started = time.perf_counter()
         await api.start()
         base_url = f"http://127.0.0.1:{port}"
         variant = f" ({name}: PYTHONPATH {pythonpath or '-'})" if name else ""
         print(f"API process {api.pid} serving {base_url}{variant}", flush=True)
+        await wait_ready(base_url)  # the read model loaded and caught up
+        print(
+            f"  ready after {time.perf_counter() - started:.1f}s; RSS {rss_mib(api.pid):,.0f} MiB",
+            flush=True,
+        )
         return api, base_url
 
     async def measure_api(
@@ -1179,6 +1208,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         " repeat to compare several on the same data, measured in turn",
     )
     parser.add_argument(
+        "--api-env",
+        dest="api_env_list",
+        metavar="NAME=KEY=VALUE",
+        action="append",
+        default=[],
+        help="an environment variable of the API variant NAME ('' for the only one), e.g."
+        " redis=AGENTROSTER_DISCOVERY_SOURCE=redis",
+    )
+    parser.add_argument(
         "--cleanup",
         metavar="PREFIX",
         help="only delete what an interrupted run left behind (PREFIX is bench-<hex>)",
@@ -1200,6 +1238,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
             names
         ):
             parser.error("--api-variant: distinct names of 1-20 letters, digits, '.', '+', '-'")
+    args.api_env = {}
+    for item in args.api_env_list:
+        name, _, setting = item.partition("=")
+        key, _, value = setting.partition("=")
+        if not key.startswith("AGENTROSTER_"):
+            parser.error("--api-env: NAME=AGENTROSTER_...=VALUE")
+        args.api_env.setdefault(name, {})[key] = value
     if args.cleanup and not re.fullmatch(r"bench-[0-9a-f]{10}", args.cleanup):
         parser.error("--cleanup takes a prefix this benchmark made: bench-<10 hex digits>")
     if (
