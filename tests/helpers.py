@@ -37,7 +37,7 @@ class ReceivedEvent:
 
     @property
     def kind(self) -> str:
-        """joined, updated or left."""
+        """joined, updated, left or deleted."""
         return self.routing_key.split(".")[1]
 
     @property
@@ -390,9 +390,10 @@ class RunningProgram:
 
 @contextlib.asynccontextmanager
 async def serve_api(
-    settings: Settings, registries: tuple[CollectorRegistry, ...] = ()
+    settings: Settings, registries: tuple[CollectorRegistry, ...] = (), *, wait_ready: bool = True
 ) -> AsyncIterator[httpx.AsyncClient]:
-    """An HTTP client (base URL http://registry.test) of a freshly built API, lifespan running."""
+    """An HTTP client (base URL http://registry.test) of a freshly built API, lifespan running,
+    its read model loaded unless `wait_ready` is false (an API without Redis never loads it)."""
     app = create_api(settings, registries=registries)
     async with (
         app.router.lifespan_context(app),
@@ -400,4 +401,8 @@ async def serve_api(
             transport=httpx.ASGITransport(app=app), base_url="http://registry.test"
         ) as client,
     ):
+        model = app.state.agentroster.read_model
+        if wait_ready and model is not None:
+            async with asyncio.timeout(30):  # only against a hang
+                await model.loaded()
         yield client

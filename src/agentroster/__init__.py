@@ -1,7 +1,7 @@
 """agentroster: an event-driven registry for AI agents.
 
 Agents announce themselves over RabbitMQ (`agentroster.client`); the registry keeps their
-leases in Redis and publishes agent.joined / agent.updated / agent.left.
+leases in Redis and publishes agent.joined / agent.updated / agent.left / agent.deleted.
 
 The names below come from `agentroster.client` and are imported on first use (module
 `__getattr__`), so `import agentroster.contracts` loads the wire contract alone: not aio-pika,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Self
+from typing import Literal, Self
 from urllib.parse import SplitResult as _SplitResult
 from urllib.parse import urlsplit
 
@@ -288,6 +288,34 @@ class Settings(BaseSettings):
         gt=0,
         le=3600,
         description="An event stream whose client accepts nothing for this long is closed.",
+    )
+    discovery_source: Literal["memory", "redis"] = Field(
+        default="memory",
+        description="Where GET /v1/agents is answered from: `memory`, the API process's read "
+        "model fed by the outbox (Redis while it loads or rebuilds), or `redis`, the query "
+        "script on every request (no memory held).",
+    )
+    memory_scan_budget: int = Field(
+        default=50_000,
+        ge=1000,
+        le=100_000_000,
+        description="GET /v1/agents from memory: agents one request examines at most (a text "
+        "`q` also counts once per KiB read) before it answers what it found with a cursor; "
+        "bounds the event loop's time per request.",
+    )
+    min_revision_wait_s: float = Field(
+        default=2.0,
+        ge=0,
+        le=30,
+        description="GET /v1/agents?min_revision=R waits at most this long for the read model "
+        "to reach R, then answers 503 revision-not-reached.",
+    )
+    min_revision_max_waiting: int = Field(
+        default=1000,
+        ge=0,
+        le=100_000,
+        description="Requests one API process lets wait for a min_revision at once; over it, "
+        "503 too-many-waiting.",
     )
     readyz_show_addresses: bool = Field(
         default=False,

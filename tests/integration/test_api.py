@@ -274,13 +274,14 @@ async def test_idle_agents_are_filtered_without_short_pages(
 
 
 async def test_readyz_is_200_when_redis_and_rabbitmq_answer(api: httpx.AsyncClient) -> None:
-    """Both dependencies answer: ready."""
+    """Both dependencies answer and the read model has loaded: ready."""
     response = await api.get("/readyz")
     assert response.status_code == 200, response.text
     assert response.json() == {
         "ready": True,
-        "checks": {"redis": "ok", "rabbitmq": "ok"},
+        "checks": {"redis": "ok", "rabbitmq": "ok", "read_model": "ok"},
         "safeguards": {"recovery_ms_left": 0, "brake_held_leases": 0, "brake_ms_left": 0},
+        "read_model": {"ready": True, "revision": 0, "lag": 0, "agents": 0, "loads": 1},
     }
 
 
@@ -305,7 +306,7 @@ async def test_readyz_shows_the_mass_expiry_brake_holding_leases(
 async def test_readyz_is_503_naming_redis_when_redis_does_not_answer(settings: Settings) -> None:
     """Redis on a closed port: 503, the Redis check says why, RabbitMQ is still ok."""
     unreachable = settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"})
-    async with serve_api(unreachable) as client:
+    async with serve_api(unreachable, wait_ready=False) as client:
         response = await client.get("/readyz")
         assert response.status_code == 503, response.text
         body = response.json()

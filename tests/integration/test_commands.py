@@ -247,7 +247,8 @@ async def test_queue_agent_scales_to_zero_wakes_and_finally_leaves(
 async def test_offline_agent_stays_readable_for_the_retention_then_is_deleted(
     settings: Settings, events: EventCollector
 ) -> None:
-    """An offline agent keeps its last card until the retention ends, then its keys go."""
+    """An offline agent keeps its last card until the retention ends, then its keys go and
+    `agent.deleted` (reason `retention`) tells the subscribers."""
     async with create_worker(settings.model_copy(update={"retention_s": 0.5})) as worker:
         agent = await announcement(worker, a2a_card("fleeting")).open()
         await events.wait_until(lambda evs: any(e.agent_id == "fleeting" for e in evs))
@@ -264,6 +265,13 @@ async def test_offline_agent_stays_readable_for_the_retention_then_is_deleted(
         await asyncio.wait_for(deleted(), 30)
         assert await worker.redis.zscore(keys.agents, "fleeting") is None
         assert await worker.redis.zscore(keys.retain, "fleeting") is None
+        await events.wait_until(lambda evs: len(kinds_for(events, "fleeting")) >= 3)
+        gone = [e for e in events.events if e.agent_id == "fleeting"][-1]
+        assert (gone.kind, gone.data["reason"], gone.routing_key) == (
+            "deleted",
+            "retention",
+            "agent.deleted.fleeting",
+        )
 
 
 async def test_a_poison_message_is_parked_after_the_delivery_limit(

@@ -2,7 +2,9 @@
 the expected set, a cursor walk with limit 7 sees each match once, and status works.
 
 The expected sets are computed here from the agents' specification, independently of the
-registry's index terms.
+registry's index terms. The API answers from its read model in memory; every walk is compared,
+agent by agent and byte for byte, with the Redis query path's (an API with
+`discovery_source=redis`), the test oracle of the read model.
 """
 
 from __future__ import annotations
@@ -84,33 +86,56 @@ def specs() -> list[Spec]:
     return out
 
 
+@dataclass
+class Apis:
+    """The API answering from memory, the one answering from Redis, and the revision every
+    answer must reflect (the last event's)."""
+
+    memory: httpx.AsyncClient
+    redis: httpx.AsyncClient
+    revision: int = 0
+
+
 @pytest.fixture
-async def api(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """A client of the test registry's API, running in-process."""
-    async with serve_api(settings) as client:
-        yield client
+async def api(settings: Settings) -> AsyncIterator[Apis]:
+    """Clients of the test registry's API, running in-process, from memory and from Redis."""
+    async with (
+        serve_api(settings) as memory,
+        serve_api(settings.model_copy(update={"discovery_source": "redis"})) as redis,
+    ):
+        yield Apis(memory, redis)
 
 
-async def walk(api: httpx.AsyncClient, params: dict[str, Any]) -> list[str]:
-    """Every agent id of a query, page by page with limit 7 (each page full but the last)."""
-    ids: list[str] = []
+async def walk_one(
+    api: httpx.AsyncClient, params: dict[str, Any], revision: int
+) -> list[dict[str, Any]]:
+    """Every agent of a query, page by page with limit 7 (each page full but the last)."""
+    agents: list[dict[str, Any]] = []
     cursor: str | None = None
     while True:
-        paging = {"limit": 7} | ({"cursor": cursor} if cursor else {})
+        paging = {"limit": 7, "min_revision": revision} | ({"cursor": cursor} if cursor else {})
         page = await api.get("/v1/agents", params={**params, **paging})
         assert page.status_code == 200, page.text
         body = page.json()
-        ids += [a["agent_id"] for a in body["agents"]]
+        agents += body["agents"]
         cursor = body["next_cursor"]
         if cursor is None:
-            return ids
+            return agents
         assert len(body["agents"]) == 7  # only the last page may be short
+
+
+async def walk(api: Apis, params: dict[str, Any]) -> list[str]:
+    """Every agent id of a query from memory, after checking that the Redis path answers the
+    same agents with the same JSON."""
+    from_memory = await walk_one(api.memory, params, api.revision)
+    assert from_memory == await walk_one(api.redis, params, api.revision), params
+    return [a["agent_id"] for a in from_memory]
 
 
 async def test_every_filter_and_combination_returns_exactly_the_expected_agents(
     worker: Worker,
     events: EventCollector,
-    api: httpx.AsyncClient,
+    api: Apis,
 ) -> None:
     """300 agents; each filter, pairs of filters and paging agree with the specification."""
     agents = specs()
@@ -137,6 +162,7 @@ async def test_every_filter_and_combination_returns_exactly_the_expected_agents(
                 {"agent_id": spec.agent_id, "instance_id": "i", "seq": 2, "sent_at": now},
             )
         await events.wait_until(lambda evs: len(evs) >= 300 + len(gone))
+    api.revision = max(e.data["revision"] for e in events.events)
 
     def expect(keep: Any, *, status: str = "live") -> list[str]:
         chosen = [
@@ -176,6 +202,6 @@ async def test_every_filter_and_combination_returns_exactly_the_expected_agents(
         lambda s: "plan" in s.skills and s.transport == "http", status="all"
     )
     # a page's agents and the count of a walk agree
-    first = (await api.get("/v1/agents", params={"limit": 1000})).json()
+    first = (await api.memory.get("/v1/agents", params={"limit": 1000})).json()
     assert [a["agent_id"] for a in first["agents"]] == expect(lambda s: True)
     assert first["next_cursor"] is None

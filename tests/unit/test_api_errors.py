@@ -26,7 +26,7 @@ CLOSED = Settings(
 
 @pytest.fixture
 async def api() -> AsyncIterator[httpx.AsyncClient]:
-    async with serve_api(CLOSED) as client:
+    async with serve_api(CLOSED, wait_ready=False) as client:
         yield client
 
 
@@ -93,7 +93,9 @@ async def test_healthz_needs_nothing_and_readyz_names_both_failures(
     assert response.status_code == 503
     body = response.json()
     assert body["ready"] is False
-    assert set(body["checks"]) == {"redis", "rabbitmq"}
+    assert set(body["checks"]) == {"redis", "rabbitmq", "read_model"}
+    assert body["checks"]["read_model"] == "loading"  # it cannot load without Redis
+    del body["checks"]["read_model"]
     assert all(check != "ok" and "Error" in check for check in body["checks"].values())
 
 
@@ -101,7 +103,7 @@ async def test_metrics_count_by_route_template_and_include_passed_registries() -
     """Series are labelled by route template, not raw path; extra registries are exposed."""
     extra = CollectorRegistry()
     Counter("agentroster_worker_probe_total", "A worker metric.", registry=extra).inc()
-    async with serve_api(CLOSED, (extra,)) as api:
+    async with serve_api(CLOSED, (extra,), wait_ready=False) as api:
         await api.get("/v1/agents/some-agent")
         await api.get("/v1/agents/Bad_Id")
         await api.get("/not/a/route")

@@ -17,7 +17,7 @@ CLOSED = Settings(
 
 async def test_every_response_says_nosniff() -> None:
     """200, 404, 405, 410-less 422 and 503 (Redis down) all carry X-Content-Type-Options."""
-    async with serve_api(CLOSED) as api:
+    async with serve_api(CLOSED, wait_ready=False) as api:
         responses = [
             await api.get("/healthz"),
             await api.get("/openapi.json"),
@@ -39,7 +39,7 @@ async def test_the_registry_card_comes_from_the_public_url_not_the_host_header(
 ) -> None:
     """A forged Host header never reaches the card; the configured public URL does."""
     settings = CLOSED.model_copy(update={"public_url": "https://roster.example.com/base"})
-    async with serve_api(settings) as api:
+    async with serve_api(settings, wait_ready=False) as api:
         card = (await api.get(path, headers={"Host": "evil.example"})).json()
     (interface,) = card["supportedInterfaces"]
     assert interface["url"] == "https://roster.example.com/base/v1/agents"
@@ -55,10 +55,10 @@ def test_a_public_url_that_is_not_http_is_refused(url: str) -> None:
 
 async def test_readyz_hides_dependency_addresses_unless_asked() -> None:
     """Failures are named by kind, not by host:port; a setting shows the addresses."""
-    async with serve_api(CLOSED) as api:
+    async with serve_api(CLOSED, wait_ready=False) as api:
         hidden = (await api.get("/readyz")).json()["checks"]
     shown_settings = CLOSED.model_copy(update={"readyz_show_addresses": True})
-    async with serve_api(shown_settings) as api:
+    async with serve_api(shown_settings, wait_ready=False) as api:
         shown = (await api.get("/readyz")).json()["checks"]
     for name in ("redis", "rabbitmq"):
         assert "Error" in hidden[name]
@@ -79,7 +79,7 @@ async def test_readyz_hides_dependency_addresses_unless_asked() -> None:
 async def test_a_single_valued_parameter_given_twice_is_422_naming_it(
     path: str, parameter: str, values: list[str]
 ) -> None:
-    async with serve_api(CLOSED) as api:
+    async with serve_api(CLOSED, wait_ready=False) as api:
         response = await api.get(path, params=[(parameter, v) for v in values])
     assert response.status_code == 422, response.text
     error = response.json()["error"]
@@ -95,7 +95,7 @@ async def test_a_single_valued_parameter_given_twice_is_422_naming_it(
 
 async def test_repeatable_parameters_stay_repeatable() -> None:
     """`skill` and `label` repeat (the request then fails only because Redis is down)."""
-    async with serve_api(CLOSED) as api:
+    async with serve_api(CLOSED, wait_ready=False) as api:
         response = await api.get(
             "/v1/agents",
             params=[("skill", "a"), ("skill", "b"), ("label", "k:v"), ("label", "j:w")],

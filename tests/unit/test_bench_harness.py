@@ -25,6 +25,7 @@ BENCHES = [
     "bench.heartbeats.__main__",
     "bench.latency",
     "bench.limits",
+    "bench.readmodel_lag",
     "bench.roster",
     "bench.streams",
 ]

@@ -2,8 +2,9 @@
 
 Built by `create_api(settings)`; nothing connects until the ASGI server runs the lifespan,
 which opens the Redis client (unless one was passed in: then the caller owns it), starts the
-process's one outbox follower (which feeds every event stream), and at shutdown stops the
-follower and closes the broker probe's connection and the client.
+process's one outbox follower (which feeds every event stream and the in-memory read model that
+discovery is answered from), and at shutdown stops them and closes the broker probe's
+connection and the client.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from agentroster.api.follower import OutboxFollower
 from agentroster.api.metrics import ApiMetrics, MetricsMiddleware
 from agentroster.api.params import reject_repeated_query_parameters
 from agentroster.api.probes import PROBE_TIMEOUT_S, BrokerProbe
+from agentroster.api.read_model import ReadModel
 from agentroster.api.routes import agents, events, health, wellknown
 from agentroster.api.streams import StreamHub
 from agentroster.settings import Settings
@@ -64,10 +66,21 @@ def create_api(
         outbox = Outbox(client, settings.prefix)
         follower = OutboxFollower(outbox)
         await follower.start()
+        reader = RegistryReader(client, settings.prefix, text_budget=settings.query_text_budget)
+        read_model = None
+        if settings.discovery_source == "memory":
+            read_model = ReadModel(
+                reader,
+                follower,
+                outbox,
+                scan_budget=settings.memory_scan_budget,
+                max_waiting=settings.min_revision_max_waiting,
+            )
+            await read_model.start()
         app.state.agentroster = ApiState(
             settings=settings,
             redis=client,
-            reader=RegistryReader(client, settings.prefix, text_budget=settings.query_text_budget),
+            reader=reader,
             outbox=outbox,
             broker=broker,
             streams=StreamHub(
@@ -75,12 +88,15 @@ def create_api(
                 max_streams=settings.sse_max_streams,
                 buffer_events=settings.sse_buffer_events,
             ),
+            read_model=read_model,
             registries=(metrics.registry, *registries),
         )
         try:
             yield
         finally:
             app.state.agentroster = None
+            if read_model is not None:
+                await read_model.stop()
             await follower.stop()
             await broker.close()
             if redis is None:

@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
 from agentroster.api.probes import BrokerProbe
+from agentroster.api.read_model import ReadModel
 from agentroster.api.streams import StreamHub
 from agentroster.contracts.ids import AGENT_ID_PATTERN
 from agentroster.settings import Settings
@@ -32,6 +33,8 @@ class ApiState:
     broker: BrokerProbe
     #: The event streams, fed by the process's one outbox follower.
     streams: StreamHub
+    #: The registry in memory, fed by the same follower (None: discovery reads Redis).
+    read_model: ReadModel | None
     #: Exposed by /metrics: the API's own registry first, then any passed to `create_api`.
     registries: tuple[CollectorRegistry, ...]
 

@@ -185,16 +185,29 @@ class Safeguards(BaseModel):
     brake_ms_left: int = Field(0, ge=0, description="Left of the brake's hold.")
 
 
+class ReadModelStatus(BaseModel):
+    """The in-memory read model discovery is answered from."""
+
+    ready: bool = Field(description="Loaded and caught up; false while it loads or rebuilds.")
+    revision: int = Field(description="The registry revision the model shows exactly.")
+    lag: int | None = Field(
+        description="Revisions the registry is ahead of the model (null: Redis did not answer)."
+    )
+    agents: int = Field(ge=0, description="Agents held.")
+    loads: int = Field(ge=0, description="Loads completed: the first one, then every rebuild.")
+
+
 class Readiness(BaseModel):
-    """Whether the API can serve: every dependency answers. Holds on expiry (recovery window,
-    mass-expiry brake) do not make it unready; `safeguards` shows them."""
+    """Whether the API can serve: every dependency answers and the read model has loaded and
+    caught up. Holds on expiry (recovery window, mass-expiry brake) do not make it unready;
+    `safeguards` shows them."""
 
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
                 {
                     "ready": True,
-                    "checks": {"redis": "ok", "rabbitmq": "ok"},
+                    "checks": {"redis": "ok", "rabbitmq": "ok", "read_model": "ok"},
                     "safeguards": {
                         "recovery_ms_left": 0,
                         "brake_held_leases": 25,
@@ -215,6 +228,11 @@ class Readiness(BaseModel):
     ready: bool
     checks: dict[str, str] = Field(description="`ok`, or what went wrong, per dependency.")
     safeguards: Safeguards | None = Field(None, description="Absent when Redis does not answer.")
+    read_model: ReadModelStatus | None = Field(
+        None,
+        description="Absent when discovery reads Redis (`AGENTROSTER_DISCOVERY_SOURCE=redis`); "
+        "the API is not ready until the read model is.",
+    )
 
 
 def _time(ms: int | None) -> datetime | None:

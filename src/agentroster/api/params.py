@@ -29,8 +29,21 @@ def takes_many(annotation: Any) -> bool:
     return isinstance(kind, type) and issubclass(kind, _SEQUENCES)
 
 
+#: Attribute that keeps the answer on the route (routes are unhashable, and live as long as their
+#: app): computing it per request was a tenth of the CPU of a page served from memory.
+_CACHE_ATTRIBUTE = "_agentroster_single_valued"
+
+
 def single_valued_query_parameters(route: APIRoute) -> frozenset[str]:
     """The query parameters of `route` (its dependencies' too) that take one value."""
+    known: frozenset[str] | None = getattr(route, _CACHE_ATTRIBUTE, None)
+    if known is None:
+        known = _single_valued(route)
+        setattr(route, _CACHE_ATTRIBUTE, known)
+    return known
+
+
+def _single_valued(route: APIRoute) -> frozenset[str]:
     return frozenset(
         field.alias
         for field in get_flat_params(route.dependant)

@@ -1,4 +1,4 @@
-"""Events the registry publishes: agent.joined, agent.updated, agent.left.
+"""Events the registry publishes: agent.joined, agent.updated, agent.left, agent.deleted.
 
 CloudEvents 1.0 in binary mode: the body is the event data below, the attributes travel as
 AMQP headers prefixed `cloudEvents_` (`cloudEvents_id` is also the AMQP `message_id`).
@@ -38,11 +38,13 @@ ChangeReason = TypeAliasType(
             "deregistered",
             "expired",
             "recovered",
+            "retention",
         ],
         Field(
             description="`registered`, `recovered` (back after the registry lost its data), "
             "`card-changed`, `scaled-to-zero` (now idle), `woke` (idle, now live again), "
-            "`deregistered`, `expired` (its last lease, or its idle TTL, ran out)."
+            "`deregistered`, `expired` (its last lease, or its idle TTL, ran out), `retention` "
+            "(agent.deleted: offline for the retention period, its record is deleted)."
         ),
     ],
 )
@@ -82,7 +84,7 @@ def cloudevents_headers(
 
 
 class AgentEvent(BaseModel):
-    """The data of agent.joined / agent.updated / agent.left."""
+    """The data of agent.joined / agent.updated / agent.left / agent.deleted."""
 
     model_config = ConfigDict(extra="forbid")
 

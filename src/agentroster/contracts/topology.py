@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from typing import Literal, get_args
 
 CommandKind = Literal["register", "heartbeat", "deregister"]
-EventKind = Literal["joined", "updated", "left"]
+EventKind = Literal["joined", "updated", "left", "deleted"]
 
 COMMAND_KINDS: tuple[CommandKind, ...] = ("register", "heartbeat", "deregister")
-EVENT_KINDS: tuple[EventKind, ...] = ("joined", "updated", "left")
+EVENT_KINDS: tuple[EventKind, ...] = ("joined", "updated", "left", "deleted")
 
 #: The prefix of every name of a registry unless configured (`AGENTROSTER_PREFIX`).
 DEFAULT_PREFIX = "agentroster"

@@ -80,7 +80,7 @@ _SENT_AT = datetime(2025, 1, 1, 12, 0, 0, tzinfo=UTC)
 _EXAMPLE_AGENT = "weather"
 _EXAMPLE_INSTANCE = "weather-7d9f-5c2a1b3e"
 #: The example events follow each other: joined, then updated, then left.
-_EXAMPLE_REVISIONS: dict[EventKind, int] = {"joined": 42, "updated": 43, "left": 44}
+_EXAMPLE_REVISIONS: dict[EventKind, int] = {"joined": 42, "updated": 43, "left": 44, "deleted": 45}
 _EXAMPLE_EPOCH = "3f2a9c1d8e7b6a50"
 _EXAMPLE_CARD: dict[str, Any] = {
     "name": "Weather",
@@ -132,16 +132,19 @@ def command_example(kind: CommandKind) -> dict[str, Any]:
 
 def event_example(kind: EventKind) -> dict[str, Any]:
     """A valid body of one event about the example agent."""
-    left = kind == "left"
+    left = kind in ("left", "deleted")
     return _dump(
         AgentEvent(
             agent_id=_EXAMPLE_AGENT,
             revision=_EXAMPLE_REVISIONS[kind],
             status="offline" if left else "live",
             live_instances=0 if left else 1,
-            reason={"joined": "registered", "updated": "card-changed", "left": "deregistered"}[
-                kind
-            ],
+            reason={
+                "joined": "registered",
+                "updated": "card-changed",
+                "left": "deregistered",
+                "deleted": "retention",
+            }[kind],
             agent=agent_view(_EXAMPLE_CARD, None, _EXAMPLE_LABELS),
             card=None if left else _EXAMPLE_CARD,
         )
@@ -314,6 +317,8 @@ def messages(topology: Topology, source: str) -> dict[str, MessageSpec]:
                 "joined": "An agent became available (live or idle).",
                 "updated": "An available agent's card or live/idle status changed.",
                 "left": "An agent stopped being available.",
+                "deleted": "An offline agent's record was deleted at the end of its retention "
+                "period (`reason: retention`); it is no longer listed, even with `status=all`.",
             }[kind],
             description=(
                 f"Published by the registry to `{topology.events_exchange}` with routing key "

@@ -39,6 +39,15 @@ class OutboxEvent:
     epoch: str
     view: bytes
     card: bytes | None
+    #: The rest of the agent's summary at this change, for the API's read model (internal: never
+    #: in `body()`); times in ms of the Redis clock, None (0 for durations) when not recorded
+    #: (an entry written by an older worker has none of them).
+    digest: str = ""
+    first_seen_ms: int | None = None
+    last_seen_ms: int | None = None
+    ttl_ms: int = 0
+    interval_ms: int = 0
+    idle_ttl_ms: int = 0
 
     @classmethod
     def from_fields(cls, fields: dict[bytes, bytes]) -> OutboxEvent:
@@ -54,6 +63,12 @@ class OutboxEvent:
             epoch=fields.get(b"epoch", b"0").decode(),
             view=fields[b"view"],
             card=fields.get(b"card"),
+            digest=fields.get(b"digest", b"").decode(),
+            first_seen_ms=_ms(fields.get(b"first")),
+            last_seen_ms=_ms(fields.get(b"seen")),
+            ttl_ms=_ms(fields.get(b"ttl")) or 0,
+            interval_ms=_ms(fields.get(b"ivl")) or 0,
+            idle_ttl_ms=_ms(fields.get(b"ittl")) or 0,
         )
 
     @property
@@ -138,3 +153,8 @@ class Outbox:
         """Give the relay lock up (on shutdown) so another replica takes over at once."""
         args = {"P": self.keys.base, "owner": owner}
         await self._relay_release([self.keys.relay_lock], args)
+
+
+def _ms(value: bytes | None) -> int | None:
+    """A stored number of ms; None when absent or empty (the script writes '' for a nil)."""
+    return int(value) if value else None

@@ -163,6 +163,20 @@ class RegistryReader:
         replies = await pipe.execute()
         return [None if card is None else _bytes(card) for (card,) in replies]
 
+    async def search_fields(self, agent_ids: list[str]) -> list[tuple[str, str] | None]:
+        """These agents' index terms (newline-separated) and search text as stored, in order,
+        in one pipelined round trip; None for an agent without them (deleted since)."""
+        if not agent_ids:
+            return []
+        pipe = self.redis.pipeline(transaction=False)
+        for agent_id in agent_ids:
+            pipe.hmget(self.keys.agent(agent_id), ["terms", "text", "status"])
+        replies = await pipe.execute()
+        return [
+            None if status is None else (_text(terms or b""), _text(text or b""))
+            for terms, text, status in replies
+        ]
+
     async def list_agents(
         self,
         status: ListStatus = "live",

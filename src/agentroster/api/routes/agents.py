@@ -15,9 +15,10 @@ from agentroster.api.a2a_conversion import (
     converted_card_bytes,
     normalize_version,
 )
-from agentroster.api.deps import AgentIdPath, ReaderDep
+from agentroster.api.deps import AgentIdPath, ReaderDep, StateDep
 from agentroster.api.errors import ERROR_RESPONSES, AgentNotFound, ErrorResponse
 from agentroster.api.models import AgentDetail, AgentList, detail_json, summary_json
+from agentroster.api.read_model import RevisionAhead
 from agentroster.contracts.ids import AGENT_ID_PATTERN
 from agentroster.registry.terms import TEXT_BUDGET, Filters
 from agentroster.store.reader import SCAN_BUDGET, ListStatus
@@ -26,7 +27,18 @@ from agentroster.store.reader import SCAN_BUDGET, ListStatus
 CARD_MAX_AGE_S = 60
 #: The query parameters `GET /v1/agents` knows.
 LIST_PARAMETERS = frozenset(
-    {"status", "limit", "cursor", "skill", "tag", "protocol", "transport", "q", "label"}
+    {
+        "status",
+        "limit",
+        "cursor",
+        "skill",
+        "tag",
+        "protocol",
+        "transport",
+        "q",
+        "label",
+        "min_revision",
+    }
 )
 #: A label filter, `key:value`.
 LABEL_PATTERN = r"^[^:]{1,63}:.{0,256}$"
@@ -79,11 +91,23 @@ _LIST_DESCRIPTION = f"""One page of the agents matching every filter, in agent i
 revision to follow events from. Filters (status included) apply before the page is cut, so a page
 is never short because agents were dropped after the cut.
 
-Each request has a bounded cost in Redis: it examines at most {SCAN_BUDGET:,} agents, and with
-`q` reads at most {TEXT_BUDGET:,} agents' search texts by default (a long text counts once per
-KiB; `AGENTROSTER_QUERY_TEXT_BUDGET`). When it spends its budget before the page is full, it
-answers the matches found so far, possibly none, with `next_cursor` set: a short page with a
-cursor means "go on", and only `next_cursor: null` means the end."""
+Answered from the API process's read model in memory (`AGENTROSTER_DISCOVERY_SOURCE=memory`, the
+default), which follows the registry's events: the page is exactly the registry at `revision`.
+Each agent shows its state as of its last change (its last event): `last_seen`, `lease` and
+`live_instances` may have moved since without an event (a heartbeat, another instance of a live
+agent); `GET /v1/agents/{{agent_id}}` reads them exactly. `min_revision=R` waits (at most
+`AGENTROSTER_MIN_REVISION_WAIT_S`, 2 s by default) until the answer is at revision R or later:
+read your own writes by passing the revision of the event your change produced; past the wait,
+503 `revision-not-reached` with Retry-After; a revision the registry has not reached at all, 410
+`revision-ahead` at once.
+
+A request examines at most a bounded number of agents (`AGENTROSTER_MEMORY_SCAN_BUDGET`; a text
+`q` also counts once per KiB read); while the read model loads or rebuilds, pages come from Redis,
+where a request examines at most {SCAN_BUDGET:,} agents and with `q` reads at most
+{TEXT_BUDGET:,} agents' search texts by default (`AGENTROSTER_QUERY_TEXT_BUDGET`). A request
+that spends its budget before the page is full answers the matches found so far, possibly none,
+with `next_cursor` set: a short page with a cursor means "go on", and only `next_cursor: null`
+means the end."""
 
 
 @router.get(
@@ -91,11 +115,17 @@ cursor means "go on", and only `next_cursor: null` means the end."""
     response_model=AgentList,
     summary="Discover agents",
     description=_LIST_DESCRIPTION,
-    responses=ERROR_RESPONSES,
+    responses={
+        410: {
+            "model": ErrorResponse,
+            "description": "`revision-ahead`: `min_revision` is beyond the registry's revision.",
+        },
+        **ERROR_RESPONSES,
+    },
     dependencies=[Depends(reject_unknown_parameters)],
 )
 async def list_agents(
-    reader: ReaderDep,
+    state: StateDep,
     status: Annotated[
         ListStatus,
         Query(description="`live` (default), `idle`, `offline`, or `all` agents."),
@@ -133,6 +163,15 @@ async def list_agents(
         list[Annotated[str, Query(pattern=LABEL_PATTERN)]],
         Query(max_length=20, description="`key:value`; repeat it: the agent has every one."),
     ] = [],  # noqa: B006 - FastAPI copies the default per request
+    min_revision: Annotated[
+        int | None,
+        Query(
+            ge=0,
+            le=2**63 - 1,
+            description="Answer at this registry revision or later (read your own writes): "
+            "waits briefly for it, then 503 `revision-not-reached`.",
+        ),
+    ] = None,
 ) -> Response:
     """One page of the agents matching every filter, in agent id order (see `_LIST_DESCRIPTION`)."""
     filters = Filters(
@@ -143,12 +182,22 @@ async def list_agents(
         labels=tuple(_label(item) for item in label),
         q=q,
     )
-    page = await reader.list_agents(status, limit, cursor, filters)
-    body = {
-        "revision": page.revision,
-        "agents": [summary_json(agent) for agent in page.agents],
-        "next_cursor": page.next_cursor,
-    }
+    model = state.read_model
+    if model is not None and model.ready and min_revision is not None:
+        await model.reach(min_revision, state.settings.min_revision_wait_s)
+    body: dict[str, Any]
+    if model is not None and model.ready:
+        revision, cut = model.page(status, limit, cursor, filters)
+        body = {"revision": revision, "agents": cut.agents, "next_cursor": cut.next_cursor}
+    else:  # discovery from Redis, or the read model is (re)building: never a mix of two
+        page = await state.reader.list_agents(status, limit, cursor, filters)
+        if min_revision is not None and page.revision < min_revision:
+            raise RevisionAhead(min_revision, page.revision)  # Redis is the registry
+        body = {
+            "revision": page.revision,
+            "agents": [summary_json(agent) for agent in page.agents],
+            "next_cursor": page.next_cursor,
+        }
     # built with orjson: pydantic validation of each already-validated stored view was a
     # quarter of a page's CPU (bench/README.md, Discovery); the response model documents it
     return Response(orjson.dumps(body, option=orjson.OPT_UTC_Z), media_type="application/json")

@@ -176,6 +176,9 @@ for _, a in ipairs(gone) do
                + redis.call('HSTRLEN', k, 'view') + redis.call('HSTRLEN', k, 'text')
   if not afford(cost) then break end
   deleted = deleted + 1
+  -- followers of the outbox (the API's read model, watchers) learn of the deletion; written
+  -- before the record goes, as the event carries its last view
+  emit(a, 'deleted', 'offline', 'retention', false, true)
   redis.call('ZREM', K_RETAIN, a)
   redis.call('ZREM', K_AGENTS, a)
   redis.call('ZREM', K_STATUS('offline'), a)
