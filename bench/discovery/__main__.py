@@ -39,6 +39,7 @@ def _names(choices: dict[str, str]) -> Any:
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The options of a run (or of a ceiling process, with the hidden --role options)."""
     parser = argparse.ArgumentParser(
         prog="python -m bench.discovery", description=DOC.splitlines()[0] if DOC else None
     )
@@ -142,6 +143,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    """Run the benchmark, a ceiling process, or a cleanup, as the options say."""
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.role:

@@ -58,6 +58,7 @@ class CeilingProcess:
         self.process: asyncio.subprocess.Process | None = None
 
     async def start(self) -> None:
+        """Start the process and wait until it has grown its population."""
         self.process = await asyncio.create_subprocess_exec(
             *self.command, cwd=ROOT, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
         )
@@ -65,6 +66,7 @@ class CeilingProcess:
             raise RuntimeError("the ceiling process did not start")
 
     async def measure(self, kind: str) -> Measurement:
+        """Have the process measure one kind; its Measurement, with this moment's load."""
         assert self.process is not None
         assert self.process.stdin is not None
         self.process.stdin.write(f"{kind}\n".encode())
@@ -82,6 +84,7 @@ class CeilingProcess:
         return line.decode().strip()
 
     async def stop(self) -> None:
+        """Close its stdin (it exits), killing it after 30 s."""
         if self.process is None:
             return
         if self.process.stdin is not None:

@@ -109,6 +109,7 @@ class Measurement:
 
     @classmethod
     def of(cls, kind: str, path: str, load: Load, **usage: float) -> Measurement:
+        """The summary of one `Load`, with the processes' CPU seconds in `usage`."""
         ms = [s * 1000 for s in load.latencies]
         walks_ms = [s * 1000 for s in load.walks]
         return cls(
@@ -130,7 +131,9 @@ class Measurement:
 
     @property
     def rate(self) -> float:
+        """Requests per second of wall time."""
         return self.requests / self.wall_s if self.wall_s else 0.0
 
     def per_request_us(self, seconds: float) -> float:
+        """`seconds` (of CPU) per request, in microseconds."""
         return seconds / self.requests * 1e6 if self.requests else 0.0

@@ -18,10 +18,12 @@ PAIRS = 1000  # two-skill queries are drawn from this many random pairs
 
 
 def skill_id(number: int) -> str:
+    """The id of skill `number` (zero-padded, so ids sort as numbers)."""
     return f"skill-{number:03d}"
 
 
 def agent_id(k: int) -> str:
+    """The id of agent `k`."""
     return f"bench-{k:06d}"  # a DNS label; id order is k order
 
 
@@ -40,6 +42,7 @@ class Population:
         self.holders: list[list[int]] = [[] for _ in range(SKILLS)]  # skill -> agents, k order
 
     def grow(self, size: int) -> None:
+        """Add agents up to `size` (the first ones stay as they were)."""
         for k in range(len(self.skills), size):
             skills = tuple(sorted(self._rng.sample(range(SKILLS), SKILLS_PER_AGENT)))
             self.skills.append(skills)
@@ -105,11 +108,14 @@ class Queries:
             self.pairs.append(((skill_id(a), skill_id(b)), len(both)))
 
     def skill(self, rng: random.Random) -> tuple[tuple[str, ...], int]:
+        """A random skill and how many agents hold it."""
         s = rng.randrange(SKILLS)
         return (skill_id(s),), self.counts[s]
 
     def pair(self, rng: random.Random) -> tuple[tuple[str, ...], int]:
+        """A random pair of skills and how many agents hold both."""
         return self.pairs[rng.randrange(PAIRS)]
 
     def agent(self, rng: random.Random) -> str:
+        """A random agent's id."""
         return agent_id(rng.randrange(self.size))

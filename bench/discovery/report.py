@@ -29,6 +29,7 @@ def api_path(name: str) -> str:
 
 
 def path_label(path: str) -> str:
+    """A path's name in the table."""
     if path.startswith("api:"):
         return f"API {path[4:]} (HTTP)"
     return PATHS[path]
@@ -71,6 +72,7 @@ def median_of(measurements: Sequence[Measurement]) -> Measurement:
 
 
 def print_table(args: argparse.Namespace, size: int, results: Sequence[Measurement]) -> None:
+    """The table of one size: medians per kind and path, ratios, and the goals at the largest."""
     print()
     print(
         f"agentroster discovery: {size:,} live agents ({SKILLS_PER_AGENT} of {SKILLS} skills, "
@@ -147,4 +149,5 @@ def print_table(args: argparse.Namespace, size: int, results: Sequence[Measureme
 
 
 def is_api(path: str) -> bool:
+    """Whether a path is an API process (not a ceiling)."""
     return path == "api" or path.startswith("api:")

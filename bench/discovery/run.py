@@ -48,6 +48,7 @@ class Bench:
         self.apis: dict[str, tuple[Service, str]] = {}  # path -> (process, base URL)
 
     async def run(self) -> dict[int, list[Measurement]]:
+        """Every size in turn; deletes what the run created, also when it is cancelled."""
         # SIGTERM and SIGINT (even where a shell made the script ignore SIGINT) cancel the run,
         # so the `finally` below stops the processes and deletes what the run created
         main_task = asyncio.current_task()
@@ -192,6 +193,7 @@ class Bench:
         api: Service,
         redis: Redis,
     ) -> Measurement:
+        """Warm up, then measure one kind against one API process (its CPU, ours, Redis's)."""
         args = self.args
         await drive(
             kind,
@@ -212,6 +214,7 @@ class Bench:
         return Measurement.of(kind, path, load, **usage)
 
     async def measure_size(self, size: int, redis: Redis) -> list[Measurement]:
+        """Every kind at one size: each API, then each ceiling, `--repeat` times."""
         args = self.args
         queries = Queries(self.population, size, args.seed)
         clients = {

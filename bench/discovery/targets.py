@@ -64,6 +64,7 @@ class HttpTarget:
     async def page(
         self, skills: tuple[str, ...], cursor: str | None
     ) -> tuple[int, str | None, float]:
+        """One page of live agents holding `skills`, from `cursor`."""
         params: list[tuple[str, str | int | float | bool | None]] = [("skill", s) for s in skills]
         params.append(("limit", LIMIT))
         if cursor is not None:
@@ -82,6 +83,7 @@ class HttpTarget:
         return count, next_cursor, seconds
 
     async def agent(self, agent_id: str) -> tuple[bool, float]:
+        """One agent's detail."""
         started = time.perf_counter()
         response = await self.client.get(f"/v1/agents/{agent_id}")
         seconds = time.perf_counter() - started
@@ -90,6 +92,7 @@ class HttpTarget:
         return response.status_code == 200 and b'"agent_id"' in response.content, seconds
 
     async def aclose(self) -> None:
+        """Close the connection."""
         await self.client.aclose()
 
 
@@ -136,6 +139,7 @@ class BareHttpTarget:
     async def page(
         self, skills: tuple[str, ...], cursor: str | None
     ) -> tuple[int, str | None, float]:
+        """One page of live agents holding `skills`, from `cursor`."""
         query = [f"skill={s}" for s in skills]  # skill ids and cursors need no escaping
         query.append(f"limit={LIMIT}")
         if cursor is not None:
@@ -154,6 +158,7 @@ class BareHttpTarget:
         return count, next_cursor, seconds
 
     async def agent(self, agent_id: str) -> tuple[bool, float]:
+        """One agent's detail."""
         started = time.perf_counter()
         status, body = await self.get(f"/v1/agents/{agent_id}")
         seconds = time.perf_counter() - started
@@ -162,6 +167,7 @@ class BareHttpTarget:
         return status == 200 and b'"agent_id"' in body, seconds
 
     async def aclose(self) -> None:
+        """Close the connection, if open."""
         if self.streams is not None:
             self.streams[1].close()
             with contextlib.suppress(OSError):
@@ -190,12 +196,14 @@ class RawTarget:
         self.read_sha = ""
 
     async def load(self) -> None:
+        """Load both scripts into Redis (their SHAs are used after)."""
         self.query_sha = await self.redis.script_load(QUERY.source())
         self.read_sha = await self.redis.script_load(READ_AGENT.source())
 
     async def page(
         self, skills: tuple[str, ...], cursor: str | None
     ) -> tuple[int, str | None, float]:
+        """query.lua for one page of live agents holding `skills`."""
         sets = [self.live, *(self.keys.index(skill_term(s)) for s in skills)]
         started = time.perf_counter()
         reply = await self.redis.evalsha(
@@ -216,6 +224,7 @@ class RawTarget:
         return count, reply[1].decode() or None, seconds
 
     async def agent(self, agent_id: str) -> tuple[bool, float]:
+        """The read-one-agent script."""
         started = time.perf_counter()
         reply = await self.redis.evalsha(
             self.read_sha,
@@ -238,12 +247,14 @@ class ReaderTarget:
     async def page(
         self, skills: tuple[str, ...], cursor: str | None
     ) -> tuple[int, str | None, float]:
+        """`RegistryReader.list_agents` for one page of live agents holding `skills`."""
         started = time.perf_counter()
         page = await self.reader.list_agents("live", LIMIT, cursor, Filters(skills=skills))
         seconds = time.perf_counter() - started
         return len(page.agents), page.next_cursor, seconds
 
     async def agent(self, agent_id: str) -> tuple[bool, float]:
+        """`RegistryReader.get_agent`."""
         started = time.perf_counter()
         detail = await self.reader.get_agent(agent_id)
         seconds = time.perf_counter() - started

@@ -55,6 +55,7 @@ class RawPublisher:
         self._closed = asyncio.Event()
 
     async def connect(self) -> None:
+        """Open the connection and one channel in confirm mode."""
         url = self._url
         self._reader, self._writer = await asyncio.open_connection(
             url.hostname or "127.0.0.1", url.port or 5672
@@ -117,6 +118,7 @@ class RawPublisher:
         return time.perf_counter() - started
 
     async def close(self) -> None:
+        """Close the connection (gracefully unless it already failed)."""
         if self._writer is None:
             return
         if self._failure is None:

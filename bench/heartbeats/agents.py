@@ -24,6 +24,7 @@ class Agents:
 
     @classmethod
     def make(cls, count: int) -> Agents:
+        """`count` agents with fresh instance ids and their cards' digests."""
         ids = [f"bench-{k:06d}" for k in range(count)]
         instances = [f"bench-host-{k:06d}-{secrets.token_hex(4)}" for k in range(count)]
         cards: list[dict[str, Any]] = [
@@ -76,6 +77,7 @@ class Round:
     base_seq: int
 
     def target(self, j: int) -> tuple[int, int]:
+        """(agent index, seq) of the round's heartbeat j."""
         return j % self.agents.count, self.base_seq + j // self.agents.count
 
     def final_seqs(self) -> dict[int, int]:

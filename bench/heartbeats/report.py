@@ -22,6 +22,7 @@ TABLE = Table(
 
 
 def print_table(args: argparse.Namespace, results: Sequence[Result]) -> None:
+    """The table: one row per measurement, medians with --repeat, the worker/ceiling ratio."""
     print()
     print(
         f"agentroster heartbeats: {args.agents:,} agents, {args.heartbeats:,} heartbeats per "

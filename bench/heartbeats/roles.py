@@ -60,10 +60,12 @@ class Tally:
     batches: int = 0
 
     def add(self, codes: list[int]) -> None:
+        """Count one apply.lua call's outcome codes."""
         self.codes.update(codes)
         self.batches += 1
 
     def report(self) -> dict[str, Any]:
+        """What the process prints on exit: outcomes by name, and the number of calls."""
         outcomes = {OUTCOMES[code]: n for code, n in self.codes.items()}
         return {"outcomes": outcomes, "batches": self.batches}
 
@@ -242,6 +244,7 @@ async def role_faststream(args: argparse.Namespace, *, batched: bool) -> dict[st
 
 
 async def run_role(args: argparse.Namespace) -> None:
+    """Run the consumer of `--role` until SIGTERM, then print its report as JSON."""
     roles: dict[str, Callable[[argparse.Namespace], Awaitable[dict[str, Any]]]] = {
         "worker": role_worker,
         "ceiling": role_ceiling,

@@ -37,6 +37,8 @@ DRAIN_TIMEOUT_S = 600.0
 
 @dataclass
 class Result:
+    """One measurement of one variant: its window, CPU, and what the consumer reported."""
+
     variant: str
     heartbeats: int
     wall_s: float
@@ -48,18 +50,22 @@ class Result:
 
     @property
     def batch_size(self) -> float:
+        """Commands per apply.lua call."""
         return sum(self.outcomes.values()) / self.batches if self.batches else 0.0
 
     @property
     def rate(self) -> float:
+        """Heartbeats per second of the window."""
         return self.heartbeats / self.wall_s
 
     @property
     def cpu_us(self) -> float:
+        """The consumer's CPU microseconds per heartbeat."""
         return self.cpu_s / self.heartbeats * 1e6
 
     @property
     def redis_cpu_us(self) -> float:
+        """Redis's CPU microseconds per heartbeat (every client of that Redis)."""
         return self.redis_cpu_s / self.heartbeats * 1e6
 
 
@@ -75,6 +81,7 @@ class Bench:
         self.per_round = math.ceil(args.heartbeats / args.agents)
 
     def settings(self) -> Settings:
+        """The registry's settings under this run's prefix."""
         return Settings(
             broker_url=self.args.broker_url,
             redis_url=self.args.redis_url,
@@ -83,6 +90,7 @@ class Bench:
         )
 
     async def run(self) -> list[Result]:
+        """Register, then each variant in turn; deletes what the run created."""
         connection = await aio_pika.connect(self.args.broker_url)
         redis = Redis.from_url(self.args.redis_url)
         publisher = RawPublisher(self.args.broker_url)
@@ -151,6 +159,7 @@ class Bench:
     async def measure(
         self, variant: str, round_: Round, channel: AbstractChannel, redis: Redis, number: int
     ) -> Result:
+        """Start one consumer process of `variant` and time it draining the pre-loaded round."""
         finals = round_.final_seqs()
         # agents whose last heartbeat is among the last 2 * PREFETCH published: once nothing is
         # ready, whatever is not applied yet is among the unacknowledged (at most PREFETCH)
@@ -246,6 +255,7 @@ class Bench:
         return result
 
     def instance_key(self, k: int) -> str:
+        """Agent k's instance hash key."""
         return self.keys.instance(self.agents.ids[k], self.agents.instances[k])
 
     async def applied(self, redis: Redis, keys: list[str], seqs: list[int]) -> bool:
