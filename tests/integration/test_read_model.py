@@ -18,7 +18,7 @@ from agentroster.api.app import create_api
 from agentroster.api.deps import ApiState
 from agentroster.api.read_model import ReadModel
 from agentroster.settings import Settings
-from agentroster.store.reader import AgentPage
+from agentroster.store.reader import StoredPage
 from agentroster.store.redis_store import RedisStore
 from agentroster.worker import Worker
 from tests.helpers import EventCollector, RawPublisher, cleanup_redis
@@ -152,7 +152,7 @@ async def test_readyz_waits_for_the_model_and_a_data_loss_rebuilds_it(
         gate = asyncio.Event()
         list_agents = model.reader.list_agents
 
-        async def held(*args: Any, **kwargs: Any) -> AgentPage:
+        async def held(*args: Any, **kwargs: Any) -> StoredPage:
             await gate.wait()
             return await list_agents(*args, **kwargs)
 

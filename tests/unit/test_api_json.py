@@ -15,9 +15,7 @@ import pytest
 
 from agentroster.api.models import AgentDetail, AgentSummary, detail_json, summary_json
 from agentroster.contracts import agent_view
-from agentroster.store.reader import AgentDetail as DetailRecord
-from agentroster.store.reader import AgentSummary as SummaryRecord
-from agentroster.store.reader import InstanceRecord
+from agentroster.store.reader import StoredAgent, StoredAgentDetail, StoredInstance
 
 CARD: dict[str, Any] = {
     "name": "Météo ☂",
@@ -48,7 +46,7 @@ VIEWS = {
 }
 
 
-def record(view: dict[str, Any], **times: Any) -> DetailRecord:
+def record(view: dict[str, Any], **times: Any) -> StoredAgentDetail:
     fields: dict[str, Any] = {
         "agent_id": "weather",
         "status": "live",
@@ -62,13 +60,13 @@ def record(view: dict[str, Any], **times: Any) -> DetailRecord:
         "idle_ttl_ms": 0,
         "live_instances": 2,
         "instances": (
-            InstanceRecord("weather-1", 1_746_091_840_001, 1_746_090_000_000, 1_746_091_810_123),
-            InstanceRecord("weather-2", 0, None, None),
+            StoredInstance("weather-1", 1_746_091_840_001, 1_746_090_000_000, 1_746_091_810_123),
+            StoredInstance("weather-2", 0, None, None),
         ),
         "registry_revision": 57,
     }
     fields.update(times)
-    return DetailRecord(**fields)
+    return StoredAgentDetail(**fields)
 
 
 @pytest.mark.parametrize("view", VIEWS.values(), ids=VIEWS.keys())
@@ -79,7 +77,7 @@ def record(view: dict[str, Any], **times: Any) -> DetailRecord:
 )
 def test_orjson_bodies_equal_the_pydantic_models(view: dict[str, Any], times: Any) -> None:
     detail = record(view, **times)
-    summary = SummaryRecord(**{f: getattr(detail, f) for f in SummaryRecord.__dataclass_fields__})
+    summary = StoredAgent(**{f: getattr(detail, f) for f in StoredAgent.__dataclass_fields__})
     options = orjson.OPT_UTC_Z
     assert orjson.dumps(detail_json(detail), option=options) == (
         AgentDetail.from_detail(detail).model_dump_json().encode()

@@ -22,8 +22,7 @@ from agentroster.api.read_model.index import (
 from agentroster.contracts import AgentView, agent_view
 from agentroster.registry.terms import Filters, index_terms, search_text
 from agentroster.store.outbox import OutboxEvent
-from agentroster.store.reader import AgentPage
-from agentroster.store.reader import AgentSummary as SummaryRecord
+from agentroster.store.reader import StoredAgent, StoredPage
 
 SKILLS = ("translate", "summarize", "forecast", "search")
 
@@ -43,7 +42,7 @@ def view(agent_id: str, skills: Sequence[str], team: str = "red") -> dict[str, A
     return data
 
 
-def record(agent_id: str, revision: int, status: str = "live", **more: Any) -> SummaryRecord:
+def record(agent_id: str, revision: int, status: str = "live", **more: Any) -> StoredAgent:
     """An agent's summary as Redis (or an event) gives it."""
     n = int(agent_id[1:])
     fields: dict[str, Any] = {
@@ -59,7 +58,7 @@ def record(agent_id: str, revision: int, status: str = "live", **more: Any) -> S
         "idle_ttl_ms": 0,
         "live_instances": 1 if status == "live" else 0,
     }
-    return SummaryRecord(**(fields | more))
+    return StoredAgent(**(fields | more))
 
 
 def event(revision: int, agent_id: str, kind: str = "joined", status: str = "live") -> OutboxEvent:
@@ -86,8 +85,8 @@ def event(revision: int, agent_id: str, kind: str = "joined", status: str = "liv
 
 
 def brute_force(
-    records: dict[str, SummaryRecord], status: str, filters: Filters
-) -> list[SummaryRecord]:
+    records: dict[str, StoredAgent], status: str, filters: Filters
+) -> list[StoredAgent]:
     """The matching agents in id order, computed the slow obvious way."""
     out = []
     for agent_id in sorted(records):
@@ -100,7 +99,7 @@ def brute_force(
     return out
 
 
-def agent_view_of(r: SummaryRecord) -> AgentView:
+def agent_view_of(r: StoredAgent) -> AgentView:
     """The record's view as the contract's model."""
     return AgentView.model_validate(r.view)
 
@@ -186,19 +185,19 @@ def test_changes_and_removals_keep_every_index_in_step() -> None:
 class FakeReader:
     """Pages of a registry that changes while it is read: page i at revision R_i."""
 
-    def __init__(self, pages: list[tuple[int, list[SummaryRecord]]]) -> None:
+    def __init__(self, pages: list[tuple[int, list[StoredAgent]]]) -> None:
         self.pages = pages
         self.gate = asyncio.Event()
         self.gate.set()
 
     async def list_agents(
         self, status: str, limit: int, cursor: str | None, filters: Filters | None = None
-    ) -> AgentPage:
+    ) -> StoredPage:
         await self.gate.wait()
         at = 0 if cursor is None else int(cursor)
         revision, agents = self.pages[at]
         more = str(at + 1) if at + 1 < len(self.pages) else None
-        return AgentPage(revision, agents, more)
+        return StoredPage(revision, agents, more)
 
     async def search_fields(self, agent_ids: list[str]) -> list[tuple[str, str] | None]:
         """Nothing stored beside the views: entries are built from the views."""

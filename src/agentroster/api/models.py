@@ -16,9 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.config import JsonDict
 
 from agentroster.contracts import AgentView, Status
-from agentroster.store.reader import AgentDetail as DetailRecord
-from agentroster.store.reader import AgentSummary as SummaryRecord
-from agentroster.store.reader import InstanceRecord
+from agentroster.store.reader import StoredAgent, StoredAgentDetail, StoredInstance
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +83,7 @@ class Instance(BaseModel):
     last_seen: datetime | None = Field(description="This instance's last applied renewal.")
 
     @classmethod
-    def from_record(cls, record: InstanceRecord) -> Instance:
+    def from_record(cls, record: StoredInstance) -> Instance:
         """Convert what the reader returns."""
         return cls(**_instance_fields(record))
 
@@ -109,12 +107,12 @@ class AgentSummary(BaseModel):
     agent: AgentView = Field(description="Name, description, endpoints, skills, tags, labels.")
 
     @classmethod
-    def fields_from_record(cls, record: SummaryRecord) -> dict[str, Any]:
+    def fields_from_record(cls, record: StoredAgent) -> dict[str, Any]:
         """The summary's fields, converted from what the reader returns."""
         return _record_fields(record, _view(record.agent_id, record.view))
 
     @classmethod
-    def from_record(cls, record: SummaryRecord) -> AgentSummary:
+    def from_record(cls, record: StoredAgent) -> AgentSummary:
         """Convert what the reader returns."""
         return cls(**cls.fields_from_record(record))
 
@@ -136,7 +134,7 @@ class AgentDetail(AgentSummary):
     registry_revision: int = Field(description="Global revision at the moment of the read.")
 
     @classmethod
-    def from_detail(cls, record: DetailRecord) -> AgentDetail:
+    def from_detail(cls, record: StoredAgentDetail) -> AgentDetail:
         """Convert what the reader returns."""
         return cls(
             **cls.fields_from_record(record),
@@ -256,7 +254,7 @@ def _view(agent_id: str, raw: dict[str, Any]) -> AgentView:
 _VIEW_FIELDS = frozenset(AgentView.model_fields)
 
 
-def summary_json(record: SummaryRecord) -> dict[str, Any]:
+def summary_json(record: StoredAgent) -> dict[str, Any]:
     """`AgentSummary.from_record(record)` as plain data for orjson, without pydantic.
 
     The stored view was written by the worker from a validated `AgentView`; it is passed on as
@@ -268,7 +266,7 @@ def summary_json(record: SummaryRecord) -> dict[str, Any]:
     return _record_fields(record, view)
 
 
-def detail_json(record: DetailRecord) -> dict[str, Any]:
+def detail_json(record: StoredAgentDetail) -> dict[str, Any]:
     """`AgentDetail.from_detail(record)` as plain data for orjson, without the model.
 
     Unlike a page's, the one agent's view is validated and converted as `from_detail` does it,
@@ -281,7 +279,7 @@ def detail_json(record: DetailRecord) -> dict[str, Any]:
     return fields
 
 
-def _record_fields(record: SummaryRecord, agent: Any) -> dict[str, Any]:
+def _record_fields(record: StoredAgent, agent: Any) -> dict[str, Any]:
     """A summary's fields, the view `agent` last, as plain data (pydantic validates them as
     they are): the one builder of both `AgentSummary` and `summary_json`.
     """
@@ -302,7 +300,7 @@ def _record_fields(record: SummaryRecord, agent: Any) -> dict[str, Any]:
     }
 
 
-def _instance_fields(record: InstanceRecord) -> dict[str, Any]:
+def _instance_fields(record: StoredInstance) -> dict[str, Any]:
     """An instance's fields as plain data: the one builder of `Instance` and `detail_json`."""
     return {
         "instance_id": record.instance_id,

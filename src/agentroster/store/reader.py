@@ -11,6 +11,11 @@ Revision and list + watch: a page is exactly the state at its `revision`, so a c
 lists and then follows events after that revision misses nothing and sees nothing twice.
 
 The agent's `owner` is never read: it is the registry's business, not the readers'.
+
+Its records are named `Stored*` (`StoredAgent`, `StoredAgentDetail`, `StoredInstance`,
+`StoredPage`, `StoredCard`): times in ms of the Redis clock, the view as stored. The API's
+response models (`api/models.py`) and the client's models (`client/models.py`) have names of
+their own.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ MAX_INSTANCES = 1000
 
 
 @dataclass(frozen=True, slots=True)
-class InstanceRecord:
+class StoredInstance:
     """One live instance of an agent and its lease (times in ms, Redis clock)."""
 
     instance_id: str
@@ -47,7 +52,7 @@ class InstanceRecord:
 
 
 @dataclass(frozen=True, slots=True)
-class AgentSummary:
+class StoredAgent:
     """An agent as a page of the list shows it: status, lease settings, view; no card.
 
     `revision` is the revision of the agent's last change; times are ms of the Redis clock;
@@ -68,13 +73,13 @@ class AgentSummary:
 
 
 @dataclass(frozen=True, slots=True)
-class AgentDetail(AgentSummary):
+class StoredAgentDetail(StoredAgent):
     """One agent in full: the summary and its live instances (the card is read by `card`).
 
     `registry_revision` is the global revision at the moment of the read.
     """
 
-    instances: tuple[InstanceRecord, ...]
+    instances: tuple[StoredInstance, ...]
     registry_revision: int
 
 
@@ -87,7 +92,7 @@ class StoredCard:
 
 
 @dataclass(frozen=True, slots=True)
-class AgentPage:
+class StoredPage:
     """One page of agents, the global revision it is exactly the state of, and where the next
     page starts.
 
@@ -95,7 +100,7 @@ class AgentPage:
     """
 
     revision: int
-    agents: list[AgentSummary]
+    agents: list[StoredAgent]
     next_cursor: str | None
 
 
@@ -121,7 +126,7 @@ class RegistryReader:
         """The global revision: how many changes the registry has made."""
         return _int(await self.redis.get(self.keys.revision)) or 0
 
-    async def get_agent(self, agent_id: str) -> AgentDetail | None:
+    async def get_agent(self, agent_id: str) -> StoredAgentDetail | None:
         """One agent with its live instances, in one round trip; None if unknown."""
         args = {"P": self.keys.base, "agent_id": agent_id, "max_instances": MAX_INSTANCES}
         reply = await self._read_agent([self.keys.agent(agent_id)], args)
@@ -129,10 +134,10 @@ class RegistryReader:
         summary = _summary(agent_id, head["summary"], head["live"])
         if summary is None:
             return None
-        return AgentDetail(
-            **{f.name: getattr(summary, f.name) for f in fields(AgentSummary)},
+        return StoredAgentDetail(
+            **{f.name: getattr(summary, f.name) for f in fields(StoredAgent)},
             instances=tuple(
-                InstanceRecord(
+                StoredInstance(
                     instance_id=_text(instance_id),
                     lease_deadline_ms=_int(deadline) or 0,
                     first_seen_ms=_int(first_seen),
@@ -183,7 +188,7 @@ class RegistryReader:
         limit: int = 100,
         cursor: str | None = None,
         filters: Filters | None = None,
-    ) -> AgentPage:
+    ) -> StoredPage:
         """A page of matching agents in agent id order, after `cursor` (the last id returned).
 
         The status set and one secondary index per filter are intersected in Redis
@@ -211,16 +216,16 @@ class RegistryReader:
             for agent_id, summary, live in self._query.rows(tail)
         ]
         # a set member without its hash (the scripts change both together) is left out
-        return AgentPage(revision, [r for r in rows if r is not None], next_cursor or None)
+        return StoredPage(revision, [r for r in rows if r is not None], next_cursor or None)
 
 
-def _summary(agent_id: str, values: list[Any], live: Any) -> AgentSummary | None:
+def _summary(agent_id: str, values: list[Any], live: Any) -> StoredAgent | None:
     """Build a summary from the `SUMMARY_FIELDS` values; None when the agent has no record."""
     record = dict(zip(SUMMARY_FIELDS, values, strict=True))
     status, digest, view = record["status"], record["digest"], record["view"]
     if status is None:
         return None
-    return AgentSummary(
+    return StoredAgent(
         agent_id=agent_id,
         status=_text(status),
         revision=_int(record["rev"]) or 0,

@@ -28,7 +28,7 @@ from agentroster.api.models import summary_json
 from agentroster.contracts import AgentView
 from agentroster.registry.terms import Filters, index_terms, search_text
 from agentroster.store.outbox import OutboxEvent
-from agentroster.store.reader import AgentSummary as SummaryRecord
+from agentroster.store.reader import StoredAgent
 
 #: The statuses an agent is listed under (`all` is every agent).
 STATUSES = ("live", "idle", "offline")
@@ -51,7 +51,7 @@ class Entry:
     json: orjson.Fragment
 
 
-def entry_from_record(record: SummaryRecord, stored: tuple[str, str] | None = None) -> Entry:
+def entry_from_record(record: StoredAgent, stored: tuple[str, str] | None = None) -> Entry:
     """Prepare an agent's entry from its summary (read from Redis, or built from an event).
 
     `stored` is the agent's index terms (newline-separated) and search text as the worker
@@ -83,13 +83,13 @@ def entry_from_record(record: SummaryRecord, stored: tuple[str, str] | None = No
     )
 
 
-def record_from_event(event: OutboxEvent) -> SummaryRecord:
+def record_from_event(event: OutboxEvent) -> StoredAgent:
     """The agent's summary as of this event (its `last_seen` is the one of this change)."""
     try:
         view: Any = orjson.loads(event.view)
     except orjson.JSONDecodeError:
         view = {}
-    return SummaryRecord(
+    return StoredAgent(
         agent_id=event.agent_id,
         status=event.status,
         revision=event.revision,
