@@ -20,6 +20,7 @@ from bench.harness.services import PREFIX_PATTERN, glob_escape, new_prefix
 
 BENCHES = [
     "bench.apply_calls",
+    "bench.broker_hop",
     "bench.discovery.__main__",
     "bench.faults",
     "bench.heartbeats.__main__",
