@@ -18,8 +18,8 @@ import pytest
 
 from agentroster.client import Change, Changes, ChangesLost, DiscoveryError, Roster, RosterClosed
 from agentroster.client._sse import SseTooLarge, sse_events
-from agentroster.client._state import agent_terms, agent_text
-from agentroster.client.models import AgentInfo
+from agentroster.client._state import entry_of
+from agentroster.client.models import Agent, AgentInfo
 from agentroster.contracts import AgentView
 from agentroster.registry.terms import index_terms, search_text
 from tests.unit.test_discovery_client import summary
@@ -334,10 +334,9 @@ def test_terms_and_text_are_the_registrys() -> None:
         {"transport": "AMQP", "protocol": "MCP", "exchange": "", "routing_key": "q.mixed"}
     )
     raw["tags"] = ["Tools", "Maths"]
-    assert agent_terms(AgentInfo.model_validate(raw)) == frozenset(
-        index_terms(AgentView.model_validate(raw))
-    )
-    assert agent_text(AgentInfo.model_validate(raw)) == search_text(AgentView.model_validate(raw))
+    entry = entry_of(Agent(agent_id="mixed", status="live", agent=AgentInfo.model_validate(raw)))
+    assert entry.terms == frozenset(index_terms(AgentView.model_validate(raw)))
+    assert entry.text == search_text(AgentView.model_validate(raw))
 
 
 async def test_wait_for_returns_once_the_status_is_reached() -> None:

@@ -24,14 +24,7 @@ from pydantic import Field, ValidationError
 
 from agentroster.client.models import Agent, AgentInfo, _Reader
 from agentroster.contracts.cards import card_digest
-from agentroster.registry.terms import (
-    Filters,
-    label_term,
-    protocol_term,
-    skill_term,
-    tag_term,
-    transport_term,
-)
+from agentroster.registry.terms import Filters, index_terms, search_text
 
 #: Statuses a filter may ask for; `all` is every agent.
 STATUSES = ("live", "idle", "offline", "all")
@@ -94,24 +87,6 @@ class Entry:
     text: str
 
 
-def agent_terms(info: AgentInfo) -> frozenset[str]:
-    """The index terms of an agent, spelled by `registry.terms` as `index_terms` does."""
-    terms = {skill_term(skill.id) for skill in info.skills}
-    terms |= {tag_term(tag) for tag in info.tags}
-    terms |= {protocol_term(e.protocol) for e in info.endpoints}
-    terms |= {transport_term(e.transport) for e in info.endpoints}
-    terms |= {label_term(key, value) for key, value in info.labels.items()}
-    return frozenset(terms)
-
-
-def agent_text(info: AgentInfo) -> str:
-    """What `q` searches, as `registry.terms.search_text` builds it."""
-    parts = [info.name, info.description]
-    for skill in info.skills:
-        parts += (skill.id, skill.name)
-    return "\n".join(parts).lower()
-
-
 def make_filters(
     *,
     skill: str | Iterable[str] | None = None,
@@ -157,8 +132,8 @@ def paused_gc() -> Iterator[None]:
             gc.enable()
 
 
-def _entry(agent: Agent) -> Entry:
-    return Entry(agent, agent_terms(agent.agent), agent_text(agent.agent))
+def entry_of(agent: Agent) -> Entry:
+    return Entry(agent, frozenset(index_terms(agent.agent)), search_text(agent.agent))
 
 
 def _same(a: Agent, b: Agent) -> bool:
@@ -241,7 +216,7 @@ class RosterState:
         """
         listed = list(agents)
         with paused_gc():
-            fresh = {a.agent_id: e for a in listed if self._in_scope(e := _entry(a))}
+            fresh = {a.agent_id: e for a in listed if self._in_scope(e := entry_of(a))}
         changes: list[Change] = []
         for agent_id in sorted(self._entries.keys() | fresh.keys()):
             old, new = self._entries.get(agent_id), fresh.get(agent_id)
@@ -300,7 +275,7 @@ class RosterState:
             }
             if event.card is not None:
                 update["card_digest"] = card_digest(event.card)
-            candidate = _entry(base.model_copy(update=update))
+            candidate = entry_of(base.model_copy(update=update))
             if self._in_scope(candidate):
                 new = candidate
         if old is None and new is None:

@@ -8,10 +8,43 @@ term is made of, so a term is never changed to fit.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
+from typing import Protocol
 
-from agentroster.contracts import AgentView
+
+class _Skill(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+
+
+class _Endpoint(Protocol):
+    @property
+    def protocol(self) -> str: ...
+    @property
+    def transport(self) -> str: ...
+
+
+class _Indexable(Protocol):
+    """What terms and search text are made of: the contract's `AgentView`, and the client's
+    `AgentInfo` read back from the API (so a Roster indexes exactly as the worker does)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def description(self) -> str: ...
+    @property
+    def skills(self) -> Sequence[_Skill]: ...
+    @property
+    def tags(self) -> Sequence[str]: ...
+    @property
+    def endpoints(self) -> Sequence[_Endpoint]: ...
+    @property
+    def labels(self) -> Mapping[str, str]: ...
+
 
 #: What a text query `q` reads per request at most before it returns what it found, with a
 #: cursor: each search text checked costs 1, plus 1 per full KiB of it. It bounds the Redis time
@@ -44,7 +77,7 @@ def label_term(key: str, value: str) -> str:
     return f"label:{key}={value}"
 
 
-def index_terms(view: AgentView) -> list[str]:
+def index_terms(view: _Indexable) -> list[str]:
     """Every term an agent is indexed under."""
     terms = {skill_term(skill.id) for skill in view.skills}
     terms |= {tag_term(tag) for tag in view.tags}
@@ -54,7 +87,7 @@ def index_terms(view: AgentView) -> list[str]:
     return sorted(terms)
 
 
-def search_text(view: AgentView) -> str:
+def search_text(view: _Indexable) -> str:
     """What the text filter `q` searches, lower-cased: name, description, skill ids and names."""
     parts = [view.name, view.description]
     for skill in view.skills:
