@@ -38,6 +38,24 @@ PortOption = Annotated[
     int | None, typer.Option(help="Port to listen on (default: AGENTROSTER_API_PORT).")
 ]
 
+#: The discovery filters `agents` and `watch` share (those of `GET /v1/agents`).
+DEFAULT_API_URL = "http://127.0.0.1:8000"
+ApiUrlOption = Annotated[
+    str, typer.Option(envvar="AGENTROSTER_API_URL", help="The registry's read API.")
+]
+SkillOption = Annotated[
+    list[str] | None, typer.Option(help="Has this skill (repeat: has all of them).")
+]
+TagOption = Annotated[str | None, typer.Option(help="Has a skill with this tag.")]
+ProtocolOption = Annotated[str | None, typer.Option(help="Speaks this protocol (a2a, mcp, ...).")]
+TransportOption = Annotated[
+    str | None, typer.Option(help="Reachable over this transport (http, amqp, ...).")
+]
+TextOption = Annotated[str | None, typer.Option(help="Text in the name, description or skills.")]
+LabelOption = Annotated[
+    list[str] | None, typer.Option(help="key:value label (repeat: all must match).")
+]
+
 app = typer.Typer(
     help="agentroster: an event-driven registry for AI agents (RabbitMQ in, Redis, events out).",
     no_args_is_help=True,
@@ -144,23 +162,13 @@ def api(
 
 @app.command()
 def agents(
-    url: Annotated[
-        str, typer.Option(envvar="AGENTROSTER_API_URL", help="The registry's read API.")
-    ] = "http://127.0.0.1:8000",
-    skill: Annotated[
-        list[str] | None, typer.Option(help="Has this skill (repeat: has all of them).")
-    ] = None,
-    tag: Annotated[str | None, typer.Option(help="Has a skill with this tag.")] = None,
-    protocol: Annotated[
-        str | None, typer.Option(help="Speaks this protocol (a2a, mcp, ...).")
-    ] = None,
-    transport: Annotated[
-        str | None, typer.Option(help="Reachable over this transport (http, amqp, ...).")
-    ] = None,
-    q: Annotated[str | None, typer.Option(help="Text in the name, description or skills.")] = None,
-    label: Annotated[
-        list[str] | None, typer.Option(help="key:value label (repeat: all must match).")
-    ] = None,
+    url: ApiUrlOption = DEFAULT_API_URL,
+    skill: SkillOption = None,
+    tag: TagOption = None,
+    protocol: ProtocolOption = None,
+    transport: TransportOption = None,
+    q: TextOption = None,
+    label: LabelOption = None,
     status: Annotated[str, typer.Option(help="live, idle, offline or all.")] = "live",
     json_output: Annotated[
         bool, typer.Option("--json", help="One JSON object per agent and line, for scripts.")
@@ -232,23 +240,13 @@ def agents(
 
 @app.command()
 def watch(
-    url: Annotated[
-        str, typer.Option(envvar="AGENTROSTER_API_URL", help="The registry's read API.")
-    ] = "http://127.0.0.1:8000",
-    skill: Annotated[
-        list[str] | None, typer.Option(help="Has this skill (repeat: has all of them).")
-    ] = None,
-    tag: Annotated[str | None, typer.Option(help="Has a skill with this tag.")] = None,
-    protocol: Annotated[
-        str | None, typer.Option(help="Speaks this protocol (a2a, mcp, ...).")
-    ] = None,
-    transport: Annotated[
-        str | None, typer.Option(help="Reachable over this transport (http, amqp, ...).")
-    ] = None,
-    q: Annotated[str | None, typer.Option(help="Text in the name, description or skills.")] = None,
-    label: Annotated[
-        list[str] | None, typer.Option(help="key:value label (repeat: all must match).")
-    ] = None,
+    url: ApiUrlOption = DEFAULT_API_URL,
+    skill: SkillOption = None,
+    tag: TagOption = None,
+    protocol: ProtocolOption = None,
+    transport: TransportOption = None,
+    q: TextOption = None,
+    label: LabelOption = None,
     status: Annotated[
         str, typer.Option(help="live, idle, offline or all (agents leaving it are `left`).")
     ] = "all",
