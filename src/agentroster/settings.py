@@ -17,7 +17,7 @@ from typing import Literal, Self
 from urllib.parse import SplitResult as _SplitResult
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from agentroster.contracts import DEFAULT_MAX_CARD_BYTES
@@ -321,6 +321,81 @@ class Settings(BaseSettings):
         default=False,
         description="Let /readyz name the host:port of a dependency that fails (hidden by "
         "default: anyone may call /readyz).",
+    )
+    # HTTP writes and API keys (issue 13)
+    bootstrap_admin_key: SecretStr | None = Field(
+        default=None,
+        min_length=32,
+        max_length=256,
+        description="An admin API key taken from the environment, for creating the first keys "
+        "over HTTP (unset: there is no bootstrap key). At least 32 characters; never logged.",
+    )
+    key_cache_s: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="How long an API process trusts what it read of a key; a revoked key is "
+        "refused by every API process within this long.",
+    )
+    key_rate_per_s: float = Field(
+        default=50.0,
+        gt=0,
+        le=1_000_000,
+        description="Requests per second one API key may make to one API process; over it, 429 "
+        "with Retry-After.",
+    )
+    key_rate_burst: int = Field(
+        default=100,
+        ge=1,
+        le=1_000_000,
+        description="Requests one API key may make at once above its rate.",
+    )
+    read_requires_key: bool = Field(
+        default=False,
+        description="Discovery needs a key too (any scope): for a private registry.",
+    )
+    compat_writes_require_key: bool = Field(
+        default=True,
+        description="The oo-a2a-registry heartbeat endpoints need an agent key (the unchanged "
+        "client sends one as the password of its registry URL). Off: anyone may register "
+        "through them, without an identity.",
+    )
+    gateway_users: list[str] = Field(
+        default=[],
+        max_length=16,
+        description="Broker users whose commands may speak for an API key (the API's); "
+        "empty: the registry's own broker user.",
+    )
+    http_ttl_s: float = Field(
+        default=30.0,
+        ge=0.1,
+        le=365 * DAY_S,
+        description="Lease TTL of an HTTP registration or heartbeat that names none.",
+    )
+    write_wait_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=60,
+        description="An HTTP write with ?wait=true waits at most this long for the worker to "
+        "apply it, then answers 202 without the outcome.",
+    )
+    verify_cards: Literal["off", "requested", "all"] = Field(
+        default="requested",
+        description="Fetch an agent's well-known card once per registration and record whether "
+        "it matches: `requested` (registrations that ask, and every oo-a2a-registry heartbeat), "
+        "`all`, or `off`.",
+    )
+    verify_networks: list[str] = Field(
+        default=[],
+        max_length=256,
+        description="Networks (CIDR) card verification may fetch from besides public "
+        "addresses, e.g. 10.0.0.0/8; link-local and cloud metadata addresses never.",
+    )
+    verify_timeout_s: float = Field(
+        default=3.0,
+        gt=0,
+        le=60,
+        description="Card verification: whole time of one fetch, connect to last byte.",
     )
 
     @property
