@@ -246,6 +246,17 @@ class Settings(BaseSettings):
         default="127.0.0.1", min_length=1, description="Address the HTTP API listens on."
     )
     api_port: int = Field(default=8000, ge=0, le=65535, description="Port the HTTP API listens on.")
+    worker_host: str = Field(
+        default="127.0.0.1",
+        min_length=1,
+        description="Address the worker's own /healthz, /readyz and /metrics listen on.",
+    )
+    worker_port: int = Field(
+        default=8001,
+        ge=0,
+        le=65535,
+        description="Port of the worker's /healthz, /readyz and /metrics (0: not served).",
+    )
     commands_max_length: int = Field(
         default=1_000_000,
         ge=0,
