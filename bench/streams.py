@@ -211,6 +211,7 @@ async def run(args: argparse.Namespace) -> None:
         "AGENTROSTER_REDIS_URL": args.redis_url,
         "AGENTROSTER_SSE_MAX_STREAMS": str(max(args.streams) + args.idle + 10),
         "AGENTROSTER_LOG_LEVEL": "INFO",  # both say they started at INFO
+        "AGENTROSTER_WORKER_PORT": "0",
     }
     redis = Redis.from_url(args.redis_url)
     connection = await aio_pika.connect(args.broker_url)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -17,6 +18,7 @@ import httpx
 import orjson
 from aio_pika.abc import AbstractIncomingMessage
 from prometheus_client import CollectorRegistry
+from pydantic import SecretStr
 from redis.asyncio import Redis
 
 from agentroster.api import create_api
@@ -182,18 +184,29 @@ async def drain_queue(
     return got
 
 
+def _env_value(value: object) -> str:
+    """A setting's value as its environment variable spells it (lists as JSON)."""
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, list):
+        return json.dumps(value)
+    return str(value)
+
+
 class WorkerProcess:
     """`python -m agentroster worker` in a subprocess, for multi-replica and kill -9 tests."""
 
-    def __init__(self, settings: Settings, name: str = "worker") -> None:
+    def __init__(self, settings: Settings, name: str = "worker", health_port: int = 0) -> None:
         self.name = name
         self._env = {
             **os.environ,
             **{
-                f"AGENTROSTER_{k.upper()}": str(v)
+                f"AGENTROSTER_{k.upper()}": _env_value(v)
                 for k, v in settings.model_dump().items()
                 if v is not None  # unset optional settings stay unset
             },
+            # replicas run side by side: the health port only when a test asks for one
+            "AGENTROSTER_WORKER_PORT": str(health_port),
         }
         self.process: asyncio.subprocess.Process | None = None
 
@@ -286,6 +299,8 @@ async def registry_server(settings: Settings, **env: str) -> AsyncIterator[Regis
             "AGENTROSTER_BROKER_URL": settings.broker_url,
             "AGENTROSTER_REDIS_URL": settings.redis_url,
             "AGENTROSTER_PREFIX": settings.prefix,
+            # tests run several registries at once: the worker's health port only when asked
+            "AGENTROSTER_WORKER_PORT": "0",
             **env,
         },
         stderr=asyncio.subprocess.PIPE,

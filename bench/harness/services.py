@@ -61,6 +61,8 @@ def service_env(
         AGENTROSTER_LOG_LEVEL=log_level,
         # a bench's population is one identity (the bench's broker user): no quota
         AGENTROSTER_MAX_AGENTS_PER_IDENTITY="0",
+        # several workers run side by side: none serves the health port
+        AGENTROSTER_WORKER_PORT="0",
     )
     return env
 

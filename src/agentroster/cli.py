@@ -106,6 +106,7 @@ def worker() -> None:
     """
     require_server("worker")
     from agentroster.worker import create_worker
+    from agentroster.worker.health import serve_health
 
     settings = _settings(None, None)
 
@@ -114,7 +115,10 @@ def worker() -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        async with create_worker(settings):
+        async with (
+            create_worker(settings) as worker,
+            serve_health(worker, settings.worker_host, settings.worker_port),
+        ):
             await stop.wait()
 
     asyncio.run(run())
@@ -133,11 +137,15 @@ def up(
     require_server("up")
     from agentroster.api import create_api
     from agentroster.worker import create_worker
+    from agentroster.worker.health import serve_health
 
     settings = _settings(host, port)
 
     async def run() -> None:
-        async with create_worker(settings) as worker:
+        async with (
+            create_worker(settings) as worker,
+            serve_health(worker, settings.worker_host, settings.worker_port),
+        ):
             api = create_api(settings, registries=[worker.metrics.registry])
             tune_gc()
             await _serve(api, settings)

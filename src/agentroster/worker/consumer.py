@@ -91,6 +91,10 @@ class CommandConsumer:
         connection = self._connection
         return connection is not None and connection.connected.is_set()
 
+    def consuming(self) -> bool:
+        """Whether deliveries arrive now: connected, and not paused by `stop_consuming`."""
+        return self._consumer_tag is not None and self.connected()
+
     def _closed(self, _connection: object, error: BaseException | None = None) -> None:
         if self._on_connection_lost is not None and self._consumer_tag is not None:
             self._on_connection_lost(error)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 from agentroster.cancellation import raise_if_cancelling
@@ -55,6 +56,8 @@ class Reaper:
         self._brake_min_agents = brake_min_agents
         self._hold_reason = hold_reason
         self._held_for: str | None = None
+        #: `time.monotonic()` when the loop last went round (held or not); None before it ran.
+        self.last_cycle: float | None = None
 
     async def sweep(self) -> int:
         """Expire everything due now; returns the number of events written."""
@@ -103,6 +106,7 @@ class Reaper:
         """Sweep every interval until cancelled; Redis outages are logged and waited out."""
         while True:
             raise_if_cancelling()
+            self.last_cycle = time.monotonic()
             reason = await self._hold_reason()
             self._metrics.reaper_paused.set(1 if reason else 0)
             if reason != self._held_for:

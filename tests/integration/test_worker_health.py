@@ -1,0 +1,97 @@
+"""The worker's own /healthz, /readyz and /metrics (issue 15): what a kubelet probes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from agentroster.settings import Settings
+from agentroster.worker import Worker, create_worker
+from agentroster.worker.health import serve_health
+from tests.faults.proxy import TcpProxy
+from tests.helpers import WorkerProcess, free_port
+
+pytestmark = pytest.mark.usefixtures("cleanup")
+
+
+async def _readiness_becomes(
+    http: httpx.AsyncClient, ready: bool, *, timeout: float = 15.0
+) -> dict[str, Any]:
+    """Poll /readyz until it says `ready` (the timeout only guards against a hang)."""
+
+    async def answered() -> dict[str, Any]:
+        while True:
+            response = await http.get("/readyz")
+            body: dict[str, Any] = response.json()
+            if body["ready"] is ready:
+                assert response.status_code == (200 if ready else 503)
+                return body
+            await asyncio.sleep(0.05)
+
+    try:
+        return await asyncio.wait_for(answered(), timeout)
+    except TimeoutError:
+        raise AssertionError(f"/readyz never became ready={ready}") from None
+
+
+@pytest.fixture
+async def redis_proxy(settings: Settings) -> AsyncIterator[TcpProxy]:
+    proxy = await TcpProxy.to(settings.redis_url)
+    yield proxy
+    await proxy.close()
+
+
+@pytest.fixture
+async def proxied_worker(settings: Settings, redis_proxy: TcpProxy) -> AsyncIterator[Worker]:
+    through_proxy = settings.model_copy(update={"redis_url": redis_proxy.url(settings.redis_url)})
+    async with create_worker(through_proxy) as worker:
+        yield worker
+
+
+async def test_readyz_follows_redis_and_consuming(
+    proxied_worker: Worker, redis_proxy: TcpProxy
+) -> None:
+    async with (
+        serve_health(proxied_worker, "127.0.0.1", free_port()) as port,
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http,
+    ):
+        body = await _readiness_becomes(http, True)
+        assert body["checks"] == {"consuming": "ok", "redis": "ok", "reaper": "ok"}
+
+        redis_proxy.cut()
+        body = await _readiness_becomes(http, False)
+        assert body["checks"]["redis"].startswith("unreachable")
+        assert (await http.get("/healthz")).status_code == 200  # alive, just not ready
+
+        redis_proxy.restore()
+        await _readiness_becomes(http, True)
+
+        await proxied_worker.consumer.stop_consuming()
+        body = await _readiness_becomes(http, False)
+        assert body["checks"]["consuming"] == "not consuming commands"
+        await proxied_worker.consumer.consume()
+        await _readiness_becomes(http, True)
+
+        metrics = await http.get("/metrics")
+        assert metrics.status_code == 200
+        assert "agentroster_commands_total" in metrics.text
+
+
+async def test_port_zero_serves_nothing(worker: Worker) -> None:
+    async with serve_health(worker, "127.0.0.1", 0) as port:
+        assert port is None
+
+
+async def test_agentroster_worker_serves_its_health_port(settings: Settings) -> None:
+    port = free_port()
+    process = await WorkerProcess(settings, health_port=port).start()
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+            assert (await http.get("/healthz")).json() == {"status": "ok"}
+            await _readiness_becomes(http, True)
+    finally:
+        await process.stop()
