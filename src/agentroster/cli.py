@@ -76,6 +76,7 @@ SERVER_MODULES = (
     "uvicorn",
     "sse_starlette",
     "yaml",
+    "pythonjsonlogger",
 )
 SERVER_INSTALL = "pip install 'agentroster[server]'"
 
@@ -479,7 +480,9 @@ def _settings(host: str | None, port: int | None) -> Settings:
                     f"invalid settings: {error['msg'].removeprefix('Value error, ')}", err=True
                 )
         raise typer.Exit(2) from None
-    _configure_logging(settings.log_level)
+    from agentroster.logs import configure_logging
+
+    configure_logging(settings.log_level, settings.log_format)
     return settings
 
 
@@ -547,12 +550,6 @@ async def _serve(api: FastAPI, settings: Settings) -> None:
 
 def _absorb_signal(signum: int, frame: object) -> None:
     log.info("%s: shutting down", signal.Signals(signum).name)
-
-
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
 
 
 def main() -> None:

@@ -242,6 +242,9 @@ class Settings(BaseSettings):
         description="A relay that stops renewing its lock is replaced after.",
     )
     log_level: str = Field(default="INFO", description="Python logging level.")
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="Logs as plain text, or one JSON object per line."
+    )
     api_host: str = Field(
         default="127.0.0.1", min_length=1, description="Address the HTTP API listens on."
     )
