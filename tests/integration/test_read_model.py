@@ -174,3 +174,26 @@ async def test_readyz_waits_for_the_model_and_a_data_loss_rebuilds_it(
         page = await listed(api, await last_revision(store))
         assert [a["agent_id"] for a in page["agents"]] == ["new"]
         assert (await api.get("/readyz")).json()["checks"]["read_model"] == "ok"
+
+
+async def test_the_page_cache_never_answers_from_an_older_revision(
+    settings: Settings, store: RedisStore
+) -> None:
+    """The same query at the same revision is replayed; a change moves the revision and the
+    next answer shows it (the cache is keyed by the model's revision, never stale)."""
+    await store.apply([register("c1")])
+    async with running_api(settings) as (api, state):
+        await until(lambda: model_of(state).ready and model_of(state).revision > 0)
+        first = await api.get("/v1/agents")
+        again = await api.get("/v1/agents")
+        assert again.content == first.content
+        assert [a["agent_id"] for a in again.json()["agents"]] == ["c1"]
+        metrics = (await api.get("/metrics")).text
+        assert 'agentroster_page_cache_total{result="hit"} 1.0' in metrics
+
+        await store.apply([register("c2")])
+        wanted = await last_revision(store)
+        await until(lambda: model_of(state).revision >= wanted)
+        after = await api.get("/v1/agents")
+        assert after.json()["revision"] >= wanted
+        assert [a["agent_id"] for a in after.json()["agents"]] == ["c1", "c2"]

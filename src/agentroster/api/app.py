@@ -21,6 +21,7 @@ from agentroster.api.deps import ApiState
 from agentroster.api.errors import NoSniffMiddleware, install_error_handlers
 from agentroster.api.follower import OutboxFollower
 from agentroster.api.metrics import ApiMetrics, MetricsMiddleware
+from agentroster.api.page_cache import PageCache
 from agentroster.api.params import reject_repeated_query_parameters
 from agentroster.api.probes import PROBE_TIMEOUT_S, BrokerProbe
 from agentroster.api.read_model import ReadModel
@@ -110,6 +111,7 @@ def create_api(
         dependencies=[Depends(reject_repeated_query_parameters)],
     )
     install_error_handlers(app)
+    app.add_middleware(PageCache, metrics=metrics)  # innermost: metrics count its hits too
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(NoSniffMiddleware)
     app.include_router(agents.router)

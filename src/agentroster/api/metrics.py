@@ -34,6 +34,12 @@ class ApiMetrics:
             ["method", "route"],
             registry=self.registry,
         )
+        self.page_cache = Counter(
+            "agentroster_page_cache",
+            "GET /v1/agents answered from the page cache (hit) or computed (miss).",
+            ["result"],
+            registry=self.registry,
+        )
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         """Count one answered request."""
