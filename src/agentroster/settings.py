@@ -11,6 +11,7 @@ log's age are parsed, and settings that only make sense together are checked tog
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import re
 from typing import Literal, Self
@@ -421,6 +422,20 @@ class Settings(BaseSettings):
             raise ValueError(
                 "the database (the URL's path) must be a number, e.g. redis://host:6379/0"
             )
+        return value
+
+    @field_validator("verify_networks")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        """Each a network in CIDR form (10.0.0.0/8, fd00::/8), checked here, not at the first
+        verification."""
+        for cidr in value:
+            try:
+                ipaddress.ip_network(cidr.strip(), strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{cidr!r} is not a network in CIDR form, e.g. 10.0.0.0/8"
+                ) from None
         return value
 
     @field_validator("log_level")
