@@ -60,7 +60,8 @@ local function emit(a, kind, status, reason, with_card, final)
   end
   redis.call('XADD', K_OUTBOX, rev .. '-0', unpack(fields))
   -- what the world was last told: the damped final state is measured against it
-  redis.call('HSET', k, 'rev', rev, 'est', status, 'esd', redis.call('HGET', k, 'sdigest') or '')
+  redis.call('HSET', k, 'rev', rev, 'est', status, 'esd', redis.call('HGET', k, 'sdigest') or '',
+             'esv', h[8] or '')
   events = events + 1
 end
 
