@@ -396,7 +396,8 @@ class Settings(BaseSettings):
         default=3.0,
         gt=0,
         le=60,
-        description="Card verification: whole time of one fetch, connect to last byte.",
+        description="Card verification: the whole time of one check, name resolution, every "
+        "path tried and redirect included, connect to last byte.",
     )
 
     @property
