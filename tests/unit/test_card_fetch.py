@@ -235,3 +235,18 @@ def test_candidate_paths() -> None:
     """v1.0 then v0.3, under the path then at the origin; the query is dropped."""
     assert candidate_paths("/") == [V10, V03]
     assert candidate_paths("/a/b/?x=1") == [f"/a/b{V10}", f"/a/b{V03}", V10, V03]
+
+
+async def test_connection_cut_mid_body(server: CardServer) -> None:
+    """A body cut short of its announced length is unreachable, not an error."""
+    registered = card(f"{server.url}/a2a")
+    body = b'{"name": "Weather"'
+    server.routes[V10] = Reply(body=body, headers={"Content-Length": "5000"}, stream=True)
+    assert await check(fetcher(), server.url, registered) is Result.UNREACHABLE
+
+
+async def test_unparseable_redirect(server: CardServer) -> None:
+    """A redirect whose location is not a URL ends the check, unreachable or refused."""
+    registered = card(f"{server.url}/a2a")
+    server.routes[V10] = Reply.redirect("http://[::1")
+    assert await check(fetcher(), server.url, registered) in (Result.REFUSED, Result.UNREACHABLE)

@@ -214,9 +214,9 @@ class RedisStore:
     async def needs_check(self, agent_id: str, state_digest: str) -> bool:
         """Whether the agent still has this state and it has not been checked yet (one
         re-registration of an unchanged card is not fetched again)."""
-        sdigest, vdigest = await self.redis.hmget(self.keys.agent(agent_id), ["sdigest", "vdigest"])
-        state = state_digest.encode()
-        return sdigest == state and vdigest != state
+        stored = await self.redis.hmget(self.keys.agent(agent_id), ["sdigest", "vdigest"])
+        sdigest, vdigest = (v.decode() if isinstance(v, bytes) else v for v in stored)
+        return sdigest == state_digest and vdigest != state_digest
 
     async def record_verification(
         self, agent_id: str, state_digest: str, verified: bool

@@ -134,6 +134,10 @@ class CardFetcher:
         except Refused as refused:
             log.info("card check of %s refused: %s", base_url, refused)
             return Result.REFUSED
+        except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
+            # the connection broke mid-body, or a redirect httpx cannot even parse
+            log.info("card check of %s: unreachable (%s)", base_url, exc)
+            return Result.UNREACHABLE
 
     async def _check(self, base_url: str, name: str, registered_urls: frozenset[str]) -> Result:
         base = check_url(base_url)
