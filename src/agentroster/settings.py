@@ -11,6 +11,7 @@ log's age are parsed, and settings that only make sense together are checked tog
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import re
 from typing import Literal, Self
@@ -409,7 +410,8 @@ class Settings(BaseSettings):
         default=3.0,
         gt=0,
         le=60,
-        description="Card verification: whole time of one fetch, connect to last byte.",
+        description="Card verification: the whole time of one check, name resolution, every "
+        "path tried and redirect included, connect to last byte.",
     )
 
     @property
@@ -435,6 +437,20 @@ class Settings(BaseSettings):
             raise ValueError(
                 "the database (the URL's path) must be a number, e.g. redis://host:6379/0"
             )
+        return value
+
+    @field_validator("verify_networks")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        """Each a network in CIDR form (10.0.0.0/8, fd00::/8), checked here, not at the first
+        verification."""
+        for cidr in value:
+            try:
+                ipaddress.ip_network(cidr.strip(), strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{cidr!r} is not a network in CIDR form, e.g. 10.0.0.0/8"
+                ) from None
         return value
 
     @field_validator("log_level")

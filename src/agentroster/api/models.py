@@ -49,6 +49,7 @@ _SUMMARY_EXAMPLE: JsonDict = {
     "first_seen": "2025-05-01T09:00:00Z",
     "last_seen": "2025-05-01T09:30:10Z",
     "lease": {"ttl_s": 30.0, "interval_s": 10.0, "idle_ttl_s": None},
+    "verified": True,
     "agent": _VIEW_EXAMPLE,
 }
 _INSTANCE_EXAMPLE: JsonDict = {
@@ -104,6 +105,11 @@ class AgentSummary(BaseModel):
     first_seen: datetime | None = Field(description="The agent's first registration.")
     last_seen: datetime | None = Field(description="The agent's last applied renewal.")
     lease: Lease
+    verified: bool | None = Field(
+        default=None,
+        description="Whether the agent's well-known card, fetched by the registry, matched "
+        "the registered one (same name, a common endpoint url); null while not checked.",
+    )
     agent: AgentView = Field(description="Name, description, endpoints, skills, tags, labels.")
 
     @classmethod
@@ -296,6 +302,7 @@ def _record_fields(record: StoredAgent, agent: Any) -> dict[str, Any]:
             "interval_s": record.interval_ms / 1000 or None,
             "idle_ttl_s": record.idle_ttl_ms / 1000 or None,
         },
+        "verified": record.verified,
         "agent": agent,
     }
 

@@ -25,6 +25,7 @@ from aiormq.exceptions import (
 
 from agentroster.client._errors import CommandRefused, RegistryNotDeclared
 from agentroster.contracts import CommandKind, Deregister, Heartbeat, Register, Topology
+from agentroster.contracts.commands import command_json
 from agentroster.contracts.ids import broker_user
 from agentroster.contracts.topology import DEFAULT_PREFIX
 
@@ -135,7 +136,7 @@ class CommandPublisher:
             await self._discard_channel()
             exchange = await self._open_channel()
         message = aio_pika.Message(
-            command.model_dump_json(exclude_none=True).encode(),
+            command_json(command),
             content_type="application/json",
             type=kind,
             message_id=uuid.uuid4().hex,

@@ -64,6 +64,7 @@ class Announcement:
         labels: dict[str, str] | None = None,
         prefix: str | None = None,
         user_id: str | None = None,
+        verify: bool = False,
     ) -> None:
         self.card = card_to_dict(card)
         name = self.card.get("name")
@@ -76,6 +77,8 @@ class Announcement:
         self.idle_ttl_s = idle_ttl_s
         self.endpoints = endpoints
         self.labels = labels
+        #: Ask the registry to fetch the agent's well-known card and record whether it matches.
+        self.verify = verify
         self.digest = card_digest(self.card)
         self._seq = itertools.count(1)
         self._publisher = publisher_for(
@@ -113,6 +116,7 @@ class Announcement:
                 card=self.card,
                 endpoints=self.endpoints,
                 labels=self.labels,
+                verify=self.verify,
                 sent_at=datetime.now(UTC),
             ),
         )

@@ -121,6 +121,11 @@ class Agent(_Reader):
     first_seen: datetime | None = None
     last_seen: datetime | None = None
     lease: LeaseInfo = Field(default_factory=LeaseInfo)
+    verified: bool | None = Field(
+        default=None,
+        description="Whether the registry fetched the agent's well-known card and it matched; "
+        "None while not checked.",
+    )
     agent: AgentInfo = Field(
         default_factory=AgentInfo, description="Name, description, endpoints, skills, labels."
     )

@@ -47,6 +47,7 @@ from agentroster.contracts import (
     Register,
     Topology,
 )
+from agentroster.contracts.commands import command_json
 from agentroster.contracts.topology import DEFAULT_PREFIX
 
 __all__ = ["FakeLease", "FakeRegistry", "InvalidCommand", "RecordedCommand"]
@@ -249,7 +250,7 @@ class MemoryPublisher:
         if self._registry is None:
             raise RuntimeError("MemoryPublisher.connect() was not awaited")
         registry = self._lookup()
-        body = command.model_dump_json(exclude_none=True).encode()
+        body = command_json(command)
         await registry.receive(
             kind, Topology.command_key(command.agent_id, kind), body, self.user_id
         )

@@ -94,6 +94,12 @@ class Register(_Command):
         "or given.",
     )
     labels: Labels | None = None
+    verify: bool = Field(
+        default=False,
+        description="Ask the registry to fetch this agent's well-known card (A2A v1.0 path "
+        "first, then v0.3) once for this card and record whether it matches (`verified` in "
+        "discovery). The registry may be configured to verify every card, or none.",
+    )
 
 
 class Heartbeat(_Command):
@@ -123,3 +129,10 @@ COMMAND_MODELS: dict[str, type[Register] | type[Heartbeat] | type[Deregister]] =
     "heartbeat": Heartbeat,
     "deregister": Deregister,
 }
+
+
+def command_json(command: Register | Heartbeat | Deregister) -> bytes:
+    """The command as clients publish it: no nulls, and `verify` only when asked for (a
+    registry older than the field would refuse it as an unknown field)."""
+    exclude = {"verify"} if isinstance(command, Register) and not command.verify else None
+    return command.model_dump_json(exclude_none=True, exclude=exclude).encode()

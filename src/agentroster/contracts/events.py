@@ -39,12 +39,14 @@ ChangeReason = TypeAliasType(
             "expired",
             "recovered",
             "retention",
+            "verified",
         ],
         Field(
             description="`registered`, `recovered` (back after the registry lost its data), "
             "`card-changed`, `scaled-to-zero` (now idle), `woke` (idle, now live again), "
             "`deregistered`, `expired` (its last lease, or its idle TTL, ran out), `retention` "
-            "(agent.deleted: offline for the retention period, its record is deleted)."
+            "(agent.deleted: offline for the retention period, its record is deleted), `verified` "
+            "(agent.updated: the check of its well-known card changed `verified`)."
         ),
     ],
 )
@@ -103,4 +105,9 @@ class AgentEvent(BaseModel):
     agent: AgentView = Field(description="Name, endpoints, skills, tags, labels.")
     card: dict[str, Any] | None = Field(
         default=None, description="The native card, on joined and updated."
+    )
+    verified: bool | None = Field(
+        default=None,
+        description="Whether the agent's well-known card, fetched by the registry, matched the "
+        "registered one; absent or null while not checked (or after the card changed).",
     )

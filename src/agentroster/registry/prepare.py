@@ -114,6 +114,9 @@ class Prepared:
     reason: str = ""
     terms: str = ""
     text: str = ""
+    #: The registration asked for its well-known card to be checked (not stored: the worker
+    #: queues the check once the batch committed).
+    verify: bool = False
 
     def stored_bytes(self) -> int:
         """About what applying it writes to Redis: card, view, index terms and search text."""
@@ -248,6 +251,7 @@ def _prepare_register(command: Register, user: str, limits: Limits) -> Prepared:
         view=view_json,
         terms=terms_text,
         text=text,
+        verify=command.verify,
     )
     if (stored := prepared.stored_bytes()) > limits.max_registration_bytes:
         raise Rejected(

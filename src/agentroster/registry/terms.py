@@ -77,6 +77,16 @@ def label_term(key: str, value: str) -> str:
     return f"label:{key}={value}"
 
 
+def verified_term(verified: bool) -> str:
+    """Agents whose well-known card was checked: `verified:true` matched, `verified:false` did
+    not (an agent never checked, or whose card changed since, has neither)."""
+    return f"verified:{'true' if verified else 'false'}"
+
+
+#: Every verification term (an agent carries at most one of them).
+VERIFIED_TERMS = (verified_term(True), verified_term(False))
+
+
 def index_terms(view: _Indexable) -> list[str]:
     """Every term an agent is indexed under."""
     terms = {skill_term(skill.id) for skill in view.skills}
@@ -105,6 +115,7 @@ class Filters:
     transport: str | None = None
     labels: tuple[tuple[str, str], ...] = ()
     q: str | None = None
+    verified: bool | None = None
 
     def terms(self) -> list[str]:
         """The index terms an agent must have (spelled as the worker indexes them)."""
@@ -116,6 +127,8 @@ class Filters:
         if self.transport:
             terms.append(transport_term(self.transport))
         terms += [label_term(key, value) for key, value in self.labels]
+        if self.verified is not None:
+            terms.append(verified_term(self.verified))
         return terms
 
     def text(self) -> str:

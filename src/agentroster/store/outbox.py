@@ -48,6 +48,8 @@ class OutboxEvent:
     ttl_ms: int = 0
     interval_ms: int = 0
     idle_ttl_ms: int = 0
+    #: Whether the agent's well-known card matched when checked; None: not checked (or unknown).
+    verified: bool | None = None
 
     @classmethod
     def from_fields(cls, fields: dict[bytes, bytes]) -> OutboxEvent:
@@ -69,6 +71,7 @@ class OutboxEvent:
             ttl_ms=_ms(fields.get(b"ttl")) or 0,
             interval_ms=_ms(fields.get(b"ivl")) or 0,
             idle_ttl_ms=_ms(fields.get(b"ittl")) or 0,
+            verified=_flag(fields.get(b"ver")),
         )
 
     @property
@@ -93,6 +96,8 @@ class OutboxEvent:
         }
         if self.card is not None:
             data["card"] = orjson.Fragment(self.card)
+        if self.verified is not None:
+            data["verified"] = self.verified
         return orjson.dumps(data)
 
 
@@ -153,6 +158,11 @@ class Outbox:
         """Give the relay lock up (on shutdown) so another replica takes over at once."""
         args = {"P": self.keys.base, "owner": owner}
         await self._relay_release([self.keys.relay_lock], args)
+
+
+def _flag(value: bytes | None) -> bool | None:
+    """A stored `1`/`0`; None when absent or empty (not checked)."""
+    return value == b"1" if value else None
 
 
 def _ms(value: bytes | None) -> int | None:

@@ -20,7 +20,7 @@ their own.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 import orjson
@@ -70,6 +70,8 @@ class StoredAgent:
     interval_ms: int
     idle_ttl_ms: int
     live_instances: int
+    #: Whether its well-known card matched when the registry fetched it; None: not checked.
+    verified: bool | None = field(default=None, kw_only=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,7 +239,15 @@ def _summary(agent_id: str, values: list[Any], live: Any) -> StoredAgent | None:
         interval_ms=_int(record["interval"]) or 0,
         idle_ttl_ms=_int(record["idle_ttl"]) or 0,
         live_instances=_int(live) or 0,
+        verified=_flag(record["verified"]),
     )
+
+
+def _flag(value: Any) -> bool | None:
+    """A stored `1`/`0`, None when absent (or empty: an event's field for a nil)."""
+    if value is None or value in (b"", ""):
+        return None
+    return _text(value) == "1"
 
 
 def _view(raw: Any) -> dict[str, Any]:

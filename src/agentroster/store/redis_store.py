@@ -17,7 +17,7 @@ from redis.asyncio import Redis
 
 from agentroster.registry.prepare import Prepared
 from agentroster.store.keys import Keys
-from agentroster.store.scripts import APPLY, REAP, Code, Script
+from agentroster.store.scripts import APPLY, REAP, VERIFY, Code, Script
 
 #: The codes apply.lua returns per command, by the names the worker imports.
 APPLIED, DUPLICATE, FORBIDDEN, UNKNOWN_AGENT = (
@@ -76,6 +76,17 @@ REAP_BUDGET = 2 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
+class VerifyResult:
+    """What recording one card check did (see verify.lua)."""
+
+    #: False when the agent's state changed since (or it is no longer available): not recorded.
+    recorded: bool
+    #: `verified` took a new value: a revision and an agent.updated event.
+    changed: bool
+    damped: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class ReapResult:
     """What one sweep expired, and the registry's state seen from it."""
 
@@ -121,6 +132,7 @@ class RedisStore:
         self.longest_ttl_ms = 0
         self._apply = Script(redis, APPLY)
         self._reap = Script(redis, REAP)
+        self._verify = Script(redis, VERIFY)
 
     def _common_args(self) -> dict[str, Any]:
         """The arguments every write script starts with (see common.lua)."""
@@ -196,5 +208,27 @@ class RedisStore:
             epoch=self.epoch,
             recovery_ms_left=max(head["recovery_ms_left"], 0),
             brake_ms_left=max(head["brake_ms_left"], 0),
+            damped=tuple(a.decode() for a in damped),
+        )
+
+    async def needs_check(self, agent_id: str, state_digest: str) -> bool:
+        """Whether the agent still has this state and it has not been checked yet (one
+        re-registration of an unchanged card is not fetched again)."""
+        stored = await self.redis.hmget(self.keys.agent(agent_id), ["sdigest", "vdigest"])
+        sdigest, vdigest = (v.decode() if isinstance(v, bytes) else v for v in stored)
+        return sdigest == state_digest and vdigest != state_digest
+
+    async def record_verification(
+        self, agent_id: str, state_digest: str, verified: bool
+    ) -> VerifyResult:
+        """Record a check of the agent's well-known card for the state `state_digest` (see
+        verify.lua): only if the agent still has that state; an event if the value changed."""
+        args = self._common_args()
+        args.update(agent_id=agent_id, sdigest=state_digest, verified=1 if verified else 0)
+        head, damped = self._verify.head(await self._verify([self.keys.agent(agent_id)], args))
+        self.epoch = head["epoch"].decode()
+        return VerifyResult(
+            recorded=bool(head["recorded"]),
+            changed=bool(head["changed"]),
             damped=tuple(a.decode() for a in damped),
         )

@@ -28,6 +28,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from agentroster.registry.terms import VERIFIED_TERMS
 from agentroster.store.keys import LAYOUT, lua_builders
 
 
@@ -56,6 +57,7 @@ SUMMARY_FIELDS = (
     "interval",
     "idle_ttl",
     "rev",
+    "verified",
 )
 
 
@@ -267,8 +269,28 @@ MARK_RELAYED = ScriptSpec(
     reply=("relayed", "backlog"),
 )
 
+VERIFY = ScriptSpec(
+    file="verify.lua",
+    keys=("agent",),
+    common=True,
+    args=(Arg("agent_id"), Arg("sdigest"), Arg("verified", number=True)),
+    # then the agents whose events began to be damped
+    reply=("recorded", "changed", "events", "epoch"),
+    tables={"VERIFIED_TERMS": VERIFIED_TERMS},
+)
+
 #: Every script, for the seam test.
-SPECS = (APPLY, REAP, QUERY, READ_AGENT, OWNER, RELAY_ACQUIRE, RELAY_RELEASE, MARK_RELAYED)
+SPECS = (
+    APPLY,
+    REAP,
+    QUERY,
+    READ_AGENT,
+    OWNER,
+    RELAY_ACQUIRE,
+    RELAY_RELEASE,
+    MARK_RELAYED,
+    VERIFY,
+)
 
 
 class Script:

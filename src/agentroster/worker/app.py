@@ -39,9 +39,12 @@ from agentroster.store.redis_store import Quotas, RedisStore
 from agentroster.worker import amqp_decoding
 from agentroster.worker.backlog import QueueDepth
 from agentroster.worker.batcher import CommandBatcher
+from agentroster.worker.card_check import CardVerifier
+from agentroster.worker.card_fetch import CardFetcher, FetchPolicy
 from agentroster.worker.consumer import CommandConsumer
 from agentroster.worker.dead_letters import DeadLetters
 from agentroster.worker.metrics import WorkerMetrics
+from agentroster.worker.net_guard import parse_networks
 from agentroster.worker.reaper import Reaper
 from agentroster.worker.relay import OutboxRelay
 from agentroster.worker.topology import RabbitTopology, rabbit_topology
@@ -114,6 +117,18 @@ class Worker:
             schema=CommandPayload,
         )
         limits = settings.limits()
+        self.verifier = CardVerifier(
+            self.store,
+            CardFetcher(
+                FetchPolicy(
+                    allowed=parse_networks(settings.verify_networks),
+                    timeout_s=settings.verify_timeout_s,
+                    max_bytes=settings.max_card_bytes,
+                )
+            ),
+            self.metrics,
+            mode=settings.verify_cards,
+        )
         self.batcher = CommandBatcher(
             self.store,
             DeadLetters(self.dead_letter_publisher, self.metrics),
@@ -123,6 +138,7 @@ class Worker:
             batch_max=settings.batch_max,
             batch_max_bytes=settings.batch_max_bytes,
             linger_s=settings.batch_linger_ms / 1000,
+            on_registered=self.verifier.offer,
         )
         self.consumer = CommandConsumer(
             settings.broker_url,
@@ -167,6 +183,7 @@ class Worker:
             asyncio.create_task(self.batcher.run(), name="agentroster-batcher"),
             asyncio.create_task(self.relay.run(), name="agentroster-relay"),
         ]
+        self.verifier.start()
         await self.consumer.start()
         # after the consumer: the reaper holds while the commands connection is down
         self._tasks.append(asyncio.create_task(self.reaper.run(), name="agentroster-reaper"))
@@ -213,6 +230,7 @@ class Worker:
         for task in await cancel_and_wait(self._tasks, timeout_s):
             log.error("%s did not stop within %.0fs; leaving it", task.get_name(), timeout_s)
         self._tasks = []
+        await self.verifier.stop(timeout_s)  # checks not done yet are lost (card_check.py)
         await self.consumer.close()
         await self.broker.stop()
         await self.backlog.close()

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from aio_pika.abc import AbstractIncomingMessage
@@ -30,6 +30,7 @@ from agentroster.cancellation import raise_if_cancelling
 from agentroster.registry.prepare import Limits, Prepared, Rejected, prepare
 from agentroster.store.redis_store import (
     AGENT_QUOTA,
+    APPLIED,
     FORBIDDEN,
     INSTANCE_QUOTA,
     OUTCOMES,
@@ -68,8 +69,11 @@ class CommandBatcher:
         batch_max: int = 500,
         batch_max_bytes: int = 1024 * 1024,
         linger_s: float = 0.005,
+        on_registered: Callable[[Prepared], None] | None = None,
     ) -> None:
         self._store = store
+        #: told of each registration applied, after its batch committed (must not wait)
+        self._on_registered = on_registered
         self._dead_letters = dead_letters
         self._metrics = metrics
         self._limits = limits
@@ -167,6 +171,8 @@ class CommandBatcher:
                 log.debug("heartbeat for unknown agent %s ignored", item.command.agent_id)
             if code is not None:
                 outcomes[item.command.kind, OUTCOMES[code]] += 1
+            if code == APPLIED and self._on_registered and item.command.kind == "register":
+                self._on_registered(item.command)
         for (kind, outcome), count in outcomes.items():  # per batch: labels() is not free
             self._metrics.commands.labels(kind, outcome).inc(count)
         rejects = [item for item in batch if item.rejected is not None]

@@ -79,6 +79,13 @@ class WorkerMetrics:
             "Times the worker's broker connection closed while it was running (it reconnects).",
             registry=r,
         )
+        self.verifications = Counter(
+            "agentroster_card_verifications_total",
+            "Checks of agents' well-known cards, by result: verified, mismatch, refused (by "
+            "the guard: nothing sent), unreachable, too-large, dropped (the queue was full).",
+            ["result"],
+            registry=r,
+        )
         self.redis_errors = Counter(
             "agentroster_redis_errors_total", "Failed Redis calls (retried).", registry=r
         )

@@ -26,7 +26,7 @@ from pydantic import ValidationError
 
 from agentroster.api.models import summary_json
 from agentroster.contracts import AgentView
-from agentroster.registry.terms import Filters, index_terms, search_text
+from agentroster.registry.terms import Filters, index_terms, search_text, verified_term
 from agentroster.store.outbox import OutboxEvent
 from agentroster.store.reader import StoredAgent
 
@@ -66,7 +66,10 @@ def entry_from_record(record: StoredAgent, stored: tuple[str, str] | None = None
             view = AgentView.model_validate(
                 {key: value for key, value in record.view.items() if key in AgentView.model_fields}
             )
-            terms = tuple(sys.intern(term) for term in index_terms(view))
+            found = index_terms(view)
+            if record.verified is not None:  # stored beside the others (verify.lua)
+                found.append(verified_term(record.verified))
+            terms = tuple(sys.intern(term) for term in found)
             text = search_text(view)
         except ValidationError:  # as `summary_json` shows it: an empty view matches no filter
             terms, text = (), ""
@@ -101,6 +104,7 @@ def record_from_event(event: OutboxEvent) -> StoredAgent:
         interval_ms=event.interval_ms,
         idle_ttl_ms=event.idle_ttl_ms,
         live_instances=event.live_instances,
+        verified=event.verified,
     )
 
 

@@ -37,6 +37,7 @@ LIST_PARAMETERS = frozenset(
         "transport",
         "q",
         "label",
+        "verified",
         "min_revision",
     }
 )
@@ -163,6 +164,14 @@ async def list_agents(
         list[Annotated[str, Query(pattern=LABEL_PATTERN)]],
         Query(max_length=20, description="`key:value`; repeat it: the agent has every one."),
     ] = [],  # noqa: B006 - FastAPI copies the default per request
+    verified: Annotated[
+        bool | None,
+        Query(
+            description="`true`: its well-known card was fetched and matched; `false`: it was "
+            "fetched and did not match, or could not be fetched (agents not checked have "
+            "neither)."
+        ),
+    ] = None,
     min_revision: Annotated[
         int | None,
         Query(
@@ -181,6 +190,7 @@ async def list_agents(
         transport=transport,
         labels=tuple(_label(item) for item in label),
         q=q,
+        verified=verified,
     )
     model = state.read_model
     if model is not None and model.ready and min_revision is not None:

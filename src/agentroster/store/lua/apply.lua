@@ -86,6 +86,9 @@ for c = 0, n - 1 do
     local card_changed = redis.call('HGET', k, 'sdigest') ~= sdigest
     local before = renew(a, i, seq, ttl)
     if card_changed then
+      -- what was verified was the state before: unknown until checked again (verify.lua);
+      -- its index term leaves with the old terms
+      redis.call('HDEL', k, 'verified', 'vdigest')
       reindex(a, redis.call('HGET', k, 'terms'), ARGV[o + F_TERMS])
       redis.call('HSET', k, 'card', ARGV[o + F_CARD], 'view', ARGV[o + F_VIEW],
                  'digest', ARGV[o + F_DIGEST], 'sdigest', sdigest, 'terms', ARGV[o + F_TERMS],
