@@ -103,7 +103,10 @@ def _info(record: KeyRecord) -> dict[str, Any]:
     status_code=201,
     response_model=NewKey,
     summary="Create an API key",
-    responses=_RESPONSES,
+    responses={
+        400: {"model": ErrorResponse, "description": "The body is not JSON."},
+        **_RESPONSES,
+    },
 )
 async def create_key(body: NewKeyRequest, admin: AdminDep, state: StateDep) -> JSONResponse:
     """Create a key; the answer holds its token, which is never shown again."""
