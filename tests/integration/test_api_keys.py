@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -282,3 +283,22 @@ async def test_one_greedy_key_is_rate_limited_while_another_key_passes(
         assert over.json()["error"]["code"] == "rate-limited"
         assert int(over.headers["Retry-After"]) >= 1
         assert (await api.get("/v1/agents", headers=bearer(modest))).status_code == 200
+
+
+async def test_a_client_hammering_bad_keys_is_cut_off_and_valid_traffic_goes_on(
+    settings: Settings, cleanup: None
+) -> None:
+    """Unknown well-formed keys cost a Redis read each until the client's failure allowance
+    is spent; then 429 before any read. A valid key's requests pass the whole time."""
+    async with serve_api(with_keys(settings, read_requires_key=True)) as api:
+        made = await api.post("/v1/keys", headers=ADMIN, json={"principal": "d", "scope": "read"})
+        good = made.json()["token"]
+        assert (await api.get("/v1/agents", headers=bearer(good))).status_code == 200
+        statuses = []
+        for _ in range(40):
+            forged = f"ar_{secrets.token_hex(8)}_{secrets.token_urlsafe(32)}"
+            statuses.append((await api.get("/v1/agents", headers=bearer(forged))).status_code)
+            assert (await api.get("/v1/agents", headers=bearer(good))).status_code == 200
+        assert statuses[0] == 401
+        assert statuses[-1] == 429
+        assert set(statuses) == {401, 429}

@@ -167,7 +167,10 @@ async def test_one_client_failing_is_cut_off_before_it_costs_reads(
     assert (await check.verify(good, "attacker")).name == "team"  # cached: no read needed
     with pytest.raises(Unauthenticated):
         await check.verify(new_token()[2], "someone-else")  # read and refused, not 429
-    clock.now += 1.0
+    clock.now += 0.5  # the good key's cache entry has expired: it is read again all the same
+    assert (await check.verify(good, "attacker")).name == "team"
+    assert keys.lookups == reads + 2
+    clock.now += 0.5
     with pytest.raises(Unauthenticated):  # one more failure allowed a second later
         await check.verify(new_token()[2], "attacker")
 

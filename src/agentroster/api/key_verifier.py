@@ -11,8 +11,9 @@ What a bad key costs is bounded: a malformed token is refused before any I/O; an
 costs one Redis read, then is remembered as unknown for the cache time (a bounded number of
 them); concurrent requests with one id share one read; and each client address may fail only
 `FAILURES_PER_S` times a second (burst `FAILURE_BURST`) before its next uncached key is
-refused with 429 without a read. Keys already cached still work from that address, so a
-client that shares its address with an attacker (a NAT) keeps going.
+refused with 429 without a read. Keys already read still work from that address (their
+secret is checked against what was read before re-reading them), so a client that shares its
+address with an attacker (a NAT) keeps going.
 Redis down while a key must be read: the error propagates (503 store-unavailable): never
 accepted on a guess.
 """
@@ -104,7 +105,10 @@ class KeyVerifier:
         now = self._clock()
         entry = self._known.get(key_id) or self._unknown.get(key_id)
         if entry is None or entry.expires <= now:
-            wait = self.failures.wait_s(client)
+            # a client over its failures still renews a key it proved it holds (the secret
+            # matches what was read before): only guesses are cut off
+            proven = entry is not None and entry.principal is not None and _matches(secret, entry)
+            wait = 0.0 if proven else self.failures.wait_s(client)
             if wait:
                 raise RateLimited(
                     "too many failed authentications from this client", _retry_after(wait)
@@ -148,6 +152,11 @@ class KeyVerifier:
             if len(table) > self._max:
                 table.popitem(last=False)
         return entry
+
+
+def _matches(secret: str, entry: _Entry) -> bool:
+    """Whether `secret` is the one whose digest `entry` holds (constant-time compare)."""
+    return hmac.compare_digest(secret_digest(secret), entry.digest)
 
 
 def _retry_after(wait_s: float) -> int:
