@@ -207,6 +207,27 @@ async def test_concurrent_requests_with_one_key_share_one_read(
     assert keys.lookups == 1
 
 
+async def test_a_slow_read_is_trusted_from_when_it_began(keys: FakeKeys, clock: FakeClock) -> None:
+    """What a read returns may be as old as its start: the cache period counts from there, so a
+    slow Redis never stretches the time a revoked key is still accepted."""
+    token = keys.add()
+    keys.gate = asyncio.Event()
+    check = verifier(keys, clock)
+    first = asyncio.create_task(check.verify(token, "c"))
+    while keys.lookups == 0:  # the read has begun (at clock 1000.0)
+        await asyncio.wait([first], timeout=0)
+    clock.now = 1000.4
+    keys.gate.set()
+    await first
+    keys.gate = None
+    clock.now = 1000.45
+    await check.verify(token, "c")
+    assert keys.lookups == 1
+    clock.now = 1000.5  # 0.5 s after the read began
+    await check.verify(token, "c")
+    assert keys.lookups == 2
+
+
 async def test_redis_down_fails_closed(keys: FakeKeys, clock: FakeClock) -> None:
     """A key that must be read while Redis is down is never accepted: Redis's error goes up
     (the API answers 503 store-unavailable), and the next request reads again."""

@@ -72,7 +72,7 @@ class KeyVerifier:
         self._max = max_cached
         self._known: OrderedDict[str, _Entry] = OrderedDict()
         self._unknown: OrderedDict[str, _Entry] = OrderedDict()
-        self._reading: dict[str, asyncio.Future[KeyRecord | None]] = {}
+        self._reading: dict[str, asyncio.Future[tuple[KeyRecord | None, float]]] = {}
         self.requests = RateLimiter(rate_per_s, burst, clock=clock)
         self.failures = RateLimiter(
             FAILURES_PER_S, FAILURE_BURST, max_buckets=MAX_CLIENTS, clock=clock
@@ -102,9 +102,8 @@ class KeyVerifier:
             self.failures.take(client)
             raise Unauthenticated("the API key is malformed (expected ar_<id>_<secret>)")
         key_id, secret = parsed
-        now = self._clock()
         entry = self._known.get(key_id) or self._unknown.get(key_id)
-        if entry is None or entry.expires <= now:
+        if entry is None or entry.expires <= self._clock():
             # a client over its failures still renews a key it proved it holds (the secret
             # matches what was read before): only guesses are cut off
             proven = entry is not None and entry.principal is not None and _matches(secret, entry)
@@ -113,37 +112,44 @@ class KeyVerifier:
                 raise RateLimited(
                     "too many failed authentications from this client", _retry_after(wait)
                 )
-            entry = self._remember(key_id, await self._read(key_id), now)
-        if entry.principal is None or not hmac.compare_digest(secret_digest(secret), entry.digest):
+            entry = self._remember(key_id, *await self._read(key_id))
+        if entry.principal is None or not _matches(secret, entry):
             self.failures.take(client)
             raise Unauthenticated(_INVALID)
         return entry.principal
 
-    async def _read(self, key_id: str) -> KeyRecord | None:
-        """One Redis read per id at a time, whatever the number of requests waiting for it.
+    async def _read(self, key_id: str) -> tuple[KeyRecord | None, float]:
+        """One Redis read per id at a time, whatever the number of requests waiting for it;
+        the record, and when its read began (what it is trusted from, for every waiter).
 
         The read is a task of its own: a caller that goes away does not cancel it for the rest.
         """
         task = self._reading.get(key_id)
         if task is None:
-            task = asyncio.ensure_future(self._lookup(key_id))
+            task = asyncio.ensure_future(self._timed_lookup(key_id))
             self._reading[key_id] = task
             task.add_done_callback(lambda done: self._read_done(key_id, done))
         return await asyncio.shield(task)
 
-    def _read_done(self, key_id: str, task: asyncio.Future[KeyRecord | None]) -> None:
+    async def _timed_lookup(self, key_id: str) -> tuple[KeyRecord | None, float]:
+        started = self._clock()
+        return await self._lookup(key_id), started
+
+    def _read_done(self, key_id: str, task: asyncio.Future[tuple[KeyRecord | None, float]]) -> None:
         del self._reading[key_id]
         if not task.cancelled():
             task.exception()  # retrieved here: no warning when every caller went away
 
-    def _remember(self, key_id: str, record: KeyRecord | None, now: float) -> _Entry:
+    def _remember(self, key_id: str, record: KeyRecord | None, read_at: float) -> _Entry:
         valid = record is not None and not record.revoked and record.scope in _SCOPES
         principal = (
             Principal(key_id, record.principal, Scope(record.scope), record.agent_patterns)
             if valid and record is not None
             else None
         )
-        entry = _Entry(now + self._cache_s, principal, record.secret_sha256 if record else "")
+        # trusted from when the read began: a request that joined a read in flight gets no
+        # longer than the cache time from it either
+        entry = _Entry(read_at + self._cache_s, principal, record.secret_sha256 if record else "")
         if self._cache_s > 0:
             table = self._known if principal is not None else self._unknown
             self._known.pop(key_id, None)
