@@ -27,11 +27,18 @@ keys_app = typer.Typer(
 JsonOption = Annotated[bool, typer.Option("--json", help="JSON, for scripts.")]
 
 
-def _call(action: Callable[[KeyStore], Awaitable[T]]) -> T:
-    """Run `action` on the configured registry's key store."""
-    from agentroster.cli import _settings, require_server
+def _require_server() -> None:
+    """Exit 2 naming the install command on a base install (the key store needs Redis)."""
+    from agentroster.cli import require_server
 
     require_server("keys")
+
+
+def _call(action: Callable[[KeyStore], Awaitable[T]]) -> T:
+    """Run `action` on the configured registry's key store."""
+    from agentroster.cli import _settings
+
+    _require_server()
     from redis.asyncio import Redis
     from redis.exceptions import RedisError
 
@@ -79,6 +86,7 @@ def create(
     json_output: JsonOption = False,
 ) -> None:
     """Create a key and print its token, once: it is stored only as a hash."""
+    _require_server()
     import orjson
 
     from agentroster.store.api_keys import InvalidKey

@@ -202,9 +202,8 @@ async def test_an_admin_manages_keys_over_http_and_secrets_never_reach_logs(
                     await asyncio.sleep(0.05)  # polling an endpoint that has no event to await
 
             await asyncio.wait_for(refused(), 5)
-    for secret in (token, admin_token, BOOTSTRAP_KEY):
+    for secret in (token.split("_", 2)[2], admin_token.split("_", 2)[2], BOOTSTRAP_KEY):
         assert secret not in caplog.text
-        assert secret.split("_")[-1] not in caplog.text
     assert f"API key {key_id} created" in caplog.text  # the audit line names the id
 
 
