@@ -53,8 +53,10 @@ def test_base_install_hints_server_extra_and_keeps_contracts_and_testing_alone(
     imported = subprocess.run([str(python), "-c", "import fastapi"], capture_output=True, text=True)
     assert imported.returncode != 0, "the base install must not bring FastAPI"
 
-    for command in ("worker", "api", "up"):
-        ran = subprocess.run([str(script), command], capture_output=True, text=True, timeout=60)
+    for command in ("worker", "api", "up", "keys list"):
+        ran = subprocess.run(
+            [str(script), *command.split()], capture_output=True, text=True, timeout=60
+        )
         assert ran.returncode == 2, (command, ran.stdout, ran.stderr)
         lines = ran.stderr.strip().splitlines()
         assert len(lines) == 1, ran.stderr

@@ -1,7 +1,7 @@
 """The `agentroster` command: run the registry's worker and API, inspect and administer it.
 
-The server commands (`worker`, `api`, `up`, `asyncapi`, `ownership`) need the `server` extra;
-on a base install (what an agent needs) they exit 2 with one line naming
+The server commands (`worker`, `api`, `up`, `asyncapi`, `ownership`, `keys`) need the `server`
+extra; on a base install (what an agent needs) they exit 2 with one line naming
 `pip install 'agentroster[server]'` instead of a traceback. `agents`, `broker` need only the
 base install.
 """
@@ -21,6 +21,7 @@ import typer
 
 from agentroster.broker_admin import broker_app
 from agentroster.contracts.topology import DEFAULT_PREFIX
+from agentroster.keys_cli import keys_app
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -65,6 +66,7 @@ app = typer.Typer(
 
 
 app.add_typer(broker_app, name="broker")
+app.add_typer(keys_app, name="keys")
 
 #: Import names of the `server` extra's packages (pyproject.toml) that the server commands use.
 SERVER_MODULES = (

@@ -17,17 +17,20 @@ from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
 from agentroster import __version__
+from agentroster.api.auth import READ_RESPONSES, ReadAccess
 from agentroster.api.deps import ApiState
 from agentroster.api.errors import NoSniffMiddleware, install_error_handlers
 from agentroster.api.follower import OutboxFollower
+from agentroster.api.key_verifier import KeyVerifier
 from agentroster.api.metrics import ApiMetrics, MetricsMiddleware
 from agentroster.api.page_cache import PageCache
 from agentroster.api.params import reject_repeated_query_parameters
 from agentroster.api.probes import PROBE_TIMEOUT_S, BrokerProbe
 from agentroster.api.read_model import ReadModel
-from agentroster.api.routes import agents, events, health, wellknown
+from agentroster.api.routes import agents, events, health, keys, wellknown
 from agentroster.api.streams import StreamHub
 from agentroster.settings import Settings
+from agentroster.store.api_keys import KeyStore
 from agentroster.store.outbox import Outbox
 from agentroster.store.reader import RegistryReader
 
@@ -78,6 +81,8 @@ def create_api(
                 max_waiting=settings.min_revision_max_waiting,
             )
             await read_model.start()
+        key_store = KeyStore(client, settings.prefix)
+        bootstrap = settings.bootstrap_admin_key
         app.state.agentroster = ApiState(
             settings=settings,
             redis=client,
@@ -91,6 +96,14 @@ def create_api(
             ),
             read_model=read_model,
             registries=(metrics.registry, *registries),
+            keys=key_store,
+            key_verifier=KeyVerifier(
+                key_store.get,
+                cache_s=settings.key_cache_s,
+                rate_per_s=settings.key_rate_per_s,
+                burst=settings.key_rate_burst,
+                bootstrap=bootstrap.get_secret_value() if bootstrap else None,
+            ),
         )
         try:
             yield
@@ -114,8 +127,10 @@ def create_api(
     app.add_middleware(PageCache, metrics=metrics)  # innermost: metrics count its hits too
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(NoSniffMiddleware)
-    app.include_router(agents.router)
+    # discovery needs a key when AGENTROSTER_READ_REQUIRES_KEY says so; health stays open
+    app.include_router(agents.router, dependencies=[ReadAccess], responses=READ_RESPONSES)
     app.include_router(health.router)
     app.include_router(wellknown.router)
-    app.include_router(events.router)
+    app.include_router(events.router, dependencies=[ReadAccess], responses=READ_RESPONSES)
+    app.include_router(keys.router)
     return app

@@ -13,11 +13,13 @@ from fastapi import Depends, Path, Request
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
+from agentroster.api.key_verifier import KeyVerifier
 from agentroster.api.probes import BrokerProbe
 from agentroster.api.read_model import ReadModel
 from agentroster.api.streams import StreamHub
 from agentroster.contracts.ids import AGENT_ID_PATTERN
 from agentroster.settings import Settings
+from agentroster.store.api_keys import KeyStore
 from agentroster.store.outbox import Outbox
 from agentroster.store.reader import RegistryReader
 
@@ -37,6 +39,9 @@ class ApiState:
     read_model: ReadModel | None
     #: Exposed by /metrics: the API's own registry first, then any passed to `create_api`.
     registries: tuple[CollectorRegistry, ...]
+    #: API keys in Redis, and this process's cached, rate-limited check of presented ones.
+    keys: KeyStore
+    key_verifier: KeyVerifier
 
 
 async def get_state(request: Request) -> ApiState:

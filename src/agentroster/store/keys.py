@@ -42,6 +42,10 @@ neither side spells a key by hand (tests/unit/test_lua_seam.py holds them to tha
                                  (commands ignored by seq in a row); kept while the
                                  lease lives, then one TTL more as a tombstone, so late
                                  messages stay late
+    {p}:apikeys          zset    every API key id, score 0 (lexicographic paging for listing)
+    {p}:apikey:<k>       hash    one API key: principal, scope, agents (JSON list of globs),
+                                 created_at, description, revoked_at (absent while valid),
+                                 sha256 (of its secret; the secret itself is never stored)
 """
 
 from __future__ import annotations
@@ -74,6 +78,8 @@ LAYOUT: dict[str, str] = {
     "owned": "owned:{identity}",
     "instances": "inst:{agent_id}",
     "instance": "i:{agent_id}:{instance_id}",
+    "api_keys": "apikeys",
+    "api_key": "apikey:{key_id}",
 }
 
 
@@ -219,3 +225,12 @@ class Keys:
     def instance(self, agent_id: str, instance_id: str) -> str:
         """Hash of one instance: seq, lease, tombstone."""
         return self.base + LAYOUT["instance"].format(agent_id=agent_id, instance_id=instance_id)
+
+    @property
+    def api_keys(self) -> str:
+        """Every API key id (for listing; records are never deleted, only revoked)."""
+        return self.base + LAYOUT["api_keys"]
+
+    def api_key(self, key_id: str) -> str:
+        """Hash of one API key's record (its secret's SHA-256, never the secret)."""
+        return self.base + LAYOUT["api_key"].format(key_id=key_id)

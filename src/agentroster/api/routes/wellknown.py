@@ -9,6 +9,7 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
 from agentroster.api.a2a_conversion import converted_card_bytes
+from agentroster.api.auth import READ_RESPONSES, ReadAccess
 from agentroster.api.deps import ReaderDep, StateDep
 from agentroster.api.errors import ERROR_RESPONSES
 from agentroster.api.registry_card import registry_card
@@ -66,6 +67,7 @@ async def agent_card_legacy(state: StateDep) -> JSONResponse:
     "/.well-known/agents",
     response_class=Response,
     summary="The live agents' A2A cards",
+    dependencies=[ReadAccess],
     responses={
         200: {
             "content": {
@@ -77,6 +79,7 @@ async def agent_card_legacy(state: StateDep) -> JSONResponse:
             ),
             "headers": {"Vary": {"description": "`A2A-Version`", "schema": {"type": "string"}}},
         },
+        **READ_RESPONSES,
         **ERROR_RESPONSES,
     },
 )
