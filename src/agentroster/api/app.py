@@ -77,17 +77,19 @@ def create_api(
                 max_waiting=settings.min_revision_max_waiting,
             )
             await read_model.start()
+        streams = StreamHub(
+            follower,
+            max_streams=settings.sse_max_streams,
+            buffer_events=settings.sse_buffer_events,
+        )
+        metrics.sse_streams.set_function(lambda: streams.open_streams)
         app.state.agentroster = ApiState(
             settings=settings,
             redis=client,
             reader=reader,
             outbox=outbox,
             broker=broker,
-            streams=StreamHub(
-                follower,
-                max_streams=settings.sse_max_streams,
-                buffer_events=settings.sse_buffer_events,
-            ),
+            streams=streams,
             read_model=read_model,
             registries=(metrics.registry, *registries),
         )

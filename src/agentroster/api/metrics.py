@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 UNMATCHED = "<unmatched>"
@@ -32,6 +32,11 @@ class ApiMetrics:
             "Time until an HTTP request's response started (a stream: until it opened), by "
             "method and route template.",
             ["method", "route"],
+            registry=self.registry,
+        )
+        self.sse_streams = Gauge(
+            "agentroster_sse_streams",
+            "Event streams (GET /v1/events) this API process serves now.",
             registry=self.registry,
         )
 
