@@ -83,17 +83,19 @@ def create_api(
             await read_model.start()
         key_store = KeyStore(client, settings.prefix)
         bootstrap = settings.bootstrap_admin_key
+        streams = StreamHub(
+            follower,
+            max_streams=settings.sse_max_streams,
+            buffer_events=settings.sse_buffer_events,
+        )
+        metrics.sse_streams.set_function(lambda: streams.open_streams)
         app.state.agentroster = ApiState(
             settings=settings,
             redis=client,
             reader=reader,
             outbox=outbox,
             broker=broker,
-            streams=StreamHub(
-                follower,
-                max_streams=settings.sse_max_streams,
-                buffer_events=settings.sse_buffer_events,
-            ),
+            streams=streams,
             read_model=read_model,
             registries=(metrics.registry, *registries),
             keys=key_store,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 UNMATCHED = "<unmatched>"
@@ -38,6 +38,11 @@ class ApiMetrics:
             "agentroster_page_cache",
             "GET /v1/agents answered from the page cache (hit) or computed (miss).",
             ["result"],
+            registry=self.registry,
+        )
+        self.sse_streams = Gauge(
+            "agentroster_sse_streams",
+            "Event streams (GET /v1/events) this API process serves now.",
             registry=self.registry,
         )
 

@@ -196,6 +196,8 @@ class Worker:
         if not await self.broker.ping(timeout=0.05):
             return "the worker's broker connection is down"
         ready = await self.backlog.ready()
+        if ready is not None:
+            self.metrics.commands_backlog.set(ready)
         if ready is not None and ready > self.settings.reaper_backlog_limit:
             return f"{ready} commands wait in {self.names.commands_queue}"
         return None

@@ -26,6 +26,8 @@ from starlette.routing import Route
 from agentroster.worker.app import Worker
 
 OK = "ok"
+#: What the worker serves: liveness, readiness, Prometheus (the manifests probe these).
+HEALTHZ, READYZ, METRICS = "/healthz", "/readyz", "/metrics"
 #: How long /readyz waits for Redis' PING.
 PING_TIMEOUT_S = 1.0
 
@@ -90,9 +92,9 @@ def health_app(worker: Worker) -> Starlette:
 
     return Starlette(
         routes=[
-            Route("/healthz", healthz),
-            Route("/readyz", readyz),
-            Route("/metrics", metrics),
+            Route(HEALTHZ, healthz),
+            Route(READYZ, readyz),
+            Route(METRICS, metrics),
         ]
     )
 

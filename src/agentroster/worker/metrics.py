@@ -74,6 +74,11 @@ class WorkerMetrics:
         self.outbox_depth = Gauge(
             "agentroster_outbox_depth", "Events written but not yet confirmed.", registry=r
         )
+        self.commands_backlog = Gauge(
+            "agentroster_commands_backlog",
+            "Commands ready in the commands queue, as the reaper last read it (each sweep).",
+            registry=r,
+        )
         self.broker_connection_lost = Counter(
             "agentroster_broker_connection_lost_total",
             "Times the worker's broker connection closed while it was running (it reconnects).",
