@@ -18,7 +18,7 @@ from agentroster.contracts import DETAIL_HEADER, REASON_HEADER, Topology
 from agentroster.contracts.gateway import DIRECT_REPLY_TO, PRINCIPAL_HEADER
 from agentroster.contracts.ids import broker_user
 from agentroster.settings import Settings
-from agentroster.worker import Worker
+from agentroster.worker import Worker, create_worker
 from tests.faults.proxy import TcpProxy
 from tests.helpers import EventCollector, RawPublisher, drain_queue, queue_depth, serve_api
 from tests.integration.agents import a2a_card, command_body
@@ -284,3 +284,37 @@ async def test_replies_go_only_to_direct_reply_to_names(worker: Worker, prefix: 
         assert replies.empty()
     finally:
         await connection.close()
+
+
+async def test_a_full_commands_queue_is_503_and_nothing_queued_is_lost(
+    settings: Settings, events: EventCollector, cleanup: None
+) -> None:
+    """The queue's reject-publish bound: the gateway's publish is nacked, the client gets 503
+    with Retry-After (never a 500, never a silent drop), and its retry is applied once there
+    is room."""
+    bounded = with_key(settings, commands_max_length=2, reaper_backlog_limit=0)
+    async with create_worker(bounded) as worker, serve_api(bounded) as api:
+        await worker.consumer.stop_consuming()  # nothing consumes: the queue fills
+        answers = []
+        for n in range(4):  # a quorum queue takes one more than its bound
+            body = {"card": a2a_card(f"full-{n}"), "seq": 1}
+            answers.append(await api.put(path(f"full-{n}", "i1"), json=body, headers=AUTH))
+        assert [a.status_code for a in answers] == [202, 202, 202, 503]
+        error = answers[-1].json()["error"]
+        assert error["code"] == "broker-unavailable"
+        assert int(answers[-1].headers["Retry-After"]) >= 1
+        await worker.consumer.consume()
+        await events.wait_until(lambda evs: len(evs) == 3)
+        async with asyncio.timeout(30):  # against a hang only
+            while True:  # the client retries the refused one, as Retry-After asks
+                retried = await api.put(
+                    path("full-3", "i1"),
+                    json={"card": a2a_card("full-3"), "seq": 1},
+                    params={"wait": "true"},
+                    headers=AUTH,
+                )
+                if retried.status_code != 503:
+                    break
+                await asyncio.sleep(0.1)
+        assert retried.status_code == 200, retried.text
+    assert sorted(e.agent_id for e in events.events) == [f"full-{n}" for n in range(4)]

@@ -15,6 +15,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, TypeVar
 
+import orjson
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -195,14 +196,18 @@ async def _send(state: StateDep, command: Command, principal: Principal, wait: b
 
 
 def _answer(
-    response: Response,
     command: Command,
     outcome: Outcome,
     *,
     ttl_s: float | None,
     next_s: float | None,
     created: bool = False,
-) -> WriteAnswer:
+) -> Response:
+    """The answer (`WriteAnswer`), or the error a worker's outcome means.
+
+    Written with orjson straight into the response: the route's `response_model` documents it,
+    and validating what was just built would cost the hot path of every heartbeat.
+    """
     ids = {"agent_id": command.agent_id, "instance_id": command.instance_id, "seq": command.seq}
     if outcome.status == "rejected":
         raise rejected_error(outcome, ids)
@@ -213,21 +218,17 @@ def _answer(
             f"agent {command.agent_id!r} is not registered: register the instance first",
             ids,
         )
-    if outcome.status == "applied":
-        response.status_code = 201 if created else 200
-    else:
-        response.status_code = 202
-    if next_s is not None:
-        response.headers["Retry-After"] = retry_after(next_s)
-    return WriteAnswer(
-        agent_id=command.agent_id,
-        instance_id=command.instance_id,
-        seq=command.seq,
-        ttl_s=ttl_s,
-        heartbeat_in_s=next_s,
-        outcome=outcome.status,
-        reason=outcome.reason if outcome.status == "applied" else None,
-    )
+    applied = outcome.status == "applied"
+    body = {
+        **ids,
+        "ttl_s": ttl_s,
+        "heartbeat_in_s": next_s,
+        "outcome": outcome.status,
+        "reason": outcome.reason if applied else None,
+    }
+    headers = {"Retry-After": retry_after(next_s)} if next_s is not None else None
+    status = (201 if created else 200) if applied else 202
+    return Response(orjson.dumps(body), status, headers, media_type="application/json")
 
 
 def _build(model: type[C], **fields: Any) -> C:
@@ -250,14 +251,13 @@ def _bounds(state: StateDep) -> TtlBounds:
 async def _register(
     state: StateDep,
     request: Request,
-    response: Response,
     principal: Principal,
     agent_id: str,
     instance_id: str,
     body: RegisterBody,
     wait: bool,
     created: bool = False,
-) -> WriteAnswer:
+) -> Response:
     ttl_s = body.ttl_s or state.settings.http_ttl_s
     fields: dict[str, Any] = {}
     if body.verify is not None and "verify" in Register.model_fields:
@@ -284,7 +284,6 @@ async def _register(
     outcome = await _send(state, command, principal, wait)
     granted = _bounds(state).clamp_ms(ttl_s) / 1000
     return _answer(
-        response,
         command,
         outcome,
         ttl_s=granted,
@@ -307,12 +306,11 @@ async def register_instance(
     principal: WriterDep,
     state: StateDep,
     request: Request,
-    response: Response,
     wait: Wait = False,
-) -> WriteAnswer:
+) -> Response:
     """Start or refresh the instance's lease with the agent's card; heartbeat before
     `Retry-After` seconds pass."""
-    return await _register(state, request, response, principal, agent_id, instance_id, body, wait)
+    return await _register(state, request, principal, agent_id, instance_id, body, wait)
 
 
 @router.post(
@@ -328,15 +326,14 @@ async def create_instance(
     principal: WriterDep,
     state: StateDep,
     request: Request,
-    response: Response,
     wait: Wait = False,
-) -> WriteAnswer:
+) -> Response:
     """Register an instance with a generated `instance_id` (in the answer and `Location`)."""
     instance_id = f"http-{uuid.uuid4().hex[:16]}"
     answer = await _register(
-        state, request, response, principal, agent_id, instance_id, body, wait, created=True
+        state, request, principal, agent_id, instance_id, body, wait, created=True
     )
-    response.headers["Location"] = f"/v1/agents/{agent_id}/instances/{instance_id}"
+    answer.headers["Location"] = f"/v1/agents/{agent_id}/instances/{instance_id}"
     return answer
 
 
@@ -353,10 +350,9 @@ async def heartbeat_instance(
     principal: WriterDep,
     state: StateDep,
     request: Request,
-    response: Response,
     body: HeartbeatBody | None = None,
     wait: Wait = False,
-) -> WriteAnswer:
+) -> Response:
     """Renew the lease (an empty body is fine); heartbeat again before `Retry-After`."""
     body = body or HeartbeatBody()
     ttl_s = body.ttl_s or state.settings.http_ttl_s
@@ -371,7 +367,7 @@ async def heartbeat_instance(
     )
     outcome = await _send(state, command, principal, wait)
     granted = _bounds(state).clamp_ms(ttl_s) / 1000
-    return _answer(response, command, outcome, ttl_s=granted, next_s=heartbeat_in_s(granted))
+    return _answer(command, outcome, ttl_s=granted, next_s=heartbeat_in_s(granted))
 
 
 @router.delete(
@@ -387,11 +383,10 @@ async def deregister_instance(
     principal: WriterDep,
     state: StateDep,
     request: Request,
-    response: Response,
     reason: Annotated[str, Query(max_length=256, pattern=r"^[^\x00-\x1f\x7f]*$")] = "shutdown",
     seq: Annotated[int | None, Query(ge=1, le=MAX_SEQ)] = None,
     wait: Wait = False,
-) -> WriteAnswer:
+) -> Response:
     """End the instance's lease (its agent leaves when it was the last instance)."""
     command = _build(
         Deregister,
@@ -402,4 +397,4 @@ async def deregister_instance(
         sent_at=datetime.now(UTC),
     )
     outcome = await _send(state, command, principal, wait)
-    return _answer(response, command, outcome, ttl_s=None, next_s=None)
+    return _answer(command, outcome, ttl_s=None, next_s=None)
