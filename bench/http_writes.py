@@ -68,6 +68,7 @@ class Phase:
     applied_s: float  # until the worker applied the last one
     api_cpu_s: float
     worker_cpu_s: float
+    client_cpu_s: float  # this process, the load generator: is it the bottleneck?
 
     @property
     def accepted_per_s(self) -> float:
@@ -83,6 +84,11 @@ class Phase:
     def api_ms(self) -> float:
         """API CPU milliseconds per heartbeat."""
         return self.api_cpu_s * 1000 / self.heartbeats
+
+    @property
+    def client_ms(self) -> float:
+        """Load generator CPU milliseconds per heartbeat."""
+        return self.client_cpu_s * 1000 / self.heartbeats
 
     @property
     def worker_ms(self) -> float:
@@ -129,6 +135,43 @@ def _card(agent_id: str) -> dict[str, object]:
         ],
         "skills": [{"id": "echo", "name": "echo", "tags": ["echo"]}],
     }
+
+
+class RawHttp:
+    """A bare HTTP/1.1 keep-alive client for the load: httpx costs several milliseconds of CPU
+    per request, which made the load generator, not the API, the bottleneck."""
+
+    def __init__(self, port: int) -> None:
+        self._port = port
+        self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+
+    async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
+        """POST `body` (JSON) with the bench's key; the status and the response body."""
+        if self._idle:
+            reader, writer = self._idle.pop()
+        else:
+            reader, writer = await asyncio.open_connection("127.0.0.1", self._port)
+        writer.write(
+            b"POST %s HTTP/1.1\r\nhost: bench\r\nauthorization: Bearer %s\r\n"
+            b"content-type: application/json\r\ncontent-length: %d\r\n\r\n%s"
+            % (path.encode(), KEY.encode(), len(body), body)
+        )
+        head = await reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.lower() == b"content-length":
+                length = int(value)
+        answer = await reader.readexactly(length)
+        self._idle.append((reader, writer))
+        return status, answer
+
+    async def close(self) -> None:
+        """Close every connection."""
+        for _, writer in self._idle:
+            writer.close()
+        self._idle = []
 
 
 async def _spread(count: int, concurrency: int, one: Callable[[int], Awaitable[None]]) -> None:
@@ -277,17 +320,20 @@ class Run:
 
     async def _http_phase(self, http: httpx.AsyncClient) -> Phase:
         agents = self.args.agents
+        raw = RawHttp(self.port)
 
         async def beat(k: int) -> None:
-            answer = await http.post(
+            status, answer = await raw.post(
                 f"/v1/agents/{_http_agent(k % agents)}/instances/i1/heartbeat",
-                json={"ttl_s": TTL_S, "seq": self._next_seq()},
-                headers=AUTH,
+                orjson.dumps({"ttl_s": TTL_S, "seq": self._next_seq()}),
             )
-            if answer.status_code != 202:
-                raise RuntimeError(f"heartbeat answered {answer.status_code}: {answer.text}")
+            if status != 202:
+                raise RuntimeError(f"heartbeat answered {status}: {answer!r}")
 
-        return await self._measure("HTTP", beat, http)
+        try:
+            return await self._measure("HTTP", beat, http)
+        finally:
+            await raw.close()
 
     async def _amqp_phase(
         self, http: httpx.AsyncClient, exchange: aio_pika.abc.AbstractExchange
@@ -304,9 +350,11 @@ class Run:
     ) -> Phase:
         count = self.args.heartbeats
         api_cpu, worker_cpu = process_cpu_s(self.api.pid), process_cpu_s(self.worker.pid)
+        client_cpu = time.process_time()
         started = time.perf_counter()
         await _spread(count, self.args.concurrency, beat)
         accepted = time.perf_counter() - started
+        client_used = time.process_time() - client_cpu
         api_used = process_cpu_s(self.api.pid) - api_cpu  # before the marker's own request
         await self._applied(http)
         applied = time.perf_counter() - started
@@ -317,6 +365,7 @@ class Run:
             applied,
             api_used,
             process_cpu_s(self.worker.pid) - worker_cpu,
+            client_used,
         )
 
 
@@ -329,6 +378,7 @@ def report(args: argparse.Namespace, phases: list[Phase]) -> None:
         Column("applied/s", 10, ",.0f"),
         Column("API ms/hb", 9, ".3f"),
         Column("worker ms/hb", 12, ".3f"),
+        Column("client ms/hb", 12, ".3f"),
     )
     print(
         f"\nHTTP and AMQP heartbeats: {args.agents:,} agents per path, {args.heartbeats:,} "
@@ -345,6 +395,7 @@ def report(args: argparse.Namespace, phases: list[Phase]) -> None:
                 phase.applied_per_s,
                 phase.api_ms if phase.path == "HTTP" else None,
                 phase.worker_ms,
+                phase.client_ms,
             )
         )
     http = [p for p in phases if p.path == "HTTP"]
