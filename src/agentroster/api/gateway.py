@@ -122,6 +122,7 @@ class AmqpGateway(CommandGateway):
         self._failed_at = -CONNECT_BACKOFF_S
         #: Correlation id -> the request waiting for the worker's reply.
         self._waiting: dict[str, asyncio.Future[Outcome]] = {}
+        self._closing: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         """Connect now if the broker answers; otherwise the first write tries again."""
@@ -242,7 +243,8 @@ class AmqpGateway(CommandGateway):
         channel, self._channel, self._exchange = self._channel, None, None
         if channel is not None:
             task = asyncio.get_running_loop().create_task(_close(channel))
-            task.add_done_callback(lambda _: None)
+            self._closing.add(task)  # held until done: the loop keeps only weak references
+            task.add_done_callback(self._closing.discard)
 
     async def _discard_channel(self) -> None:
         channel, self._channel, self._exchange = self._channel, None, None
