@@ -147,6 +147,10 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
             }
         },
     },
+    400: {
+        "model": ErrorResponse,
+        "description": "The body cannot be read as JSON text (e.g. it is not UTF-8).",
+    },
     401: {"model": ErrorResponse, "description": "No key, or an unknown or revoked one."},
     403: {
         "model": ErrorResponse,
