@@ -18,16 +18,18 @@ from redis.asyncio import Redis
 
 from agentroster import __version__
 from agentroster.api.auth import READ_RESPONSES, ReadAccess
+from agentroster.api.body_limit import BodyLimitMiddleware
 from agentroster.api.deps import ApiState
 from agentroster.api.errors import NoSniffMiddleware, install_error_handlers
 from agentroster.api.follower import OutboxFollower
+from agentroster.api.gateway import CommandGateway, create_gateway
 from agentroster.api.key_verifier import KeyVerifier
 from agentroster.api.metrics import ApiMetrics, MetricsMiddleware
 from agentroster.api.page_cache import PageCache
 from agentroster.api.params import reject_repeated_query_parameters
 from agentroster.api.probes import PROBE_TIMEOUT_S, BrokerProbe
 from agentroster.api.read_model import ReadModel
-from agentroster.api.routes import agents, events, health, keys, wellknown
+from agentroster.api.routes import agents, events, health, keys, wellknown, writes
 from agentroster.api.streams import StreamHub
 from agentroster.settings import Settings
 from agentroster.store.api_keys import KeyStore
@@ -47,12 +49,13 @@ def create_api(
     *,
     redis: Redis | None = None,
     registries: Sequence[CollectorRegistry] = (),
+    gateway: CommandGateway | None = None,
 ) -> FastAPI:
     """Build the API from settings (nothing connects until the lifespan runs).
 
     `redis` replaces the client the API would open (the caller then closes it);
     `registries` are exposed by /metrics after the API's own (e.g. the worker's, when both
-    run in one process).
+    run in one process); `gateway` replaces the broker gateway of HTTP writes (tests).
     """
     metrics = ApiMetrics()
 
@@ -89,6 +92,10 @@ def create_api(
             buffer_events=settings.sse_buffer_events,
         )
         metrics.sse_streams.set_function(lambda: streams.open_streams)
+        writes = gateway or create_gateway(
+            settings.broker_url, prefix=settings.prefix, wait_s=settings.write_wait_s
+        )
+        await writes.start()
         app.state.agentroster = ApiState(
             settings=settings,
             redis=client,
@@ -106,6 +113,7 @@ def create_api(
                 burst=settings.key_rate_burst,
                 bootstrap=bootstrap.get_secret_value() if bootstrap else None,
             ),
+            gateway=writes,
         )
         try:
             yield
@@ -114,6 +122,7 @@ def create_api(
             if read_model is not None:
                 await read_model.stop()
             await follower.stop()
+            await writes.stop()
             await broker.close()
             if redis is None:
                 await client.aclose()
@@ -129,10 +138,12 @@ def create_api(
     app.add_middleware(PageCache, metrics=metrics)  # innermost: metrics count its hits too
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(NoSniffMiddleware)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_message_bytes)
     # discovery needs a key when AGENTROSTER_READ_REQUIRES_KEY says so; health stays open
     app.include_router(agents.router, dependencies=[ReadAccess], responses=READ_RESPONSES)
     app.include_router(health.router)
     app.include_router(wellknown.router)
     app.include_router(events.router, dependencies=[ReadAccess], responses=READ_RESPONSES)
     app.include_router(keys.router)
+    app.include_router(writes.router)
     return app

@@ -13,6 +13,7 @@ from fastapi import Depends, Path, Request
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
+from agentroster.api.gateway import CommandGateway
 from agentroster.api.key_verifier import KeyVerifier
 from agentroster.api.probes import BrokerProbe
 from agentroster.api.read_model import ReadModel
@@ -42,6 +43,8 @@ class ApiState:
     #: API keys in Redis, and this process's cached, rate-limited check of presented ones.
     keys: KeyStore
     key_verifier: KeyVerifier
+    #: Publishes HTTP writes onto the broker (api/routes/writes.py).
+    gateway: CommandGateway
 
 
 async def get_state(request: Request) -> ApiState:
