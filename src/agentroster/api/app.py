@@ -20,11 +20,12 @@ from agentroster import __version__
 from agentroster.api.deps import ApiState
 from agentroster.api.errors import NoSniffMiddleware, install_error_handlers
 from agentroster.api.follower import OutboxFollower
+from agentroster.api.gateway import CommandGateway
 from agentroster.api.metrics import ApiMetrics, MetricsMiddleware
 from agentroster.api.params import reject_repeated_query_parameters
 from agentroster.api.probes import PROBE_TIMEOUT_S, BrokerProbe
 from agentroster.api.read_model import ReadModel
-from agentroster.api.routes import agents, events, health, wellknown
+from agentroster.api.routes import agents, compat, events, health, jsonrpc, wellknown
 from agentroster.api.streams import StreamHub
 from agentroster.settings import Settings
 from agentroster.store.outbox import Outbox
@@ -43,12 +44,13 @@ def create_api(
     *,
     redis: Redis | None = None,
     registries: Sequence[CollectorRegistry] = (),
+    gateway: CommandGateway | None = None,
 ) -> FastAPI:
     """Build the API from settings (nothing connects until the lifespan runs).
 
     `redis` replaces the client the API would open (the caller then closes it);
     `registries` are exposed by /metrics after the API's own (e.g. the worker's, when both
-    run in one process).
+    run in one process); `gateway` publishes HTTP writes (started and stopped with the API).
     """
     metrics = ApiMetrics()
 
@@ -90,11 +92,16 @@ def create_api(
             ),
             read_model=read_model,
             registries=(metrics.registry, *registries),
+            gateway=gateway,
         )
+        if gateway is not None:
+            await gateway.start()
         try:
             yield
         finally:
             app.state.agentroster = None
+            if gateway is not None:
+                await gateway.stop()
             if read_model is not None:
                 await read_model.stop()
             await follower.stop()
@@ -116,4 +123,6 @@ def create_api(
     app.include_router(health.router)
     app.include_router(wellknown.router)
     app.include_router(events.router)
+    app.include_router(compat.router)
+    app.include_router(jsonrpc.router)
     return app

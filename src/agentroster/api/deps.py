@@ -13,6 +13,7 @@ from fastapi import Depends, Path, Request
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
+from agentroster.api.gateway import CommandGateway
 from agentroster.api.probes import BrokerProbe
 from agentroster.api.read_model import ReadModel
 from agentroster.api.streams import StreamHub
@@ -37,6 +38,8 @@ class ApiState:
     read_model: ReadModel | None
     #: Exposed by /metrics: the API's own registry first, then any passed to `create_api`.
     registries: tuple[CollectorRegistry, ...]
+    #: Publishes HTTP writes onto the broker (None: this process takes no writes).
+    gateway: CommandGateway | None = None
 
 
 async def get_state(request: Request) -> ApiState:
