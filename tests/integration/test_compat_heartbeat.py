@@ -297,5 +297,5 @@ async def test_a_broker_that_is_down_is_503_with_retry_after(registry: Registry)
 async def test_a_rejected_outcome_reaches_the_client(registry: Registry) -> None:
     """What the worker dead-letters (here: a quota) is the client's 4xx, not a 202."""
     registry.gateway.outcome = Outcome("rejected", "quota-exceeded", "too many agents")
-    error = error_of(await registry.http.post(HEARTBEAT, json=body(oo_card())), 429)
+    error = error_of(await registry.http.post(HEARTBEAT, json=body(oo_card())), 409)
     assert error["code"] == "quota-exceeded"

@@ -17,15 +17,16 @@ from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
 from agentroster import __version__
+from agentroster.api.body_limit import BodyLimitMiddleware
 from agentroster.api.deps import ApiState
 from agentroster.api.errors import NoSniffMiddleware, install_error_handlers
 from agentroster.api.follower import OutboxFollower
-from agentroster.api.gateway import CommandGateway
+from agentroster.api.gateway import CommandGateway, create_gateway
 from agentroster.api.metrics import ApiMetrics, MetricsMiddleware
 from agentroster.api.params import reject_repeated_query_parameters
 from agentroster.api.probes import PROBE_TIMEOUT_S, BrokerProbe
 from agentroster.api.read_model import ReadModel
-from agentroster.api.routes import agents, compat, events, health, jsonrpc, wellknown
+from agentroster.api.routes import agents, compat, events, health, jsonrpc, wellknown, writes
 from agentroster.api.streams import StreamHub
 from agentroster.settings import Settings
 from agentroster.store.outbox import Outbox
@@ -50,7 +51,7 @@ def create_api(
 
     `redis` replaces the client the API would open (the caller then closes it);
     `registries` are exposed by /metrics after the API's own (e.g. the worker's, when both
-    run in one process); `gateway` publishes HTTP writes (started and stopped with the API).
+    run in one process); `gateway` replaces the broker gateway of HTTP writes (tests).
     """
     metrics = ApiMetrics()
 
@@ -79,6 +80,10 @@ def create_api(
                 max_waiting=settings.min_revision_max_waiting,
             )
             await read_model.start()
+        writes = gateway or create_gateway(
+            settings.broker_url, prefix=settings.prefix, wait_s=settings.write_wait_s
+        )
+        await writes.start()
         app.state.agentroster = ApiState(
             settings=settings,
             redis=client,
@@ -92,19 +97,16 @@ def create_api(
             ),
             read_model=read_model,
             registries=(metrics.registry, *registries),
-            gateway=gateway,
+            gateway=writes,
         )
-        if gateway is not None:
-            await gateway.start()
         try:
             yield
         finally:
             app.state.agentroster = None
-            if gateway is not None:
-                await gateway.stop()
             if read_model is not None:
                 await read_model.stop()
             await follower.stop()
+            await writes.stop()
             await broker.close()
             if redis is None:
                 await client.aclose()
@@ -119,10 +121,12 @@ def create_api(
     install_error_handlers(app)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(NoSniffMiddleware)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_message_bytes)
     app.include_router(agents.router)
     app.include_router(health.router)
     app.include_router(wellknown.router)
     app.include_router(events.router)
+    app.include_router(writes.router)
     app.include_router(compat.router)
     app.include_router(jsonrpc.router)
     return app

@@ -38,8 +38,8 @@ class ApiState:
     read_model: ReadModel | None
     #: Exposed by /metrics: the API's own registry first, then any passed to `create_api`.
     registries: tuple[CollectorRegistry, ...]
-    #: Publishes HTTP writes onto the broker (None: this process takes no writes).
-    gateway: CommandGateway | None = None
+    #: Publishes HTTP writes onto the broker (api/routes/writes.py).
+    gateway: CommandGateway
 
 
 async def get_state(request: Request) -> ApiState:

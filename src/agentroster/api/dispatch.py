@@ -1,43 +1,35 @@
-"""Send a command for an HTTP caller: checked as the worker would, then through the gateway.
+"""Send a command for a compatibility endpoint: checked as the worker would, then through the
+gateway.
 
-The compatibility endpoints answer their peers' clients at once, so what the worker would
-dead-letter is refused here first, with the same reason (`registry.prepare` is the worker's own
-check): a peer client that only logs failures gets a 4xx it can log, rather than a 202 for a
-registration that never happens. What only the worker can know (the agent belongs to another
-identity) comes back as the outcome of a `wait`ed send.
-
-    refusal                                  status  code
-    broker did not confirm                   503     broker-unavailable (Retry-After)
-    no API (gateway) configured for writes   503     writes-unavailable
-    identity-required                        401     identity-required
-    forbidden (another identity's agent)     403     forbidden
-    quota-exceeded                           429     quota-exceeded
-    any other dead-letter reason             422     the reason (invalid-card, card-too-large...)
+The peers' clients are answered at once, so what the worker would dead-letter is refused here
+first, with the same reason (`registry.prepare` is the worker's own check): a peer client that
+only logs failures gets a 4xx it can log, rather than a 202 for a registration that never
+happens. What only the worker can know (the agent belongs to another identity) comes back as
+the outcome of a `wait`ed send. Statuses are those of the REST writes
+(`write_answers.rejected_error`); a broker that does not confirm is 503 `broker-unavailable`
+with `Retry-After`.
 """
 
 from __future__ import annotations
 
-import time
+from fastapi import Request
 
-from agentroster.api.auth import WWW_AUTHENTICATE, Principal
+from agentroster.api.auth import Principal
 from agentroster.api.errors import ApiError
 from agentroster.api.gateway import BrokerUnavailable, CommandGateway, Outcome
+from agentroster.api.write_answers import SeqClock, rejected_error
 from agentroster.contracts import Topology
 from agentroster.contracts.commands import Command, Deregister, Heartbeat, Register
 from agentroster.contracts.topology import CommandKind
 from agentroster.registry.prepare import Limits, Rejected, prepare
 
-#: The HTTP status of a command the worker refused, by dead-letter reason (else 422).
-REJECTION_STATUS = {"identity-required": 401, "forbidden": 403, "quota-exceeded": 429}
 
-
-def api_seq() -> int:
-    """A `seq` from the API's clock in microseconds: later sends number higher.
-
-    Peer clients do not number their messages; API replicas must keep their clocks in step
-    (NTP), or a heartbeat through a replica behind the last one is ignored as late.
-    """
-    return time.time_ns() // 1000
+def seq_clock(request: Request) -> SeqClock:
+    """The API process's one seq clock, shared with the REST writes (kept on the app)."""
+    clock: SeqClock | None = getattr(request.app.state, "agentroster_seq_clock", None)
+    if clock is None:
+        clock = request.app.state.agentroster_seq_clock = SeqClock()
+    return clock
 
 
 def kind_of(command: Command) -> CommandKind:
@@ -52,11 +44,8 @@ def kind_of(command: Command) -> CommandKind:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def rejection(reason: str, message: str) -> ApiError:
-    """The HTTP error of a command refused for `reason` (a dead-letter reason)."""
-    status = REJECTION_STATUS.get(reason, 422)
-    headers = WWW_AUTHENTICATE if status == 401 else None
-    return ApiError(status, reason, message, {"reason": reason}, headers=headers)
+def _ids(command: Command) -> dict[str, object]:
+    return {"agent_id": command.agent_id, "instance_id": command.instance_id, "seq": command.seq}
 
 
 def check(command: Command, principal: Principal | None, limits: Limits) -> None:
@@ -66,24 +55,13 @@ def check(command: Command, principal: Principal | None, limits: Limits) -> None
     try:
         prepare(key, body, principal.identity if principal else "", limits)
     except Rejected as exc:
-        raise rejection(exc.reason, exc.detail or exc.reason) from None
+        raise rejected_error(Outcome("rejected", exc.reason, exc.detail), _ids(command)) from None
 
 
 async def send(
-    gateway: CommandGateway | None,
-    command: Command,
-    principal: Principal | None,
-    *,
-    wait: bool,
+    gateway: CommandGateway, command: Command, principal: Principal | None, *, wait: bool
 ) -> Outcome:
     """Publish `command` for `principal`; refuse (as `ApiError`) what the worker refused."""
-    if gateway is None:
-        raise ApiError(
-            503,
-            "writes-unavailable",
-            "this API process has no broker gateway for writes",
-            headers={"Retry-After": "1"},
-        )
     try:
         outcome = await gateway.send(command, principal, wait=wait)
     except BrokerUnavailable as exc:
@@ -94,6 +72,5 @@ async def send(
             headers={"Retry-After": str(exc.retry_after_s)},
         ) from None
     if outcome.status == "rejected":
-        reason = outcome.reason or "rejected"
-        raise rejection(reason, outcome.message or f"the registry refused the command: {reason}")
+        raise rejected_error(outcome, _ids(command))
     return outcome

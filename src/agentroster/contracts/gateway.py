@@ -11,6 +11,10 @@ broker user for a key.
 
 from __future__ import annotations
 
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
 #: The header naming the API key principal a gateway command speaks for.
 PRINCIPAL_HEADER = "x-agentroster-principal"
 #: Identities of API key principals start with this; broker users' identities are their names.
@@ -20,3 +24,28 @@ IDENTITY_PREFIX = "key:"
 def key_identity(principal: str) -> str:
     """The identity of an API key principal ("" stays "": no identity)."""
     return IDENTITY_PREFIX + principal if principal else ""
+
+
+#: RabbitMQ's direct reply-to pseudo-queue. The gateway consumes it (no-ack) on the channel it
+#: publishes on and sets it as `reply_to`; the broker rewrites that to a name starting with
+#: `REPLY_TO_PREFIX`, which routes back to that channel only.
+DIRECT_REPLY_TO = "amq.rabbitmq.reply-to"
+#: The worker answers only `reply_to` names starting with this, and only for gateway users:
+#: a reply can never be made to land in an ordinary queue.
+REPLY_TO_PREFIX = DIRECT_REPLY_TO + "."
+
+
+class CommandReply(BaseModel):
+    """The worker's answer to a gateway command that asked for one (HTTP `?wait=true`).
+
+    Sent to the command's `reply_to` (direct reply-to) with its `correlation_id`, after the
+    command's batch committed (`applied`: `reason` is the store's outcome, e.g. `applied`,
+    `duplicate`, `unknown-agent`, `stale-card`) or after it was dead-lettered (`rejected`:
+    `reason` is the dead-letter reason).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    outcome: Literal["applied", "rejected"]
+    reason: str = Field(max_length=64)
+    message: str = Field(default="", max_length=1024)

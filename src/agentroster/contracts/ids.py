@@ -25,7 +25,8 @@ AMQP_DEFAULT_USER = "guest"
 
 AgentId = Annotated[str, StringConstraints(pattern=AGENT_ID_PATTERN)]
 #: Instance ids appear in Redis keys and logs: printable, no spaces, bounded.
-InstanceId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:@-]{1,128}$")]
+INSTANCE_ID_PATTERN = r"^[A-Za-z0-9._:@-]{1,128}$"
+InstanceId = Annotated[str, StringConstraints(pattern=INSTANCE_ID_PATTERN)]
 
 
 def is_agent_id(value: str) -> bool:

@@ -24,7 +24,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agentroster.api import dispatch
 from agentroster.api.auth import Principal, authenticate, authorize_write
-from agentroster.api.body import read_body
 from agentroster.api.deps import StateDep
 from agentroster.api.errors import ERROR_RESPONSES, ErrorResponse
 from agentroster.api.peer_cards import (
@@ -133,7 +132,7 @@ _BODY_SCHEMA = {
 async def heartbeat(request: Request, state: StateDep) -> Response:
     """Register or renew the agent of an oo-a2a-registry heartbeat (see the module docstring)."""
     settings = state.settings
-    hb, card, url = _parse(await read_body(request, settings.max_message_bytes))
+    hb, card, url = _parse(await request.body())
     try:
         agent_id = heartbeat_agent_id(card["name"], url)
     except ValueError as exc:
@@ -143,7 +142,7 @@ async def heartbeat(request: Request, state: StateDep) -> Response:
     fields: dict[str, Any] = {
         "agent_id": agent_id,
         "instance_id": heartbeat_instance_id(url),
-        "seq": dispatch.api_seq(),
+        "seq": dispatch.seq_clock(request).next(),
         "ttl_s": interval * STALE_MULTIPLIER,
         "interval_s": interval,
         "card": card,

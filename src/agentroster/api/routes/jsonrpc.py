@@ -21,7 +21,6 @@ from redis.exceptions import RedisError
 
 from agentroster.api import dispatch
 from agentroster.api.auth import Principal, Unauthenticated, authenticate, authorize_write
-from agentroster.api.body import read_body
 from agentroster.api.deps import ApiState, StateDep
 from agentroster.api.errors import ApiError, ErrorResponse
 from agentroster.api.jsonrpc import (
@@ -147,7 +146,7 @@ async def register_agent(session: Session, params: RegisterParams) -> dict[str, 
     command = Register(
         agent_id=agent_id,
         instance_id=JSONRPC_INSTANCE,
-        seq=dispatch.api_seq(),
+        seq=dispatch.seq_clock(session.request).next(),
         ttl_s=settings.ttl_max_s,
         card=card,
         sent_at=datetime.now(UTC),
@@ -239,7 +238,7 @@ async def unregister_agent(session: Session, params: AgentIdParams) -> dict[str,
     command = Deregister(
         agent_id=agent_id,
         instance_id=JSONRPC_INSTANCE,
-        seq=dispatch.api_seq(),
+        seq=dispatch.seq_clock(session.request).next(),
         reason="unregistered",
         sent_at=datetime.now(UTC),
     )
@@ -335,7 +334,7 @@ refused by the registry, each with `data` saying why. A body over
 )
 async def jsonrpc(request: Request, state: StateDep) -> Response:
     """Dispatch a JSON-RPC request or batch (see the description)."""
-    body = await read_body(request, state.settings.max_message_bytes)
+    body = await request.body()
     session = Session(request, state)
     calls = parse(body)
     if isinstance(calls, list):
