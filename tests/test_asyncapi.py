@@ -175,8 +175,11 @@ def test_every_channel_names_its_exchange_and_address(
                 NAMES.commands_exchange,
                 NAMES.events_exchange,
                 NAMES.dead_letter_exchange,
+                "",  # the default exchange: only the worker's replies to the write gateway
             }, channel_id
-            assert exchange["type"] in {"topic", "fanout"}
+            if not exchange["name"]:
+                assert channel["address"].startswith("amq.rabbitmq.reply-to."), channel_id
+            assert exchange["type"] in {"topic", "fanout", "direct"}
             assert exchange["durable"] is True
             if exchange["type"] == "topic":  # a fanout exchange routes by no key
                 assert channel["address"], channel_id
@@ -364,8 +367,10 @@ def test_registry_receives_commands_and_sends_events(registry: dict[str, Any]) -
     sends = operations_by_kind(registry, "send")
     assert set(receives) == set(COMMAND_KINDS)
     assert {f"agent.{kind}" for kind in EVENT_KINDS} | {None} == set(sends)  # None: dead letters
-    for operation in registry["operations"].values():
-        assert operation["bindings"]["amqp"]["deliveryMode"] == 2
+    for operation_id, operation in registry["operations"].items():
+        # replies to the write gateway are transient: none outlives the gateway's wait
+        persistent = not operation_id.startswith("amq.rabbitmq.reply-to")
+        assert operation["bindings"]["amqp"]["deliveryMode"] == (2 if persistent else 1)
 
 
 def test_a_new_declaration_must_be_documented(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -15,7 +15,15 @@ any registry name.
     role                configure         write               read
     agent               -                 commands exchange   - (--subscribe: events stream)
     subscriber          own queues        own queues          own queues, events, events stream
-    registry            registry names    registry names      commands, dead-letter, events
+    registry            registry names    registry names,     commands, dead-letter, events
+                                          amq.default
+
+The registry's *write* on `amq.default` (the default exchange, as RabbitMQ names it in
+permission checks) is for its replies to the API's write gateway, which go to the gateway's
+direct reply-to name (`amq.rabbitmq.reply-to.*`) through the default exchange. RabbitMQ cannot
+narrow it further (topic permissions apply to topic exchanges only), so the registry's user
+could publish to any queue by name; the worker only ever publishes there to direct reply-to
+names, for commands of gateway users.
 
 Every regex is anchored; names come from `Topology`, agent ids from shell-style globs.
 """
@@ -28,6 +36,8 @@ from dataclasses import dataclass
 from agentroster.contracts import COMMAND_KINDS, Topology
 from agentroster.contracts.ids import is_agent_id
 
+#: The default exchange ("") as RabbitMQ names it when it checks a permission.
+DEFAULT_EXCHANGE = "amq.default"
 #: Matches no resource name (RabbitMQ's idiom for "no permission").
 NOTHING = "^$"
 #: Names of queues the server generated (`queue.declare` with an empty name): RabbitMQ refuses
@@ -158,12 +168,14 @@ def registry_grant(topology: Topology) -> Grant:
     """The registry's worker and API: declares, publishes and consumes its own names only.
 
     *configure* and *write* on every exchange and queue of the registry (it declares them all,
-    publishes events and dead letters, binds its queues); *read* on the commands queue (to
+    publishes events and dead letters, binds its queues), *write* on the default exchange
+    (replies to the API's write gateway: see the module docstring); *read* on the commands queue (to
     consume) and on the exchanges its queues are bound to (commands, dead-letter, events).
     """
     _check_prefix(topology)
     # the commands and dead-letter queues are named as their exchanges: dict.fromkeys dedups
     own = dict.fromkeys((*topology.exchanges, *topology.queues))
+    writes = (*own, DEFAULT_EXCHANGE)
     read = dict.fromkeys(
         (topology.commands_queue, topology.dead_letter_exchange, topology.events_exchange)
     )
@@ -171,7 +183,7 @@ def registry_grant(topology: Topology) -> Grant:
         role="registry",
         permissions=VhostPermissions(
             configure=_one_of(*map(_name, own)),
-            write=_one_of(*map(_name, own)),
+            write=_one_of(*map(_name, writes)),
             read=_one_of(*map(_name, read)),
         ),
     )

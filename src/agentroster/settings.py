@@ -22,7 +22,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from agentroster.contracts import DEFAULT_MAX_CARD_BYTES
 from agentroster.contracts.commands import MAX_ENDPOINTS
-from agentroster.contracts.ids import AGENT_ID_PATTERN
+from agentroster.contracts.ids import AGENT_ID_PATTERN, broker_user
 from agentroster.contracts.topology import (
     DEFAULT_BROKER_URL,
     DEFAULT_DELIVERY_LIMIT,
@@ -455,6 +455,7 @@ class Settings(BaseSettings):
             max_index_terms=self.max_index_terms,
             max_term_bytes=self.max_term_bytes,
             require_identity=self.require_identity,
+            gateway_users=frozenset(self.gateway_users or [broker_user(self.broker_url)]),
         )
 
     @model_validator(mode="after")

@@ -136,9 +136,14 @@ def test_the_registry_grant_covers_its_own_names_only() -> None:
         "reg.dead-letter",
         "reg.events",
     ]
-    for other in ("other.commands", "reg.commandsx", "xreg.events", "amq.default", "reg-x.events"):
+    for other in ("other.commands", "reg.commandsx", "xreg.events", "reg-x.events"):
         for regex in (perms.configure, perms.write, perms.read):
             assert not allows(regex, other), (regex, other)
+    # the default exchange: written only (replies to the write gateway's direct reply-to)
+    assert allows(perms.write, "amq.default")
+    assert not allows(perms.configure, "amq.default")
+    assert not allows(perms.read, "amq.default")
+    assert not allows(perms.write, "amq.topic")
     assert registry_grant(NAMES).topic_permissions == ()
 
 

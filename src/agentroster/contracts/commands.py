@@ -107,7 +107,8 @@ class Heartbeat(_Command):
         "non-ASCII characters not escaped, array items in order, the keys of every object "
         "sorted by Unicode code point), as Python's orjson writes it with `OPT_SORT_KEYS`. A "
         "digest that differs from the registered card's still renews the lease (the registry "
-        "counts a stale card); only `register` changes the card.",
+        "counts a stale card); only `register` changes the card. The empty string states no "
+        "card (e.g. an HTTP heartbeat without one): the lease is renewed, nothing counted.",
     )
 
 

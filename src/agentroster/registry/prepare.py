@@ -33,6 +33,8 @@ from agentroster.contracts import (
 )
 from agentroster.contracts.commands import LABEL_KEY_PATTERN
 from agentroster.contracts.endpoints import PRINTABLE, URL_PATTERN
+from agentroster.contracts.gateway import PRINCIPAL_HEADER, key_identity
+from agentroster.contracts.ids import AMQP_DEFAULT_USER
 from agentroster.registry.terms import index_terms, search_text
 
 
@@ -89,6 +91,8 @@ class Limits:
     max_skills: int = 128
     max_index_terms: int = 256
     max_term_bytes: int = 512
+    #: Broker users whose commands may speak for an API key (`PRINCIPAL_HEADER`).
+    gateway_users: frozenset[str] = frozenset({AMQP_DEFAULT_USER})
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +142,34 @@ def prepare_heartbeat(command: Heartbeat, user_id: str, limits: Limits) -> Prepa
         user_id=user_id,
         digest=command.card_digest,
     )
+
+
+#: Longest principal name a gateway command may name (the key store's names are shorter).
+MAX_PRINCIPAL_CHARS = 128
+
+
+def speaker(user_id: str | None, principal: object, limits: Limits) -> str | None:
+    """The identity a command speaks for: its broker user, or for a gateway user's command with
+    `PRINCIPAL_HEADER` (`principal` is that header's value, None when absent), the API key's.
+
+    From anyone but a gateway user the header is a forgery: `Rejected("forbidden")`.
+    """
+    if principal is None:
+        return user_id
+    if user_id not in limits.gateway_users:
+        raise Rejected(
+            "forbidden",
+            f"only a gateway user (AGENTROSTER_GATEWAY_USERS) may set the {PRINCIPAL_HEADER} "
+            f"header; {'user ' + repr(user_id) if user_id else 'a message without user_id'} "
+            "is not one",
+        )
+    if not isinstance(principal, str) or len(principal) > MAX_PRINCIPAL_CHARS:
+        raise Rejected(
+            "invalid-schema",
+            f"the {PRINCIPAL_HEADER} header must be a string of at most "
+            f"{MAX_PRINCIPAL_CHARS} characters",
+        )
+    return key_identity(principal)
 
 
 def kind_from_routing_key(routing_key: str) -> tuple[str, str]:

@@ -32,6 +32,7 @@ from agentroster.specification._messages import (
     DEAD_LETTER_HEADERS,
     DEAD_LETTER_MESSAGE,
     DEAD_LETTER_PAYLOAD,
+    REPLY_MESSAGE,
     cloud_events_headers_schema,
     command_message_id,
     dead_letter_headers_schema,
@@ -71,7 +72,18 @@ _REGISTRY_IDENTITY = (
     "RabbitMQ; the registry binds an agent to the identity of its first registration. Every "
     "event carries the registry's own broker user as `user_id`, so subscribers can tell the "
     "registry's events from anyone else's. `agentroster broker grant-registry USER` gives "
-    "the registry's user configure, write and read on the registry's names only."
+    "the registry's user configure, write and read on the registry's names only.\n\n"
+    "HTTP writes: the API publishes an HTTP agent's commands as any agent would, with its own "
+    "broker user as `user_id` and the API key's principal in the header "
+    "`x-agentroster-principal`. The registry takes that header only from a gateway user "
+    "(`AGENTROSTER_GATEWAY_USERS`, by default the registry's own broker user): the command "
+    "then speaks for the identity `key:<principal>` (an empty header: no identity), and "
+    "ownership, quotas and `AGENTROSTER_REQUIRE_IDENTITY` apply to it as to any identity. "
+    "A command carrying the header from any other user is dead-lettered `forbidden`. A "
+    "gateway user's command may set `reply_to` to a direct reply-to name "
+    "(`amq.rabbitmq.reply-to.*`) and a `correlation_id`: after its batch committed, or after "
+    "it was dead-lettered, the registry publishes a `CommandReply` there through the default "
+    "exchange; any other `reply_to` is ignored."
 )
 
 
@@ -130,6 +142,11 @@ def registry_document(settings: Settings) -> dict[str, Any]:
             (DEAD_LETTER_MESSAGE,),
             summary="Park a rejected command, with the reason, before acknowledging it.",
             bound_queues=((rabbit.dead_letter_queue, _key(rabbit.dead_letter_queue)),),
+        ),
+        Channel(
+            worker.reply_publisher,
+            (REPLY_MESSAGE,),
+            summary="Tell the API's write gateway what became of a command it waits for.",
         ),
     ]
     return _document(
@@ -312,7 +329,12 @@ def _document(
                 "`*` in a binding matches every agent.",
                 "examples": ["weather"],
                 "location": "$message.payload#/agent_id",
-            }
+            },
+            "token": {
+                "description": "The rest of the direct reply-to name RabbitMQ gave the "
+                "gateway's command as `reply_to` (it names the gateway's channel).",
+                "location": "$message.header#/reply_to",
+            },
         },
     )
     check(completed)

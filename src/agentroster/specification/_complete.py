@@ -176,7 +176,7 @@ def _complete_channel(
             f"{_describe_exchange(exchange)}."
         )
     else:
-        if amqp["exchange"]["name"] != exchange.name:
+        if amqp["exchange"].get("name", "") != exchange.name:
             raise RuntimeError(f"{_channel_id(channel)}: exchange {amqp['exchange']['name']}")
         binding = {"is": "routingKey", "exchange": exchange_obj}
         notes.append(f"Published to the {_describe_exchange(exchange)}.")
@@ -272,6 +272,8 @@ def _queue(queue: RabbitQueue, vhost: str, binding_key: str | None = None) -> di
 
 
 def _describe_exchange(exchange: RabbitExchange) -> str:
+    if not exchange.name:
+        return "default exchange (the routing key names the queue)"
     durable = "durable" if exchange.durable else "transient"
     return f"{exchange.type.value} exchange `{exchange.name}` ({durable})"
 

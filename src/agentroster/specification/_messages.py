@@ -72,6 +72,7 @@ def event_message_id(kind: EventKind) -> str:
 
 
 DEAD_LETTER_MESSAGE = "rejectedCommand"
+REPLY_MESSAGE = "commandReply"
 DEAD_LETTER_PAYLOAD = "RejectedCommand"
 
 # --- examples, built with the contract's own models so they always validate ------------------
@@ -360,6 +361,26 @@ def messages(topology: Topology, source: str) -> dict[str, MessageSpec]:
                 ROUTING_KEY_HEADER: Topology.command_key("rain", "heartbeat"),
             },
             "payload": command_example("heartbeat"),
+        },
+    )
+    catalog[REPLY_MESSAGE] = MessageSpec(
+        id=REPLY_MESSAGE,
+        title="command reply",
+        summary="What became of a gateway command that asked (HTTP writes, `?wait=true`).",
+        description=(
+            "Published by the registry through the default exchange to the command's "
+            "`reply_to`, with its `correlation_id`, after the command's batch committed "
+            "(`applied`) or after it was dead-lettered (`rejected`), only for a command of a "
+            "gateway user (`AGENTROSTER_GATEWAY_USERS`) whose `reply_to` is a direct reply-to "
+            "name (`amq.rabbitmq.reply-to.*`). Transient, best effort: a gateway that stopped "
+            "waiting has answered without it."
+        ),
+        payload="CommandReply",
+        message_type=None,
+        example={
+            "name": "applied",
+            "summary": "A heartbeat the registry applied",
+            "payload": {"outcome": "applied", "reason": "applied", "message": ""},
         },
     )
     return catalog

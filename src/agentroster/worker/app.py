@@ -32,6 +32,7 @@ from agentroster.contracts import (
     Register,
     Topology,
 )
+from agentroster.contracts.gateway import REPLY_TO_PREFIX, CommandReply
 from agentroster.contracts.ids import broker_user
 from agentroster.settings import Settings
 from agentroster.store.outbox import Outbox
@@ -113,6 +114,19 @@ class Worker:
             description="Rejected commands, body unchanged, reason in x-agentroster-reason.",
             schema=CommandPayload,
         )
+        # the default exchange, to the gateway's direct reply-to name (never persisted: a
+        # reply outlives neither the gateway's channel nor its wait)
+        self.reply_publisher = self.broker.publisher(
+            routing_key=REPLY_TO_PREFIX + "{token}",
+            mandatory=False,
+            persist=False,
+            title="amq.rabbitmq.reply-to:reply",
+            description="The outcome of a gateway command that asked for one (HTTP writes "
+            "with ?wait=true): published to the default exchange with the command's "
+            "`reply_to` (only a direct reply-to name, `amq.rabbitmq.reply-to.*`, and only for "
+            "a gateway user's command) as routing key and its `correlation_id`.",
+            schema=CommandReply,
+        )
         limits = settings.limits()
         self.batcher = CommandBatcher(
             self.store,
@@ -123,6 +137,7 @@ class Worker:
             batch_max=settings.batch_max,
             batch_max_bytes=settings.batch_max_bytes,
             linger_s=settings.batch_linger_ms / 1000,
+            replier=self._reply,
         )
         self.consumer = CommandConsumer(
             settings.broker_url,
@@ -171,6 +186,15 @@ class Worker:
         # after the consumer: the reaper holds while the commands connection is down
         self._tasks.append(asyncio.create_task(self.reaper.run(), name="agentroster-reaper"))
         log.info("worker started: consuming %s", self.names.commands_queue)
+
+    async def _reply(self, reply_to: str, correlation_id: str | None, reply: CommandReply) -> None:
+        """Publish one gateway reply (see `reply_publisher`)."""
+        await self.reply_publisher.publish(
+            reply.model_dump_json().encode(),
+            routing_key=reply_to,
+            correlation_id=correlation_id,
+            content_type="application/json",
+        )
 
     async def reaper_hold_reason(self) -> str | None:
         """Why leases must not expire now: renewals may be unheard (invariant 3)."""

@@ -20,14 +20,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from aio_pika.abc import AbstractIncomingMessage
 from redis.exceptions import ResponseError
 
 from agentroster.cancellation import raise_if_cancelling
-from agentroster.registry.prepare import Limits, Prepared, Rejected, prepare
+from agentroster.contracts.gateway import PRINCIPAL_HEADER, REPLY_TO_PREFIX, CommandReply
+from agentroster.registry.prepare import Limits, Prepared, Rejected, prepare, speaker
 from agentroster.store.redis_store import (
     AGENT_QUOTA,
     FORBIDDEN,
@@ -46,12 +47,19 @@ from agentroster.worker.metrics import WorkerMetrics
 log = logging.getLogger(__name__)
 
 
+#: Sends a gateway's reply: (reply_to, correlation_id, reply).
+Replier = Callable[[str, str | None, CommandReply], Awaitable[None]]
+
+
 @dataclass(slots=True)
 class _Item:
     message: AbstractIncomingMessage
     command: Prepared | None
     rejected: Rejected | None
     requeue: bool = False
+    #: Where the gateway wants the outcome (direct reply-to), for a gateway user's command.
+    reply_to: str | None = None
+    code: int | None = None
 
 
 class CommandBatcher:
@@ -68,6 +76,7 @@ class CommandBatcher:
         batch_max: int = 500,
         batch_max_bytes: int = 1024 * 1024,
         linger_s: float = 0.005,
+        replier: Replier | None = None,
     ) -> None:
         self._store = store
         self._dead_letters = dead_letters
@@ -77,6 +86,7 @@ class CommandBatcher:
         self._batch_max = batch_max
         self._batch_max_bytes = batch_max_bytes
         self._linger_s = linger_s
+        self._replier = replier
         self._pending: list[_Item] = []
         self._wakeup = asyncio.Event()
         self._idle = asyncio.Event()
@@ -84,6 +94,7 @@ class CommandBatcher:
 
     async def on_message(self, message: AbstractIncomingMessage) -> None:
         """aio-pika consumer callback: validate and queue; the flusher does the rest."""
+        reply_to = None
         try:
             problem = undecodable(message)
             if problem is not None:
@@ -96,12 +107,18 @@ class CommandBatcher:
                     f"commands are taken only from the exchange {self._exchange!r}, "
                     f"not {message.exchange!r}",
                 )
-            command = prepare(
-                message.routing_key or "", message.body, message.user_id, self._limits
-            )
-            item = _Item(message, command, None)
+            user = message.user_id
+            headers = message.headers
+            principal = headers.get(PRINCIPAL_HEADER) if headers else None
+            if message.reply_to and user in self._limits.gateway_users:
+                # only a gateway is answered, and only on direct reply-to: a reply can never
+                # be made to land in some queue of the publisher's choosing
+                reply_to = _direct_reply_to(message.reply_to)
+            identity = speaker(user, principal, self._limits)
+            command = prepare(message.routing_key or "", message.body, identity, self._limits)
+            item = _Item(message, command, None, reply_to=reply_to)
         except Rejected as rejected:
-            item = _Item(message, None, rejected)
+            item = _Item(message, None, rejected, reply_to=reply_to)
         except Exception as exc:  # a bug of ours must not leave the delivery unsettled
             log.exception("could not validate a command")
             item = _Item(message, None, Rejected("internal-error", repr(exc)))
@@ -150,6 +167,7 @@ class CommandBatcher:
         outcomes: Counter[tuple[str, str]] = Counter()
         for item, code in zip(commands, codes, strict=True):
             assert item.command is not None
+            item.code = code
             if code is None:
                 item.requeue = True  # failed in Redis itself: the delivery limit decides
             elif code in REJECTED_BY_STORE:
@@ -183,6 +201,31 @@ class CommandBatcher:
             if item.requeue:
                 await item.message.nack(requeue=True)
         await _ack_all(batch)
+        if self._replier is not None:
+            await self._reply([item for item in batch if item.reply_to and not item.requeue])
+
+    async def _reply(self, items: list[_Item]) -> None:
+        """Tell the gateways that asked what became of their commands (best effort: a gateway
+        that gave up waiting has answered 202 already)."""
+        if not items:
+            return
+        assert self._replier is not None
+        sends = []
+        for item in items:
+            assert item.reply_to is not None
+            if item.rejected is not None:
+                detail = item.rejected.detail[:1024]
+                reply = CommandReply(
+                    outcome="rejected", reason=item.rejected.reason, message=detail
+                )
+            else:
+                reply = CommandReply(
+                    outcome="applied", reason=OUTCOMES.get(item.code or 0, "applied")
+                )
+            sends.append(self._replier(item.reply_to, item.message.correlation_id, reply))
+        for result in await asyncio.gather(*sends, return_exceptions=True):
+            if isinstance(result, BaseException):
+                log.debug("could not reply to a gateway: %s", result)
 
     async def _apply(self, commands: Sequence[Prepared]) -> list[int | None]:
         """One script call for the batch; Redis outages are waited out, never dropped."""
@@ -238,6 +281,13 @@ def rejection(code: int, command: Prepared, quotas: Quotas) -> Rejected:
         f"agent {command.agent_id!r} already has {quotas.instances_per_agent} live instances "
         "(AGENTROSTER_MAX_INSTANCES_PER_AGENT)",
     )
+
+
+def _direct_reply_to(reply_to: str) -> str | None:
+    """`reply_to` if it names a direct reply-to channel (and is printable), else None."""
+    if reply_to.startswith(REPLY_TO_PREFIX) and not is_undecodable(reply_to):
+        return reply_to
+    return None
 
 
 def undecodable(message: AbstractIncomingMessage) -> str | None:

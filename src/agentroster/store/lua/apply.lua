@@ -108,7 +108,9 @@ for c = 0, n - 1 do
     else
       local before = renew(a, i, seq, tonumber(ARGV[o + F_TTL_MS]))
       became_live(a, before, false)
-      codes[#codes + 1] = (digest == ARGV[o + F_DIGEST]) and APPLIED or STALE_CARD
+      -- an empty digest states no card (HTTP heartbeats may omit it): not counted as stale
+      local stated = ARGV[o + F_DIGEST]
+      codes[#codes + 1] = (stated == '' or digest == stated) and APPLIED or STALE_CARD
     end
   else -- deregister
     local ik = K_INSTANCE(a, i)
