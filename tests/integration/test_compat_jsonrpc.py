@@ -162,8 +162,8 @@ async def test_writes_need_a_key_and_reads_do_not(rpc: Rpc) -> None:
     error = await rpc.error("unregister_agent", {"agent_id": "a"}, headers=wrong)
     assert error["code"] == -32002
     assert rpc.gateway.sent == []
-    answer = await rpc("list_agents", headers={})
-    assert answer["result"]["count"] == 0
+    assert (await rpc("list_agents", headers={}))["result"]["count"] == 0
+    assert (await rpc("list_agents", headers=wrong))["result"]["count"] == 0  # key not read
 
 
 async def test_a_key_for_other_agents_is_forbidden(
@@ -325,4 +325,6 @@ async def test_reads_need_a_key_where_the_registry_says_so(
     """AGENTROSTER_READ_REQUIRES_KEY: a read without a key is -32002; with one it answers."""
     async with open_rpc(settings, read_requires_key=True) as rpc:
         assert (await rpc.error("list_agents", headers={}))["code"] == -32002
+        wrong = {"Authorization": "Bearer " + "x" * 40}
+        assert (await rpc.error("get_agent", ["a"], headers=wrong))["code"] == -32002
         assert (await rpc.result("list_agents"))["count"] == 0

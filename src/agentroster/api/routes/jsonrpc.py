@@ -113,8 +113,11 @@ class Session:
         return authorize_write(await self.principal(), agent_id)
 
     async def may_read(self) -> None:
-        """Refuse a read without a key where reads need one (`AGENTROSTER_READ_REQUIRES_KEY`)."""
-        if await self.principal() is None and self.state.settings.read_requires_key:
+        """Refuse a read without a valid key where reads need one
+        (`AGENTROSTER_READ_REQUIRES_KEY`); elsewhere reads never look at the key."""
+        if not self.state.settings.read_requires_key:
+            return
+        if await self.principal() is None:
             raise Unauthenticated("reads need an API key: Authorization: Bearer <key>")
 
 
