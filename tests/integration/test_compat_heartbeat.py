@@ -299,3 +299,20 @@ async def test_a_rejected_outcome_reaches_the_client(registry: Registry) -> None
     registry.gateway.outcome = Outcome("rejected", "quota-exceeded", "too many agents")
     error = error_of(await registry.http.post(HEARTBEAT, json=body(oo_card())), 409)
     assert error["code"] == "quota-exceeded"
+
+
+@pytest.mark.parametrize("url", ["http://h/a b", "http://h/\x00", "http://[::1/", "x" * 5000])
+async def test_a_hostile_url_is_refused_next_to_valid_traffic(registry: Registry, url: str) -> None:
+    """A card URL the registry cannot use: 422 with the reason, nothing sent; an honest agent
+    heartbeating beside it is registered as ever."""
+    honest = RegistryClient(registry_url=registry.url, agent_card=oo_card(), interval=30)
+    assert await honest.send_once() is not None
+    hostile = body(oo_card())
+    hostile["agent_card"]["supportedInterfaces"][0]["url"] = url
+    error = error_of(await registry.http.post(HEARTBEAT, json=hostile), 422)
+    assert error["code"] in {"invalid-card", "invalid-schema"}
+    assert await honest.send_once() is not None
+    assert len(registry.gateway.sent) == 2
+    assert {s.command.agent_id for s in registry.gateway.sent} == {
+        heartbeat_agent_id("Weather Bot", "http://127.0.0.1:9/weather")
+    }
