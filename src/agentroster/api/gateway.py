@@ -183,11 +183,14 @@ class AmqpGateway(CommandGateway):
 
     async def _ready(self) -> AbstractExchange:
         """The commands exchange on an open confirming channel, connecting if need be."""
-        exchange, channel = self._exchange, self._channel
-        if exchange is not None and channel is not None and not channel.is_closed:
-            return exchange
+        if self._usable() and self._exchange is not None:
+            return self._exchange
+        connection = self._connection
+        if connection is not None and not connection.connected.is_set():
+            # aio-pika reconnects by itself: until then, refuse at once rather than wait
+            raise BrokerUnavailable("the broker connection is down (reconnecting)")
         async with self._lock:
-            if self._exchange is not None and self._channel and not self._channel.is_closed:
+            if self._usable() and self._exchange is not None:
                 return self._exchange
             if time.monotonic() - self._failed_at < CONNECT_BACKOFF_S:
                 raise BrokerUnavailable("the broker was unreachable a moment ago")
@@ -198,6 +201,16 @@ class AmqpGateway(CommandGateway):
                 self._failed_at = time.monotonic()
                 await self._discard_channel()
                 raise BrokerUnavailable(_describe(exc)) from None
+
+    def _usable(self) -> bool:
+        """Whether the channel is open on a connected connection."""
+        channel, connection = self._channel, self._connection
+        return (
+            channel is not None
+            and not channel.is_closed
+            and connection is not None
+            and connection.connected.is_set()
+        )
 
     async def _open(self) -> AbstractExchange:
         if self._connection is None:
