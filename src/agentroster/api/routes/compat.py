@@ -118,7 +118,9 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
     },
     401: {"model": ErrorResponse, "description": "A key is needed, or it is not valid."},
     403: {"model": ErrorResponse, "description": "The key may not write this agent."},
+    409: {"model": ErrorResponse, "description": "`quota-exceeded`: too many agents."},
     413: {"model": ErrorResponse, "description": "The body is too large."},
+    429: {"model": ErrorResponse, "description": "The key is over its rate (Retry-After)."},
     **ERROR_RESPONSES,
 }
 _BODY_SCHEMA = {
