@@ -22,6 +22,7 @@ from pydantic import SecretStr
 from redis.asyncio import Redis
 
 from agentroster.api import create_api
+from agentroster.api.gateway import CommandGateway
 from agentroster.contracts import Topology
 from agentroster.settings import Settings
 
@@ -405,11 +406,16 @@ class RunningProgram:
 
 @contextlib.asynccontextmanager
 async def serve_api(
-    settings: Settings, registries: tuple[CollectorRegistry, ...] = (), *, wait_ready: bool = True
+    settings: Settings,
+    registries: tuple[CollectorRegistry, ...] = (),
+    *,
+    wait_ready: bool = True,
+    gateway: CommandGateway | None = None,
 ) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client (base URL http://registry.test) of a freshly built API, lifespan running,
-    its read model loaded unless `wait_ready` is false (an API without Redis never loads it)."""
-    app = create_api(settings, registries=registries)
+    its read model loaded unless `wait_ready` is false (an API without Redis never loads it);
+    `gateway` takes its writes."""
+    app = create_api(settings, registries=registries, gateway=gateway)
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(
@@ -421,3 +427,26 @@ async def serve_api(
             async with asyncio.timeout(30):  # only against a hang
                 await model.loaded()
         yield client
+
+
+@contextlib.asynccontextmanager
+async def serve_http(app: Any) -> AsyncIterator[str]:
+    """Serve an ASGI app with uvicorn on a local port, in this process; yields its base URL.
+
+    The socket listens before uvicorn starts: a client may connect at once (uvicorn accepts
+    after the app's lifespan has started), so nothing waits for "started".
+    """
+    import uvicorn  # the server extra: only the tests that serve over TCP need it
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()

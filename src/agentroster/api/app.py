@@ -29,7 +29,7 @@ from agentroster.api.page_cache import PageCache
 from agentroster.api.params import reject_repeated_query_parameters
 from agentroster.api.probes import PROBE_TIMEOUT_S, BrokerProbe
 from agentroster.api.read_model import ReadModel
-from agentroster.api.routes import agents, events, health, keys, wellknown, writes
+from agentroster.api.routes import agents, compat, events, health, jsonrpc, keys, wellknown, writes
 from agentroster.api.streams import StreamHub
 from agentroster.settings import Settings
 from agentroster.store.api_keys import KeyStore
@@ -146,4 +146,6 @@ def create_api(
     app.include_router(events.router, dependencies=[ReadAccess], responses=READ_RESPONSES)
     app.include_router(keys.router)
     app.include_router(writes.router)
+    app.include_router(compat.router)
+    app.include_router(jsonrpc.router)
     return app

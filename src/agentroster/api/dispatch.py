@@ -1,0 +1,76 @@
+"""Send a command for a compatibility endpoint: checked as the worker would, then through the
+gateway.
+
+The peers' clients are answered at once, so what the worker would dead-letter is refused here
+first, with the same reason (`registry.prepare` is the worker's own check): a peer client that
+only logs failures gets a 4xx it can log, rather than a 202 for a registration that never
+happens. What only the worker can know (the agent belongs to another identity) comes back as
+the outcome of a `wait`ed send. Statuses are those of the REST writes
+(`write_answers.rejected_error`); a broker that does not confirm is 503 `broker-unavailable`
+with `Retry-After`.
+"""
+
+from __future__ import annotations
+
+from fastapi import Request
+
+from agentroster.api.auth import Principal
+from agentroster.api.errors import ApiError
+from agentroster.api.gateway import BrokerUnavailable, CommandGateway, Outcome
+from agentroster.api.write_answers import SeqClock, rejected_error
+from agentroster.contracts import Topology
+from agentroster.contracts.commands import Command, Deregister, Heartbeat, Register
+from agentroster.contracts.topology import CommandKind
+from agentroster.registry.prepare import Limits, Rejected, prepare
+
+
+def seq_clock(request: Request) -> SeqClock:
+    """The API process's one seq clock, shared with the REST writes (kept on the app)."""
+    clock: SeqClock | None = getattr(request.app.state, "agentroster_seq_clock", None)
+    if clock is None:
+        clock = request.app.state.agentroster_seq_clock = SeqClock()
+    return clock
+
+
+def kind_of(command: Command) -> CommandKind:
+    """The command's kind, as its routing key names it."""
+    match command:
+        case Register():
+            return "register"
+        case Heartbeat():
+            return "heartbeat"
+        case Deregister():
+            return "deregister"
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _ids(command: Command) -> dict[str, object]:
+    return {"agent_id": command.agent_id, "instance_id": command.instance_id, "seq": command.seq}
+
+
+def check(command: Command, principal: Principal | None, limits: Limits) -> None:
+    """Refuse, as `ApiError`, a command the worker would dead-letter on its own content."""
+    key = Topology.command_key(command.agent_id, kind_of(command))
+    body = command.model_dump_json(exclude_none=True).encode()
+    try:
+        prepare(key, body, principal.identity if principal else "", limits)
+    except Rejected as exc:
+        raise rejected_error(Outcome("rejected", exc.reason, exc.detail), _ids(command)) from None
+
+
+async def send(
+    gateway: CommandGateway, command: Command, principal: Principal | None, *, wait: bool
+) -> Outcome:
+    """Publish `command` for `principal`; refuse (as `ApiError`) what the worker refused."""
+    try:
+        outcome = await gateway.send(command, principal, wait=wait)
+    except BrokerUnavailable as exc:
+        raise ApiError(
+            503,
+            "broker-unavailable",
+            f"the broker did not take the command; retry later ({exc})",
+            headers={"Retry-After": str(exc.retry_after_s)},
+        ) from None
+    if outcome.status == "rejected":
+        raise rejected_error(outcome, _ids(command))
+    return outcome
