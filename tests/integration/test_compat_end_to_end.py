@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from agentroster.api import create_api
 from agentroster.api.peer_cards import heartbeat_agent_id
 from agentroster.settings import Settings
-from agentroster.worker import Worker
+from agentroster.worker import Worker, create_worker
 from tests.helpers import EventCollector, serve_http
 
 KEY = "k" * 40
@@ -46,19 +46,35 @@ async def registry(settings: Settings, worker: Worker) -> AsyncIterator[Registry
         yield Registry(url, http)
 
 
+@dataclass
+class CardServer:
+    """An agent's well-known card on a local port, and the requests that reached it."""
+
+    url: str
+    requests: list[str]
+
+
 @pytest.fixture
-async def agent_url() -> AsyncIterator[str]:
+async def card_server() -> AsyncIterator[CardServer]:
     """An agent serving its A2A card at its well-known paths on a local port."""
     app = FastAPI()
     holder: dict[str, Any] = {}
+    requests: list[str] = []
 
     @app.get("/.well-known/agent-card.json")
     async def card() -> dict[str, Any]:
+        requests.append("/.well-known/agent-card.json")
         return dict(holder["card"])
 
     async with serve_http(app) as url:
         holder["card"] = card_of(url).model_dump(exclude_none=True)
-        yield url
+        yield CardServer(url, requests)
+
+
+@pytest.fixture
+def agent_url(card_server: CardServer) -> str:
+    """The URL of an agent serving its card."""
+    return card_server.url
 
 
 def card_of(url: str) -> AgentCard:
@@ -176,3 +192,61 @@ async def test_jsonrpc_errors_end_to_end(registry: Registry) -> None:
         registry, "register_agent", {"agent_card": {**card, "skills": [{"id": "\x01"}]}}
     )
     assert (bad["error"]["code"], bad["error"]["data"]["code"]) == (-32006, "invalid-card")
+
+
+@pytest.fixture
+async def verifying_registry(settings: Settings, cleanup: None) -> AsyncIterator[Registry]:
+    """A registry whose card checks may fetch from 127.0.0.0/8 (where the test's agent is)."""
+    local = Settings.model_validate(
+        {**settings.model_dump(), "bootstrap_admin_key": KEY, "verify_networks": ["127.0.0.0/8"]}
+    )
+    async with (
+        create_worker(local),
+        serve_http(create_api(local)) as url,
+        httpx.AsyncClient(base_url=url) as http,
+    ):
+        yield Registry(url, http)
+
+
+async def test_registry_client_agent_is_verified_by_its_served_card(
+    verifying_registry: Registry, card_server: CardServer, events: EventCollector
+) -> None:
+    """The worker fetches the card the agent serves, once: discovery says `verified: true`,
+    filters on it, and the client's next heartbeat answer says so too."""
+    registry = verifying_registry
+    agent_id = heartbeat_agent_id("Forecaster", card_server.url)
+    client = RegistryClient(
+        registry_url=registry.keyed_url(), agent_card=card_of(card_server.url), interval=2
+    )
+    assert await client.send_once() is not None
+    await events.wait_until(lambda _: bool(events.of("updated", "verified")))
+    [checked] = events.of("updated", "verified")
+    assert (checked.agent_id, checked.data["verified"]) == (agent_id, True)
+    answer = await client.send_once()
+    assert answer is not None
+    assert answer.verified is True
+    page = await registry.http.get(
+        "/v1/agents", params={"verified": "true", "min_revision": checked.revision}
+    )
+    assert [a["agent_id"] for a in page.json()["agents"]] == [agent_id]
+    assert page.json()["agents"][0]["verified"] is True
+    assert card_server.requests == ["/.well-known/agent-card.json"]  # once, not per heartbeat
+
+
+async def test_a_card_at_a_forbidden_address_is_never_fetched(
+    registry: Registry, card_server: CardServer, events: EventCollector
+) -> None:
+    """127.0.0.1 is not among the allowed networks here: `verified: false`, and the agent's
+    server received nothing."""
+    agent_id = heartbeat_agent_id("Forecaster", card_server.url)
+    client = RegistryClient(
+        registry_url=registry.keyed_url(), agent_card=card_of(card_server.url), interval=2
+    )
+    assert await client.send_once() is not None
+    await events.wait_until(lambda _: bool(events.of("updated", "verified")))
+    [checked] = events.of("updated", "verified")
+    assert (checked.agent_id, checked.data["verified"]) == (agent_id, False)
+    answer = await client.send_once()
+    assert answer is not None
+    assert answer.verified is False
+    assert card_server.requests == []

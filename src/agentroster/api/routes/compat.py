@@ -39,10 +39,6 @@ from agentroster.store.reader import RegistryReader
 
 router = APIRouter(tags=["compat"])
 
-#: Whether `Register` can ask the worker to fetch and check the agent's well-known card.
-REGISTER_HAS_VERIFY = "verify" in Register.model_fields
-
-
 class HeartbeatRequest(BaseModel):
     """oo-a2a-registry's heartbeat body: the agent's A2A card (v0.3 or v1.0) and interval."""
 
@@ -107,7 +103,7 @@ async def discovered_verified(reader: RegistryReader, agent_id: str) -> bool:
     record = await reader.get_agent(agent_id)
     if record is None:
         return False
-    return getattr(record, "verified", None) is True or record.view.get("verified") is True
+    return record.verified is True
 
 
 _RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -149,9 +145,8 @@ async def heartbeat(request: Request, state: StateDep) -> Response:
         "interval_s": interval,
         "card": card,
         "sent_at": datetime.now(UTC),
+        "verify": True,  # oo-a2a-registry verifies every agent it registers
     }
-    if REGISTER_HAS_VERIFY:
-        fields["verify"] = True  # oo-a2a-registry verifies every agent it registers
     command = Register.model_validate(fields)
     dispatch.check(command, principal, settings.limits())
     await dispatch.send(state.gateway, command, principal, wait=True)

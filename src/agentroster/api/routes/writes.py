@@ -264,9 +264,8 @@ async def _register(
 ) -> Response:
     ttl_s = body.ttl_s or state.settings.http_ttl_s
     fields: dict[str, Any] = {}
-    if body.verify is not None and "verify" in Register.model_fields:
-        fields["verify"] = body.verify
-    # TODO(issue 13): `verify` travels once the Register contract has it (card verification).
+    if body.verify:  # sent only when asked: the contract's default is False
+        fields["verify"] = True
     if (where := non_finite_at(body.card)) is not None:
         raise RequestValidationError(
             [{"loc": ("body", "card", *where.split(".")), "msg": "NaN and Infinity are not JSON"}]
