@@ -24,6 +24,7 @@ BENCHES = [
     "bench.discovery.__main__",
     "bench.faults",
     "bench.heartbeats.__main__",
+    "bench.http_floor",
     "bench.http_writes",
     "bench.latency",
     "bench.limits",
