@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from agentroster.api.auth import Principal
-from agentroster.api.dispatch import kind_of
-from agentroster.api.gateway import BrokerUnavailable, CommandGateway, Outcome
+from agentroster.api.gateway import BrokerUnavailable, CommandGateway, Outcome, command_kind
 from agentroster.contracts import Topology
 from agentroster.contracts.commands import Command
 from agentroster.registry.prepare import Limits, Rejected, prepare
@@ -68,7 +67,7 @@ class StoreGateway(RecordingGateway):
     async def apply(self, command: Command, principal: Principal | None) -> Outcome:
         """Prepare and apply the command; a rejection is the outcome the worker would report."""
         assert self.store is not None
-        key = Topology.command_key(command.agent_id, kind_of(command))
+        key = Topology.command_key(command.agent_id, command_kind(command))
         body = command.model_dump_json(exclude_none=True).encode()
         try:
             prepared = prepare(key, body, principal.identity if principal else "", self.limits)

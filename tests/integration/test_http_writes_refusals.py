@@ -141,7 +141,7 @@ async def test_a_key_outside_its_pattern_is_forbidden_and_nothing_published(
             "/v1/agents/billing/instances/i1", json={"card": a2a_card("billing")}
         )
         details = error(refused, 403, "forbidden")["details"]
-        assert details == {"scope": "agent", "agent_patterns": ["weather-*"]}
+        assert details == {"agent_id": "billing", "scope": "agent", "agent_patterns": ["weather-*"]}
         assert spy.sent == []
         # an invalid body with a foreign agent: still 403 first (the key is checked first)
         error(await api.put("/v1/agents/billing/instances/i1", json={"nope": 1}), 403, "forbidden")

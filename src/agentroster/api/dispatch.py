@@ -1,5 +1,5 @@
-"""Send a command for a compatibility endpoint: checked as the worker would, then through the
-gateway.
+"""Send an HTTP write's command through the gateway: the REST writes publish with `publish`; the
+compatibility endpoints `check` it as the worker would first, then `send` it.
 
 The peers' clients are answered at once, so what the worker would dead-letter is refused here
 first, with the same reason (`registry.prepare` is the worker's own check): a peer client that
@@ -16,11 +16,10 @@ from fastapi import Request
 
 from agentroster.api.auth import Principal
 from agentroster.api.errors import ApiError
-from agentroster.api.gateway import BrokerUnavailable, CommandGateway, Outcome
+from agentroster.api.gateway import BrokerUnavailable, CommandGateway, Outcome, command_kind
 from agentroster.api.write_answers import SeqClock, rejected_error
 from agentroster.contracts import Topology
-from agentroster.contracts.commands import Command, Deregister, Heartbeat, Register
-from agentroster.contracts.topology import CommandKind
+from agentroster.contracts.commands import Command
 from agentroster.registry.prepare import Limits, Rejected, prepare
 
 
@@ -32,25 +31,13 @@ def seq_clock(request: Request) -> SeqClock:
     return clock
 
 
-def kind_of(command: Command) -> CommandKind:
-    """The command's kind, as its routing key names it."""
-    match command:
-        case Register():
-            return "register"
-        case Heartbeat():
-            return "heartbeat"
-        case Deregister():
-            return "deregister"
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
 def _ids(command: Command) -> dict[str, object]:
     return {"agent_id": command.agent_id, "instance_id": command.instance_id, "seq": command.seq}
 
 
 def check(command: Command, principal: Principal | None, limits: Limits) -> None:
     """Refuse, as `ApiError`, a command the worker would dead-letter on its own content."""
-    key = Topology.command_key(command.agent_id, kind_of(command))
+    key = Topology.command_key(command.agent_id, command_kind(command))
     body = command.model_dump_json(exclude_none=True).encode()
     try:
         prepare(key, body, principal.identity if principal else "", limits)
@@ -58,12 +45,12 @@ def check(command: Command, principal: Principal | None, limits: Limits) -> None
         raise rejected_error(Outcome("rejected", exc.reason, exc.detail), _ids(command)) from None
 
 
-async def send(
+async def publish(
     gateway: CommandGateway, command: Command, principal: Principal | None, *, wait: bool
 ) -> Outcome:
-    """Publish `command` for `principal`; refuse (as `ApiError`) what the worker refused."""
+    """Publish `command` for `principal`: its outcome, or 503 `broker-unavailable`."""
     try:
-        outcome = await gateway.send(command, principal, wait=wait)
+        return await gateway.send(command, principal, wait=wait)
     except BrokerUnavailable as exc:
         raise ApiError(
             503,
@@ -71,6 +58,13 @@ async def send(
             f"the broker did not take the command; retry later ({exc})",
             headers={"Retry-After": str(exc.retry_after_s)},
         ) from None
+
+
+async def send(
+    gateway: CommandGateway, command: Command, principal: Principal | None, *, wait: bool
+) -> Outcome:
+    """Publish `command` for `principal`; refuse (as `ApiError`) what the worker refused."""
+    outcome = await publish(gateway, command, principal, wait=wait)
     if outcome.status == "rejected":
         raise rejected_error(outcome, _ids(command))
     return outcome

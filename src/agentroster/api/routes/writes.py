@@ -22,11 +22,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agentroster.api.auth import Principal, authenticate, authorize_write
 from agentroster.api.deps import AgentIdPath, StateDep
+from agentroster.api.dispatch import publish, seq_clock
 from agentroster.api.errors import ERROR_RESPONSES, ApiError, ErrorResponse
-from agentroster.api.gateway import BrokerUnavailable, Outcome
+from agentroster.api.gateway import Outcome
 from agentroster.api.write_answers import (
     MAX_SEQ,
-    SeqClock,
     heartbeat_in_s,
     rejected_error,
     retry_after,
@@ -179,26 +179,6 @@ async def writer(
 WriterDep = Annotated[Principal, Depends(writer)]
 
 
-def _clock(request: Request) -> SeqClock:
-    """The process's one seq clock (kept on the app: one per API process)."""
-    clock: SeqClock | None = getattr(request.app.state, "agentroster_seq_clock", None)
-    if clock is None:
-        clock = request.app.state.agentroster_seq_clock = SeqClock()
-    return clock
-
-
-async def _send(state: StateDep, command: Command, principal: Principal, wait: bool) -> Outcome:
-    try:
-        return await state.gateway.send(command, principal, wait=wait)
-    except BrokerUnavailable as exc:
-        raise ApiError(
-            503,
-            "broker-unavailable",
-            f"the broker did not take the command; retry later ({exc})",
-            headers={"Retry-After": str(exc.retry_after_s)},
-        ) from None
-
-
 def _answer(
     command: Command,
     outcome: Outcome,
@@ -274,7 +254,7 @@ async def _register(
         Register,
         agent_id=agent_id,
         instance_id=instance_id,
-        seq=body.seq or _clock(request).next(),
+        seq=body.seq or seq_clock(request).next(),
         ttl_s=ttl_s,
         interval_s=body.interval_s,
         idle_ttl_s=body.idle_ttl_s,
@@ -284,7 +264,7 @@ async def _register(
         sent_at=datetime.now(UTC),
         **fields,
     )
-    outcome = await _send(state, command, principal, wait)
+    outcome = await publish(state.gateway, command, principal, wait=wait)
     granted = _bounds(state).clamp_ms(ttl_s) / 1000
     return _answer(
         command,
@@ -363,12 +343,12 @@ async def heartbeat_instance(
         Heartbeat,
         agent_id=agent_id,
         instance_id=instance_id,
-        seq=body.seq or _clock(request).next(),
+        seq=body.seq or seq_clock(request).next(),
         ttl_s=ttl_s,
         card_digest=body.card_digest or "",
         sent_at=datetime.now(UTC),
     )
-    outcome = await _send(state, command, principal, wait)
+    outcome = await publish(state.gateway, command, principal, wait=wait)
     granted = _bounds(state).clamp_ms(ttl_s) / 1000
     return _answer(command, outcome, ttl_s=granted, next_s=heartbeat_in_s(granted))
 
@@ -395,9 +375,9 @@ async def deregister_instance(
         Deregister,
         agent_id=agent_id,
         instance_id=instance_id,
-        seq=seq or _clock(request).next(),
+        seq=seq or seq_clock(request).next(),
         reason=reason,
         sent_at=datetime.now(UTC),
     )
-    outcome = await _send(state, command, principal, wait)
+    outcome = await publish(state.gateway, command, principal, wait=wait)
     return _answer(command, outcome, ttl_s=None, next_s=None)
