@@ -16,7 +16,7 @@ from fastapi import Depends, FastAPI
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
-from agentroster import __version__
+from agentroster import __version__, tracing
 from agentroster.api.auth import READ_RESPONSES, ReadAccess
 from agentroster.api.body_limit import BodyLimitMiddleware
 from agentroster.api.deps import ApiState
@@ -35,6 +35,9 @@ from agentroster.settings import Settings
 from agentroster.store.api_keys import KeyStore
 from agentroster.store.outbox import Outbox
 from agentroster.store.reader import RegistryReader
+
+#: Probes and the metrics scrape make no spans (regular expressions searched in the URL).
+UNTRACED_PATHS = "/healthz,/readyz,/metrics"
 
 DESCRIPTION = """\
 Discovery of the agents in an agentroster registry.
@@ -139,6 +142,14 @@ def create_api(
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(NoSniffMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_message_bytes)
+    if tracing.enabled():  # outermost: a SERVER span per request (not per SSE chunk)
+        from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+
+        app.add_middleware(
+            OpenTelemetryMiddleware,
+            excluded_urls=UNTRACED_PATHS,
+            exclude_spans=["receive", "send"],
+        )
     # discovery needs a key when AGENTROSTER_READ_REQUIRES_KEY says so; health stays open
     app.include_router(agents.router, dependencies=[ReadAccess], responses=READ_RESPONSES)
     app.include_router(health.router)

@@ -39,6 +39,7 @@ from agentroster.store.reader import RegistryReader
 
 router = APIRouter(tags=["compat"])
 
+
 class HeartbeatRequest(BaseModel):
     """oo-a2a-registry's heartbeat body: the agent's A2A card (v0.3 or v1.0) and interval."""
 
