@@ -78,7 +78,7 @@ def trace_headers(headers: Mapping[str, Any] | None) -> dict[str, str]:
         return {}
     found = {TRACEPARENT: parent}
     state = headers.get(TRACESTATE)
-    if isinstance(state, str) and len(state) <= MAX_TRACESTATE and _TRACESTATE.fullmatch(state):
+    if isinstance(state, str) and 0 < len(state) <= MAX_TRACESTATE and _TRACESTATE.fullmatch(state):
         found[TRACESTATE] = state
     return found
 
