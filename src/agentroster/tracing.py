@@ -39,7 +39,8 @@ TRACESTATE = "tracestate"
 TRACER_NAME = "agentroster"
 #: W3C Trace Context, version 00: `00-<trace id>-<parent id>-<flags>` (an all-zero trace or
 #: parent id is invalid; the propagator refuses those by itself).
-_TRACEPARENT = re.compile(r"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
+TRACEPARENT_PATTERN = "[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}"
+_TRACEPARENT = re.compile(TRACEPARENT_PATTERN)
 #: The longest `tracestate` kept: W3C allows 32 members, and vendors keep them short.
 MAX_TRACESTATE = 512
 _TRACESTATE = re.compile(r"[\x20-\x7e]*")
