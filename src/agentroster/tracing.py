@@ -2,9 +2,10 @@
 
 Tracing is opt-in: it is on only when `opentelemetry-api` is importable *and* a tracer
 provider has been set in the process (the registry's commands do that from the standard
-`OTEL_*` variables, see `agentroster.telemetry`; an agent's application sets its own). Off,
-`enabled()` is False and every helper here is a shared no-op: no span, no header, no
-allocation of a context (bench/README.md, Tracing, has the cost).
+`OTEL_*` variables, see `agentroster.telemetry`; an agent's application sets its own, before
+its Beacons and Rosters connect: they decide once, when they connect). Off, `enabled()` is
+False and every helper here is a shared no-op: no span, no header, no allocation of a
+context (bench/README.md, Tracing, has the cost).
 
 On the wire (the AsyncAPI documents list them): a command or event carries the AMQP headers
 `traceparent` and, when there is one, `tracestate`, as W3C Trace Context defines them. What a
@@ -132,13 +133,17 @@ def publishing(
     routing_key: str,
     message_id: str | None = None,
     parent: Context | None = None,
+    *,
+    traced: bool | None = None,
 ) -> contextlib.AbstractContextManager[dict[str, Any] | None]:
     """A PRODUCER span around one publish, yielding the headers to send (its context).
 
     Yields None when tracing is off: the message is sent as before. `parent` (a context from
     `extract`) makes the span its child; by default it is a child of the current span.
+    `traced` is `enabled()` as the caller decided it once (asking costs a look into the
+    environment, about a microsecond: bench/README.md, Tracing); None asks now.
     """
-    if not enabled():
+    if not (enabled() if traced is None else traced):
         return _OFF
     return _producer(destination, routing_key, message_id, parent)
 
@@ -176,10 +181,16 @@ def start_processing(
 
 
 def processing(
-    destination: str, routing_key: str, headers: Mapping[str, Any] | None, message_id: str | None
+    destination: str,
+    routing_key: str,
+    headers: Mapping[str, Any] | None,
+    message_id: str | None,
+    *,
+    traced: bool | None = None,
 ) -> contextlib.AbstractContextManager[Span | None]:
-    """A CONSUMER span, current while one received message is handled (None when off)."""
-    if not enabled():
+    """A CONSUMER span, current while one received message is handled (None when off);
+    `traced` as for `publishing`."""
+    if not (enabled() if traced is None else traced):
         return _OFF
     span = start_processing(destination, routing_key, headers, message_id)
     return trace.use_span(span, end_on_exit=True)

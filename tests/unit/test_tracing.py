@@ -76,6 +76,7 @@ def connected_publisher() -> tuple[CommandPublisher, FakeExchange]:
     publisher._connection = cast(Any, object())
     publisher._channel = cast(Any, OpenChannel())
     publisher._exchange = cast(Any, exchange)
+    publisher._traced = tracing.enabled()  # as connect() decides it
     return publisher, exchange
 
 

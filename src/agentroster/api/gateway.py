@@ -115,6 +115,8 @@ class AmqpGateway(CommandGateway):
         self._topology = Topology(prefix)
         self._user_id = broker_user(broker_url)
         self._wait_s = wait_s
+        #: decided once (`tracing.publishing`): the process set its tracer provider before
+        self._traced = tracing.enabled()
         self._connection_name = connection_name or f"{prefix}-api-gateway"
         self._connection: AbstractRobustConnection | None = None
         self._channel: AbstractChannel | None = None
@@ -157,7 +159,9 @@ class AmqpGateway(CommandGateway):
             self._waiting[correlation_id] = reply
         try:
             # a child of the HTTP request's span, when tracing is on
-            with tracing.publishing(exchange.name, routing_key, correlation_id) as trace_headers:
+            with tracing.publishing(
+                exchange.name, routing_key, correlation_id, traced=self._traced
+            ) as trace_headers:
                 message = aio_pika.Message(
                     command.model_dump_json(exclude_none=True).encode(),
                     content_type="application/json",

@@ -92,12 +92,15 @@ class CommandPublisher:
         self._exchange: AbstractExchange | None = None
         #: Set each time the connection came back after a loss (the Beacon beats at once).
         self.reconnected = asyncio.Event()
+        #: Whether publishes are traced, decided when connecting (`tracing.publishing`).
+        self._traced = False
 
     async def connect(self) -> Self:
         """Connect (robustly: it reconnects by itself) and look up the commands exchange.
 
         Raises `RegistryNotDeclared` when the exchange does not exist.
         """
+        self._traced = tracing.enabled()
         self._connection = await aio_pika.connect_robust(
             self._url,
             client_properties={"connection_name": "agentroster-client"},
@@ -138,7 +141,9 @@ class CommandPublisher:
             exchange = await self._open_channel()
         routing_key = Topology.command_key(command.agent_id, kind)
         message_id = uuid.uuid4().hex
-        with tracing.publishing(exchange.name, routing_key, message_id) as trace_headers:
+        with tracing.publishing(
+            exchange.name, routing_key, message_id, traced=self._traced
+        ) as trace_headers:
             message = aio_pika.Message(
                 command_json(command),
                 content_type="application/json",

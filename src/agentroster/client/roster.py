@@ -408,13 +408,16 @@ class Roster:
             else self._listed_at - STREAM_MARGIN
         )
         received = False
+        traced = tracing.enabled()  # once per connection (asking looks into os.environ)
         async for event in stream_events(broker_url, self._prefix, start):
             try:
                 revision = int(orjson.loads(event.body)["revision"])
             except (ValueError, KeyError, TypeError):
                 raise BadEvent(f"a stream event without a revision at {event.offset}") from None
             # a CONSUMER span in the trace of the command that caused the event (tracing on)
-            with tracing.processing(self._events_exchange, event.routing_key, event.headers, None):
+            with tracing.processing(
+                self._events_exchange, event.routing_key, event.headers, None, traced=traced
+            ):
                 received |= self._apply(revision, event.kind, event.body)
             self._stream_offset = event.offset
         return received

@@ -65,6 +65,7 @@ class OutboxRelay:
         self._window = window
         self._chunk = chunk
         self.owner = f"{socket.gethostname()}-{secrets.token_hex(4)}"
+        self._traced = tracing.enabled()
 
     async def run(self) -> None:
         """Relay until cancelled; the lock is given up on the way out."""
@@ -113,14 +114,14 @@ class OutboxRelay:
         if not caused_by:
             await self._send(event, headers)
             return
-        if not tracing.enabled():
+        if not self._traced:
             await self._send(event, {**headers, **caused_by})  # passed on as it came
             return
         routing_key = self._topology.event_key(event.kind, event.agent_id)
         parent = tracing.extract(caused_by)
         event_id = event.event_id(self._topology.prefix)
         with tracing.publishing(
-            self._topology.events_exchange, routing_key, event_id, parent
+            self._topology.events_exchange, routing_key, event_id, parent, traced=True
         ) as own:
             await self._send(event, {**headers, **(own or caused_by)})
 
