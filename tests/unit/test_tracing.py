@@ -7,6 +7,8 @@ import asyncio
 import io
 import json
 import logging
+import subprocess
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -371,3 +373,23 @@ def test_configure_tracing_sets_no_provider_unless_asked() -> None:
     assert not tracing.enabled()
     assert configure_tracing({"OTEL_TRACES_EXPORTER": "console"}) is True
     assert tracing.enabled()
+
+
+def test_without_opentelemetry_installed_the_client_publishes_as_before() -> None:
+    """The base install has no OpenTelemetry: the helpers are no-ops, nothing fails."""
+    program = """
+import sys
+sys.modules["opentelemetry"] = None  # as if not installed: every import of it fails
+from agentroster import tracing
+assert not tracing.available() and not tracing.enabled()
+with tracing.publishing("x.commands", "agent.a.heartbeat", "m") as headers:
+    assert headers is None
+assert tracing.extract({"traceparent": sys.argv[1]}) is None
+assert tracing.current_ids() is None
+import agentroster.client  # the Beacon and Roster import it
+print("ok")
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", program, PARENT], capture_output=True, text=True, check=False
+    )
+    assert done.stdout.strip() == "ok", done.stderr
