@@ -38,8 +38,8 @@ TRACEPARENT = "traceparent"
 TRACESTATE = "tracestate"
 #: The instrumentation scope of every span agentroster makes.
 TRACER_NAME = "agentroster"
-#: W3C Trace Context, version 00: `00-<trace id>-<parent id>-<flags>` (an all-zero trace or
-#: parent id is invalid; the propagator refuses those by itself).
+#: W3C Trace Context: `<version>-<trace id>-<parent id>-<flags>`, lower-case hex (version `ff`
+#: and all-zero ids are invalid too: `trace_headers` refuses them).
 TRACEPARENT_PATTERN = "[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}"
 _TRACEPARENT = re.compile(TRACEPARENT_PATTERN)
 #: The longest `tracestate` kept: W3C allows 32 members, and vendors keep them short.
@@ -76,13 +76,22 @@ def trace_headers(headers: Mapping[str, Any] | None) -> dict[str, str]:
     if not headers:
         return {}
     parent = headers.get(TRACEPARENT)
-    if not isinstance(parent, str) or not _TRACEPARENT.fullmatch(parent):
+    if not isinstance(parent, str) or not _TRACEPARENT.fullmatch(parent) or _invalid(parent):
         return {}
     found = {TRACEPARENT: parent}
     state = headers.get(TRACESTATE)
     if isinstance(state, str) and 0 < len(state) <= MAX_TRACESTATE and _TRACESTATE.fullmatch(state):
         found[TRACESTATE] = state
     return found
+
+
+def _invalid(traceparent: str) -> bool:
+    """A well-formed traceparent that W3C still rules out."""
+    return (
+        traceparent.startswith("ff")
+        or traceparent[3:35] == "0" * 32
+        or traceparent[36:52] == "0" * 16
+    )
 
 
 def pack(headers: Mapping[str, str]) -> str:

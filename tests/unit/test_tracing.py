@@ -220,8 +220,22 @@ async def test_with_tracing_off_the_worker_passes_the_context_on_as_it_came() ->
         {tracing.TRACEPARENT: 7},
         {tracing.TRACEPARENT: {"nested": PARENT}},
         {tracing.TRACESTATE: "vendor=1"},
+        {tracing.TRACEPARENT: "00-" + "0" * 32 + "-b7ad6b7169203331-01"},
+        {tracing.TRACEPARENT: "00-0af7651916cd43dd8448eb211c80319c-" + "0" * 16 + "-01"},
+        {tracing.TRACEPARENT: "ff" + PARENT[2:]},
     ],
-    ids=["huge", "upper-case", "newline", "bytes", "number", "table", "state-alone"],
+    ids=[
+        "huge",
+        "upper-case",
+        "newline",
+        "bytes",
+        "number",
+        "table",
+        "state-alone",
+        "zero-trace-id",
+        "zero-parent-id",
+        "version-ff",
+    ],
 )
 @pytest.mark.usefixtures("untraced")
 async def test_a_malformed_trace_context_is_dropped_and_the_command_applied(
