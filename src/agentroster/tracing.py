@@ -25,8 +25,13 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 try:
-    from opentelemetry import propagate, trace
+    from opentelemetry import trace
     from opentelemetry.trace import NoOpTracerProvider, ProxyTracerProvider, SpanKind
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    #: W3C Trace Context alone, whatever OTEL_PROPAGATORS says: it is the wire contract's
+    #: (no `baggage` either: nothing else a caller put in its context rides on our messages)
+    _W3C = TraceContextTextMapPropagator()
 except ImportError:  # the base install does not need OpenTelemetry
     trace = None  # type: ignore[assignment]
 
@@ -119,7 +124,7 @@ def extract(headers: Mapping[str, Any] | None) -> Context | None:
     if trace is None:
         return None
     found = trace_headers(headers)
-    return propagate.extract(found) if found else None
+    return _W3C.extract(found) if found else None
 
 
 def _attributes(
@@ -169,7 +174,7 @@ def _producer(
         attributes=_attributes(destination, routing_key, "send", message_id),
     ):
         carrier: dict[str, Any] = {}
-        propagate.inject(carrier)
+        _W3C.inject(carrier)
         yield carrier
 
 
@@ -208,5 +213,5 @@ def processing(
 def span_headers(span: Span) -> dict[str, str]:
     """The trace headers that make a message a child of `span`."""
     carrier: dict[str, str] = {}
-    propagate.inject(carrier, context=trace.set_span_in_context(span))
+    _W3C.inject(carrier, context=trace.set_span_in_context(span))
     return carrier

@@ -15,14 +15,18 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 import aio_pika
+import httpx
 import pytest
 from aio_pika.abc import AbstractIncomingMessage
-from opentelemetry import trace
+from fastapi import FastAPI
+from opentelemetry import baggage, trace
+from opentelemetry import context as otel_context
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
 from agentroster import tracing
+from agentroster.api.http_tracing import instrument
 from agentroster.client._publisher import CommandPublisher
 from agentroster.contracts import Heartbeat, Topology
 from agentroster.contracts.commands import command_json
@@ -407,3 +411,42 @@ print("ok")
         [sys.executable, "-c", program, PARENT], capture_output=True, text=True, check=False
     )
     assert done.stdout.strip() == "ok", done.stderr
+
+
+@pytest.mark.usefixtures("spans")
+def test_only_w3c_trace_context_is_injected_never_baggage() -> None:
+    context = baggage.set_baggage("secret", "from-an-http-caller")
+    token = otel_context.attach(context)
+    try:
+        with tracing.publishing("x.commands", "agent.a.heartbeat", "m") as headers:
+            assert headers is not None
+            assert set(headers) == {tracing.TRACEPARENT}
+    finally:
+        otel_context.detach(token)
+
+
+async def test_http_spans_are_named_by_route_and_continue_the_callers_trace(
+    spans: InMemorySpanExporter,
+) -> None:
+    app = FastAPI()
+    instrument(app)
+
+    @app.get("/v1/agents/{agent_id}")
+    async def agent(agent_id: str) -> dict[str, str]:
+        return {"agent_id": agent_id}
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://api.test") as http:
+        found = await http.get("/v1/agents/some-agent", headers={"traceparent": PARENT})
+        assert found.status_code == 200
+        assert (await http.get("/healthz")).status_code == 200
+    (request,) = [s for s in spans.get_finished_spans() if s.kind is SpanKind.SERVER]
+    assert request.name == "GET /v1/agents/{agent_id}"  # not one name per agent
+    assert request.attributes is not None
+    assert request.attributes["http.route"] == "/v1/agents/{agent_id}"
+    assert request.parent is not None
+    assert ids(PARENT) == (span_ids(request)[0], f"{request.parent.span_id:016x}")

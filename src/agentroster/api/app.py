@@ -36,9 +36,6 @@ from agentroster.store.api_keys import KeyStore
 from agentroster.store.outbox import Outbox
 from agentroster.store.reader import RegistryReader
 
-#: Probes and the metrics scrape make no spans (regular expressions searched in the URL).
-UNTRACED_PATHS = "/healthz,/readyz,/metrics"
-
 DESCRIPTION = """\
 Discovery of the agents in an agentroster registry.
 
@@ -142,14 +139,10 @@ def create_api(
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(NoSniffMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_message_bytes)
-    if tracing.enabled():  # outermost: a SERVER span per request (not per SSE chunk)
-        from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+    if tracing.enabled():  # outermost: a SERVER span per request (api/http_tracing.py)
+        from agentroster.api.http_tracing import instrument
 
-        app.add_middleware(
-            OpenTelemetryMiddleware,
-            excluded_urls=UNTRACED_PATHS,
-            exclude_spans=["receive", "send"],
-        )
+        instrument(app)
     # discovery needs a key when AGENTROSTER_READ_REQUIRES_KEY says so; health stays open
     app.include_router(agents.router, dependencies=[ReadAccess], responses=READ_RESPONSES)
     app.include_router(health.router)
