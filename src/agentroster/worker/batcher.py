@@ -13,6 +13,14 @@ A command is acknowledged only after its batch committed (invariant 1). The mult
 safe because aiormq runs `on_message` for deliveries in order and it appends before any await,
 so `_pending` is in delivery-tag order and batches settle in that order: a multiple-ack never
 covers a message that is still pending.
+
+Tracing (`agentroster.tracing`, README: Tracing): with it on, each command is a CONSUMER span
+of its own, a child of the context it was published with, from its delivery until its batch
+is settled. A batch mixes many agents' commands, so one span per batch (with a link per
+command) would leave every agent's trace without its apply, and few backends follow links;
+the batch shows as `messaging.batch.message_count` on each span. The span's context goes into
+the command's record for the command's events (`Prepared.trace`); with tracing off, the
+context the command came with goes there instead, if it is well-formed.
 """
 
 from __future__ import annotations
