@@ -116,7 +116,7 @@ def unpack(packed: str) -> dict[str, str]:
 
 
 def extract(headers: Mapping[str, Any] | None) -> Context | None:
-    """The remote context a message's headers carry (None: none, or tracing is off).
+    """The remote context a message's headers carry (None: none, or no OpenTelemetry).
 
     For a subscriber of the registry's events with a consumer of its own: start its span with
     `context=extract(message.headers)` to join the trace of the command that caused the event.
