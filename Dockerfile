@@ -15,7 +15,8 @@ WORKDIR /src
 # only what the wheel is built from (pyproject.toml names README.md as the readme)
 COPY pyproject.toml README.md ./
 COPY src ./src
-RUN /opt/venv/bin/pip install ".[server]"
+# otel: tracing can be turned on with OTEL_* variables alone (README, Tracing)
+RUN /opt/venv/bin/pip install ".[server,otel]"
 
 # --- runtime: the virtualenv alone, run by an unprivileged user ---
 FROM python:3.11-slim

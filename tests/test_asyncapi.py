@@ -282,6 +282,25 @@ def test_payload_examples_are_valid_models(committed: dict[str, dict[str, Any]])
                     AgentEvent.model_validate(example["payload"])
 
 
+def test_commands_and_events_document_the_trace_context_headers(
+    committed: dict[str, dict[str, Any]],
+) -> None:
+    for doc in committed.values():
+        messages = [
+            m
+            for m in doc["components"]["messages"].values()
+            if m["bindings"]["amqp"].get("messageType", "").startswith("agent.")
+            or m["bindings"]["amqp"].get("messageType") in COMMAND_KINDS
+        ]
+        assert len(messages) == len(EVENT_KINDS) + len(COMMAND_KINDS)
+        for message in messages:
+            headers = resolve(doc, message["headers"])
+            assert "traceparent" not in headers.get("required", [])
+            traceparent = headers["properties"]["traceparent"]
+            assert re.fullmatch(traceparent["pattern"], traceparent["examples"][0])
+            assert headers["properties"]["tracestate"]["maxLength"] == 512
+
+
 def test_event_messages_carry_the_cloud_events_headers(
     committed: dict[str, dict[str, Any]],
 ) -> None:
@@ -295,7 +314,8 @@ def test_event_messages_carry_the_cloud_events_headers(
         for message in events:
             headers = resolve(doc, message["headers"])
             assert headers["type"] == "object"
-            assert list(headers["properties"]) == list(CE_HEADERS)
+            # and the optional W3C trace context of the command that caused the event
+            assert list(headers["properties"]) == [*CE_HEADERS, "traceparent", "tracestate"]
             assert set(headers["required"]) == set(CE_HEADERS)
             assert headers["properties"]["cloudEvents_revision"]["type"] == "integer"
             assert all(

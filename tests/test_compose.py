@@ -201,7 +201,8 @@ def test_dockerfile_entrypoint_and_cmd_run_the_cli(
 
 
 def test_dockerfile_basics(dockerfile: list[tuple[str, str]]) -> None:
-    """Slim Python 3.11, the server extra, a non-root user, port 8000, a /healthz check."""
+    """Slim Python 3.11, the server and otel extras, a non-root user, port 8000, a /healthz
+    check."""
 
     def arguments(name: str) -> list[str]:
         return [arguments for instruction, arguments in dockerfile if instruction == name]
@@ -209,7 +210,7 @@ def test_dockerfile_basics(dockerfile: list[tuple[str, str]]) -> None:
     assert arguments("FROM")
     assert all(image.startswith("python:3.11-slim") for image in arguments("FROM"))
     runs = " ".join(arguments("RUN"))
-    assert '".[server]"' in runs
+    assert '".[server,otel]"' in runs  # otel: tracing is turned on by OTEL_* variables alone
     assert "[dev]" not in runs
     assert arguments("USER")
     assert arguments("USER")[-1].split(":")[0] not in {"root", "0"}

@@ -483,8 +483,10 @@ def _settings(host: str | None, port: int | None) -> Settings:
                 )
         raise typer.Exit(2) from None
     from agentroster.logs import configure_logging
+    from agentroster.telemetry import configure_tracing
 
     configure_logging(settings.log_level, settings.log_format)
+    configure_tracing()  # only if OTEL_* variables ask for it
     return settings
 
 

@@ -16,7 +16,7 @@ from fastapi import Depends, FastAPI
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
-from agentroster import __version__
+from agentroster import __version__, tracing
 from agentroster.api.auth import READ_RESPONSES, ReadAccess
 from agentroster.api.body_limit import BodyLimitMiddleware
 from agentroster.api.deps import ApiState
@@ -139,6 +139,10 @@ def create_api(
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(NoSniffMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_message_bytes)
+    if tracing.enabled():  # outermost: a SERVER span per request (api/http_tracing.py)
+        from agentroster.api.http_tracing import instrument
+
+        instrument(app)
     # discovery needs a key when AGENTROSTER_READ_REQUIRES_KEY says so; health stays open
     app.include_router(agents.router, dependencies=[ReadAccess], responses=READ_RESPONSES)
     app.include_router(health.router)

@@ -20,7 +20,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 import aio_pika
 import orjson
@@ -31,6 +31,7 @@ from aio_pika.abc import (
     AbstractRobustConnection,
 )
 
+from agentroster import tracing
 from agentroster.api.auth import Principal
 from agentroster.contracts import CommandKind, Topology
 from agentroster.contracts.commands import Command, Deregister, Heartbeat, Register
@@ -114,6 +115,8 @@ class AmqpGateway(CommandGateway):
         self._topology = Topology(prefix)
         self._user_id = broker_user(broker_url)
         self._wait_s = wait_s
+        #: decided once (`tracing.publishing`): the process set its tracer provider before
+        self._traced = tracing.enabled()
         self._connection_name = connection_name or f"{prefix}-api-gateway"
         self._connection: AbstractRobustConnection | None = None
         self._channel: AbstractChannel | None = None
@@ -147,31 +150,36 @@ class AmqpGateway(CommandGateway):
         exchange = await self._ready()
         kind = command_kind(command)
         correlation_id = uuid.uuid4().hex
-        message = aio_pika.Message(
-            command.model_dump_json(exclude_none=True).encode(),
-            content_type="application/json",
-            type=kind,
-            message_id=correlation_id,
-            timestamp=datetime.now(UTC),
-            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-            user_id=self._user_id,
-            headers={PRINCIPAL_HEADER: principal.name if principal is not None else ""},
-            reply_to=DIRECT_REPLY_TO if wait else None,
-            correlation_id=correlation_id if wait else None,
-        )
+        routing_key = Topology.command_key(command.agent_id, kind)
+        name = principal.name if principal is not None else ""
+        headers: dict[str, Any] = {PRINCIPAL_HEADER: name}
         reply: asyncio.Future[Outcome] | None = None
         if wait:
             reply = asyncio.get_running_loop().create_future()
             self._waiting[correlation_id] = reply
         try:
-            try:
-                async with asyncio.timeout(BROKER_TIMEOUT_S):
-                    await exchange.publish(
-                        message, routing_key=Topology.command_key(command.agent_id, kind)
-                    )
-            except Exception as exc:  # any failure to be confirmed: the client must retry
-                await self._discard_channel()
-                raise BrokerUnavailable(_describe(exc)) from None
+            # a child of the HTTP request's span, when tracing is on
+            with tracing.publishing(
+                exchange.name, routing_key, correlation_id, traced=self._traced
+            ) as trace_headers:
+                message = aio_pika.Message(
+                    command.model_dump_json(exclude_none=True).encode(),
+                    content_type="application/json",
+                    type=kind,
+                    message_id=correlation_id,
+                    timestamp=datetime.now(UTC),
+                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                    user_id=self._user_id,
+                    headers={**headers, **trace_headers} if trace_headers else headers,
+                    reply_to=DIRECT_REPLY_TO if wait else None,
+                    correlation_id=correlation_id if wait else None,
+                )
+                try:
+                    async with asyncio.timeout(BROKER_TIMEOUT_S):
+                        await exchange.publish(message, routing_key=routing_key)
+                except Exception as exc:  # any failure to be confirmed: the client must retry
+                    await self._discard_channel()
+                    raise BrokerUnavailable(_describe(exc)) from None
             if reply is None:
                 return Outcome("accepted")
             try:

@@ -11,9 +11,10 @@ is acknowledged after it was applied: the prefetch bounds what waits in memory.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import aio_pika
 from aio_pika.abc import AbstractIncomingMessage
@@ -27,11 +28,14 @@ PREFETCH = 500
 
 @dataclass(frozen=True, slots=True)
 class StreamEvent:
-    """One event of the stream: its stream offset, its kind (`joined`...) and its body."""
+    """One event of the stream: its stream offset, its kind (`joined`...), its body, and the
+    message's routing key and headers (the trace context among them, see `tracing`)."""
 
     offset: int
     kind: str
     body: bytes
+    routing_key: str = ""
+    headers: Mapping[str, Any] = field(default_factory=dict)
 
 
 async def stream_events(
@@ -60,7 +64,9 @@ async def stream_events(
             parts = (message.routing_key or "").split(".")
             if not isinstance(offset, int) or len(parts) != 3:
                 raise BadEvent(f"not an event of the stream: {message.routing_key!r}")
-            yield StreamEvent(offset, parts[1], message.body)
+            yield StreamEvent(
+                offset, parts[1], message.body, message.routing_key or "", message.headers or {}
+            )
             await message.ack()
         raise ConnectionError("the broker closed the event stream's connection")
     finally:

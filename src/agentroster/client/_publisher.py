@@ -23,6 +23,7 @@ from aiormq.exceptions import (
     ChannelPreconditionFailed,
 )
 
+from agentroster import tracing
 from agentroster.client._errors import CommandRefused, RegistryNotDeclared
 from agentroster.contracts import CommandKind, Deregister, Heartbeat, Register, Topology
 from agentroster.contracts.commands import command_json
@@ -91,12 +92,15 @@ class CommandPublisher:
         self._exchange: AbstractExchange | None = None
         #: Set each time the connection came back after a loss (the Beacon beats at once).
         self.reconnected = asyncio.Event()
+        #: Whether publishes are traced, decided when connecting (`tracing.publishing`).
+        self._traced = False
 
     async def connect(self) -> Self:
         """Connect (robustly: it reconnects by itself) and look up the commands exchange.
 
         Raises `RegistryNotDeclared` when the exchange does not exist.
         """
+        self._traced = tracing.enabled()
         self._connection = await aio_pika.connect_robust(
             self._url,
             client_properties={"connection_name": "agentroster-client"},
@@ -135,16 +139,26 @@ class CommandPublisher:
         if exchange is None or self._channel is None or self._channel.is_closed:
             await self._discard_channel()
             exchange = await self._open_channel()
-        message = aio_pika.Message(
-            command_json(command),
-            content_type="application/json",
-            type=kind,
-            message_id=uuid.uuid4().hex,
-            timestamp=datetime.now(UTC),
-            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-            user_id=self.user_id,
-        )
         routing_key = Topology.command_key(command.agent_id, kind)
+        message_id = uuid.uuid4().hex
+        with tracing.publishing(
+            exchange.name, routing_key, message_id, traced=self._traced
+        ) as trace_headers:
+            message = aio_pika.Message(
+                command_json(command),
+                content_type="application/json",
+                type=kind,
+                message_id=message_id,
+                timestamp=datetime.now(UTC),
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                user_id=self.user_id,
+                headers=trace_headers,
+            )
+            await self._send(exchange, message, routing_key)
+
+    async def _send(
+        self, exchange: AbstractExchange, message: aio_pika.Message, routing_key: str
+    ) -> None:
         try:
             await exchange.publish(message, routing_key=routing_key, mandatory=True)
         except (ChannelAccessRefused, ChannelPreconditionFailed, ChannelNotFoundEntity) as exc:

@@ -46,6 +46,7 @@ import httpx
 import orjson
 from aio_pika.exceptions import AMQPError
 
+from agentroster import tracing
 from agentroster.client._amqp_events import stream_events
 from agentroster.client._changes import MAX_PENDING, Changes, ChangesLost, RosterClosed
 from agentroster.client._listing import RevisionWentBack, list_all
@@ -63,6 +64,7 @@ from agentroster.client.discovery import (
     DiscoveryError,
 )
 from agentroster.client.models import Agent
+from agentroster.contracts import Topology
 
 __all__ = ["Change", "Changes", "ChangesLost", "Roster", "RosterClosed"]
 
@@ -131,6 +133,7 @@ class Roster:
         self._http = httpx.AsyncClient(base_url=base_url, timeout=timeout, transport=http_transport)
         self._broker_url = events_from
         self._prefix = prefix
+        self._events_exchange = Topology(prefix).events_exchange
         self._listed_at = datetime.now(UTC)
         self._stream_offset: int | None = None
         self._synced = asyncio.Event()
@@ -405,12 +408,17 @@ class Roster:
             else self._listed_at - STREAM_MARGIN
         )
         received = False
+        traced = tracing.enabled()  # once per connection (asking looks into os.environ)
         async for event in stream_events(broker_url, self._prefix, start):
             try:
                 revision = int(orjson.loads(event.body)["revision"])
             except (ValueError, KeyError, TypeError):
                 raise BadEvent(f"a stream event without a revision at {event.offset}") from None
-            received |= self._apply(revision, event.kind, event.body)
+            # a CONSUMER span in the trace of the command that caused the event (tracing on)
+            with tracing.processing(
+                self._events_exchange, event.routing_key, event.headers, None, traced=traced
+            ):
+                received |= self._apply(revision, event.kind, event.body)
             self._stream_offset = event.offset
         return received
 

@@ -118,6 +118,8 @@ class Prepared:
     reason: str = ""
     terms: str = ""
     text: str = ""
+    #: The W3C trace context its events carry (`tracing.pack`), '' for none; set by the worker.
+    trace: str = ""
     #: The registration asked for its well-known card to be checked (not stored: the worker
     #: queues the check once the batch committed).
     verify: bool = False

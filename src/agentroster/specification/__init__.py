@@ -33,12 +33,14 @@ from agentroster.specification._messages import (
     DEAD_LETTER_MESSAGE,
     DEAD_LETTER_PAYLOAD,
     REPLY_MESSAGE,
+    TRACE_CONTEXT_HEADERS,
     cloud_events_headers_schema,
     command_message_id,
     dead_letter_headers_schema,
     event_message_id,
     messages,
     payload_examples,
+    trace_context_headers_schema,
 )
 from agentroster.worker import create_worker
 from agentroster.worker.topology import RabbitTopology, rabbit_topology
@@ -161,6 +163,7 @@ def registry_document(settings: Settings) -> dict[str, Any]:
         header_schemas={
             CLOUD_EVENTS_HEADERS: cloud_events_headers_schema(worker.names, settings.event_source),
             DEAD_LETTER_HEADERS: dead_letter_headers_schema(),
+            TRACE_CONTEXT_HEADERS: trace_context_headers_schema(),
         },
     )
 
@@ -202,6 +205,7 @@ def agent_document(settings: Settings) -> dict[str, Any]:
         f"`{names.events_log}` stream queue).\n\n" + _agent_identity(names),
         header_schemas={
             CLOUD_EVENTS_HEADERS: cloud_events_headers_schema(names, settings.event_source),
+            TRACE_CONTEXT_HEADERS: trace_context_headers_schema(),
             # the event subscribers have no handler to type them: the payload is given here
             **_model_schemas(AgentEvent),
         },

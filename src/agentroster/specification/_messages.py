@@ -38,12 +38,14 @@ from agentroster.contracts import (
 from agentroster.contracts.events import CE_SPECVERSION
 from agentroster.contracts.ids import AGENT_ID_PATTERN
 from agentroster.store.outbox import OutboxEvent
+from agentroster.tracing import MAX_TRACESTATE, TRACEPARENT, TRACEPARENT_PATTERN, TRACESTATE
 from agentroster.worker.relay import event_headers
 
 JSON = "application/json"
 #: Version of the AMQP bindings the documents use (asyncapi/bindings, amqp 0.3.0).
 AMQP_BINDING_VERSION = "0.3.0"
 CLOUD_EVENTS_HEADERS = "CloudEventsHeaders"
+TRACE_CONTEXT_HEADERS = "TraceContextHeaders"
 DEAD_LETTER_HEADERS = "DeadLetterHeaders"
 
 
@@ -97,6 +99,7 @@ _EXAMPLE_CARD: dict[str, Any] = {
     "skills": [{"id": "forecast", "name": "Forecast", "tags": ["weather"]}],
 }
 _EXAMPLE_LABELS = {"team": "forecasting"}
+_EXAMPLE_TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
 
 def _dump(model: BaseModel) -> dict[str, Any]:
@@ -224,8 +227,47 @@ def cloud_events_headers_schema(topology: Topology, source: str) -> dict[str, An
         "description": "CloudEvents 1.0 attributes of an event in binary mode: AMQP headers "
         "prefixed `cloudEvents_`; the body is the event data.",
         "type": "object",
-        "properties": {name: attributes[name] for name in CE_HEADERS},
+        "properties": {
+            **{name: attributes[name] for name in CE_HEADERS},
+            **trace_context_properties(
+                "the context of the command that caused the event (with tracing on in the "
+                "registry, of its relay's span, a child of the worker's span for that command)"
+            ),
+        },
         "required": list(CE_HEADERS),
+    }
+
+
+def trace_context_properties(whose: str) -> dict[str, Any]:
+    """The W3C Trace Context headers, optional on every command and event (`tracing`)."""
+    return {
+        TRACEPARENT: {
+            "type": "string",
+            "pattern": f"^{TRACEPARENT_PATTERN}$",
+            "description": f"W3C Trace Context `traceparent`: {whose}. Only when the sender "
+            "traces (OpenTelemetry); the registry drops a malformed one and applies the "
+            "command all the same.",
+            "examples": [_EXAMPLE_TRACEPARENT],
+        },
+        TRACESTATE: {
+            "type": "string",
+            "maxLength": MAX_TRACESTATE,
+            "description": "W3C Trace Context `tracestate` (vendor data), with `traceparent` "
+            "only; printable ASCII.",
+        },
+    }
+
+
+def trace_context_headers_schema() -> dict[str, Any]:
+    """The optional trace context headers of a command."""
+    return {
+        "title": TRACE_CONTEXT_HEADERS,
+        "description": "Optional headers of a command: the W3C trace context of its publisher, "
+        "which the worker's span for the command continues and the command's events carry on. "
+        "A gateway's command (HTTP writes) also carries `x-agentroster-principal` (see the "
+        "document's description).",
+        "type": "object",
+        "properties": trace_context_properties("the publisher's span for this command"),
     }
 
 
@@ -303,9 +345,11 @@ def messages(topology: Topology, source: str) -> dict[str, MessageSpec]:
             ),
             payload=model.__name__,
             message_type=command,
+            headers=TRACE_CONTEXT_HEADERS,
             example={
                 "name": command,
-                "summary": f"A {command} of the example agent",
+                "summary": f"A {command} of the example agent, from a publisher that traces",
+                "headers": {TRACEPARENT: _EXAMPLE_TRACEPARENT},
                 "payload": command_example(command),
             },
         )

@@ -50,6 +50,8 @@ class OutboxEvent:
     idle_ttl_ms: int = 0
     #: Whether the agent's well-known card matched when checked; None: not checked (or unknown).
     verified: bool | None = None
+    #: The trace context of the command that caused it (`tracing.pack`), '' for none.
+    trace: str = ""
 
     @classmethod
     def from_fields(cls, fields: dict[bytes, bytes]) -> OutboxEvent:
@@ -72,6 +74,7 @@ class OutboxEvent:
             interval_ms=_ms(fields.get(b"ivl")) or 0,
             idle_ttl_ms=_ms(fields.get(b"ittl")) or 0,
             verified=_flag(fields.get(b"ver")),
+            trace=fields.get(b"tc", b"").decode(errors="replace"),
         )
 
     @property

@@ -179,6 +179,7 @@ APPLY = ScriptSpec(
         "view",
         "terms",
         "text",
+        "trace",
     ),
     codes=Code,
     # then a code per command, then the agents whose events began to be damped

@@ -13,6 +13,14 @@ A command is acknowledged only after its batch committed (invariant 1). The mult
 safe because aiormq runs `on_message` for deliveries in order and it appends before any await,
 so `_pending` is in delivery-tag order and batches settle in that order: a multiple-ack never
 covers a message that is still pending.
+
+Tracing (`agentroster.tracing`, README: Tracing): with it on, each command is a CONSUMER span
+of its own, a child of the context it was published with, from its delivery until its batch
+is settled. A batch mixes many agents' commands, so one span per batch (with a link per
+command) would leave every agent's trace without its apply, and few backends follow links;
+the batch shows as `messaging.batch.message_count` on each span. The span's context goes into
+the command's record for the command's events (`Prepared.trace`); with tracing off, the
+context the command came with goes there instead, if it is well-formed.
 """
 
 from __future__ import annotations
@@ -21,11 +29,13 @@ import asyncio
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from aio_pika.abc import AbstractIncomingMessage
 from redis.exceptions import ResponseError
 
+from agentroster import tracing
 from agentroster.cancellation import raise_if_cancelling
 from agentroster.contracts.gateway import PRINCIPAL_HEADER, REPLY_TO_PREFIX, CommandReply
 from agentroster.registry.prepare import Limits, Prepared, Rejected, prepare, speaker
@@ -45,6 +55,9 @@ from agentroster.worker.dead_letters import DeadLetters
 from agentroster.worker.loops import REDIS_UNAVAILABLE, report_flapping
 from agentroster.worker.metrics import WorkerMetrics
 
+if TYPE_CHECKING:
+    from opentelemetry.trace import Span
+
 log = logging.getLogger(__name__)
 
 
@@ -61,6 +74,8 @@ class _Item:
     #: Where the gateway wants the outcome (direct reply-to), for a gateway user's command.
     reply_to: str | None = None
     code: int | None = None
+    #: Its CONSUMER span, with tracing on (ended once its batch is settled).
+    span: Span | None = None
 
 
 class CommandBatcher:
@@ -95,11 +110,18 @@ class CommandBatcher:
         self._wakeup = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
+        #: decided once: off, a command costs one look into its headers (`_traced`)
+        self._tracing = tracing.enabled()
 
     async def on_message(self, message: AbstractIncomingMessage) -> None:
         """aio-pika consumer callback: validate and queue; the flusher does the rest."""
         reply_to = None
+        span = None
         try:
+            if self._tracing:
+                span = tracing.start_processing(
+                    self._exchange, message.routing_key or "", message.headers, message.message_id
+                )
             problem = undecodable(message)
             if problem is not None:
                 raise Rejected("undecodable", problem)
@@ -120,12 +142,15 @@ class CommandBatcher:
                 reply_to = _direct_reply_to(message.reply_to)
             identity = speaker(user, principal, self._limits)
             command = prepare(message.routing_key or "", message.body, identity, self._limits)
-            item = _Item(message, command, None, reply_to=reply_to)
+            trace = _traced(message, span)
+            if trace:
+                command = replace(command, trace=trace)
+            item = _Item(message, command, None, reply_to=reply_to, span=span)
         except Rejected as rejected:
-            item = _Item(message, None, rejected, reply_to=reply_to)
+            item = _Item(message, None, rejected, reply_to=reply_to, span=span)
         except Exception as exc:  # a bug of ours must not leave the delivery unsettled
             log.exception("could not validate a command")
-            item = _Item(message, None, Rejected("internal-error", repr(exc)))
+            item = _Item(message, None, Rejected("internal-error", repr(exc)), span=span)
         self._pending.append(item)
         self._idle.clear()
         self._wakeup.set()
@@ -153,6 +178,7 @@ class CommandBatcher:
                         "a batch of %d commands failed; returning it to the queue", len(batch)
                     )
                     await _settle_unsettled(batch)
+                    _end_spans(batch, failed=True)
             self._idle.set()
 
     def _batch_size(self) -> int:
@@ -209,6 +235,8 @@ class CommandBatcher:
         await _ack_all(batch)
         if self._replier is not None:
             await self._reply([item for item in batch if item.reply_to and not item.requeue])
+        if self._tracing:
+            _end_spans(batch)
 
     async def _reply(self, items: list[_Item]) -> None:
         """Tell the gateways that asked what became of their commands (best effort: a gateway
@@ -318,6 +346,35 @@ def batch_length(commands: Sequence[Prepared | None], batch_max: int, batch_max_
             if total >= batch_max_bytes:
                 return n + 1
     return min(len(commands), batch_max)
+
+
+def _traced(message: AbstractIncomingMessage, span: Span | None) -> str:
+    """The trace context a command's events carry (`tracing.pack`): its CONSUMER span's with
+    tracing on; off, the one it came with (checked), so a subscriber still joins the agent's
+    trace; '' for none."""
+    if span is not None:
+        return tracing.pack(tracing.span_headers(span))
+    headers = message.headers
+    if not headers:  # an agent that does not trace: nothing to look at
+        return ""
+    return tracing.pack(tracing.trace_headers(headers))
+
+
+def _end_spans(batch: list[_Item], *, failed: bool = False) -> None:
+    """End the batch's CONSUMER spans with what became of each command."""
+    size = len(batch)
+    for item in batch:
+        span = item.span
+        if span is None:
+            continue
+        span.set_attribute("messaging.batch.message_count", size)
+        if failed or item.requeue:
+            span.set_attribute("agentroster.outcome", "requeued")
+        elif item.rejected is not None:
+            span.set_attribute("agentroster.outcome", f"rejected:{item.rejected.reason}")
+        elif item.code is not None:
+            span.set_attribute("agentroster.outcome", OUTCOMES.get(item.code, str(item.code)))
+        span.end()
 
 
 async def _settle_unsettled(batch: list[_Item]) -> None:

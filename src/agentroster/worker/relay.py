@@ -11,6 +11,10 @@ again: delivery is at least once, and a re-published event keeps its id.
 Every event carries the registry's broker user name as its AMQP `user_id`: RabbitMQ checks it
 against the publishing connection, so a subscriber that compares it with the registry's user
 knows the event came from the registry and not from another broker client (invariant 6).
+
+An event caused by a command that carried a W3C trace context carries it on (`traceparent`,
+`tracestate`): with tracing on, through a PRODUCER span of the relay's, child of the worker's
+span for that command; with it off, as the command's own context.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import Any
 
 from faststream.rabbit.publisher import RabbitPublisher
 
+from agentroster import tracing
 from agentroster.cancellation import raise_if_cancelling
 from agentroster.contracts import EventKind, Topology
 from agentroster.contracts.events import cloudevents_headers
@@ -60,6 +65,7 @@ class OutboxRelay:
         self._window = window
         self._chunk = chunk
         self.owner = f"{socket.gethostname()}-{secrets.token_hex(4)}"
+        self._traced = tracing.enabled()
 
     async def run(self) -> None:
         """Relay until cancelled; the lock is given up on the way out."""
@@ -103,10 +109,27 @@ class OutboxRelay:
         self._metrics.outbox_depth.set(backlog)
 
     async def _publish(self, event: OutboxEvent) -> None:
+        headers = event_headers(event, self._topology, self._source)
+        caused_by = tracing.unpack(event.trace)  # {} for an event no traced command caused
+        if not caused_by:
+            await self._send(event, headers)
+            return
+        if not self._traced:
+            await self._send(event, {**headers, **caused_by})  # passed on as it came
+            return
+        routing_key = self._topology.event_key(event.kind, event.agent_id)
+        parent = tracing.extract(caused_by)
+        event_id = event.event_id(self._topology.prefix)
+        with tracing.publishing(
+            self._topology.events_exchange, routing_key, event_id, parent, traced=True
+        ) as own:
+            await self._send(event, {**headers, **(own or caused_by)})
+
+    async def _send(self, event: OutboxEvent, headers: dict[str, Any]) -> None:
         await self._publishers[event.kind].publish(
             event.body(),
             routing_key=self._topology.event_key(event.kind, event.agent_id),
-            headers=event_headers(event, self._topology, self._source),
+            headers=headers,
             message_id=event.event_id(self._topology.prefix),
             timestamp=event.time,
             content_type="application/json",

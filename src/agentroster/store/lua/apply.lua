@@ -2,7 +2,8 @@
 -- Arguments (named in store/scripts.py, APPLY): common.lua's, then retention (ms), max_agents
 -- per identity (0: no limit), max_instances per agent (0: no limit), n, then n records of
 -- STRIDE fields at ARGV[o + F_<FIELD>] (the fields of registry.prepare.Prepared: terms are
--- newline-separated index terms, text the lower-case search text).
+-- newline-separated index terms, text the lower-case search text, trace the command's W3C trace
+-- context that its events carry, '' for none).
 -- Returns REPLY{events, epoch}, then one code per command (scripts.Code: APPLIED, DUPLICATE,
 -- FORBIDDEN, ...), then the agents whose events began to be damped.
 --
@@ -58,6 +59,7 @@ for c = 0, n - 1 do
   local kind, a, i = ARGV[o + F_KIND], ARGV[o + F_AGENT_ID], ARGV[o + F_INSTANCE_ID]
   local seq = tonumber(ARGV[o + F_SEQ])
   local user = ARGV[o + F_USER_ID]
+  trace_context = ARGV[o + F_TRACE]
   local k = K_AGENT(a)
   local owner = redis.call('HGET', k, 'owner')
   local inst = redis.call('HMGET', K_INSTANCE(a, i), 'seq', 'state')

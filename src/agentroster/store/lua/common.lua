@@ -6,6 +6,8 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local events = 0
 local damped = {} -- agents whose events this call began to damp
+-- the W3C trace context of the command being applied ('' for none): its events carry it
+local trace_context = ''
 
 -- The epoch names this keyspace. Missing while the caller knew one: Redis lost its data
 -- (restarted without persistence, flushed). Agents come back by their periodic full
@@ -57,6 +59,10 @@ local function emit(a, kind, status, reason, with_card, final)
   if with_card then
     fields[#fields + 1] = 'card'
     fields[#fields + 1] = redis.call('HGET', k, 'card') or 'null'
+  end
+  if trace_context ~= '' then
+    fields[#fields + 1] = 'tc'
+    fields[#fields + 1] = trace_context
   end
   redis.call('XADD', K_OUTBOX, rev .. '-0', unpack(fields))
   -- what the world was last told: the damped final state is measured against it
