@@ -109,7 +109,7 @@ def worker() -> None:
     """
     require_server("worker")
     from agentroster.worker import create_worker
-    from agentroster.worker.health import serve_health
+    from agentroster.worker.health import HealthPortUnavailable, serve_health
 
     settings = _settings(None, None)
 
@@ -124,7 +124,11 @@ def worker() -> None:
         ):
             await stop.wait()
 
-    asyncio.run(run())
+    try:
+        asyncio.run(run())
+    except HealthPortUnavailable as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 @app.command()
@@ -140,7 +144,7 @@ def up(
     require_server("up")
     from agentroster.api import create_api
     from agentroster.worker import create_worker
-    from agentroster.worker.health import serve_health
+    from agentroster.worker.health import HealthPortUnavailable, serve_health
 
     settings = _settings(host, port)
 
@@ -153,7 +157,11 @@ def up(
             tune_gc()
             await _serve(api, settings)
 
-    run_server(run())
+    try:
+        run_server(run())
+    except HealthPortUnavailable as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 @app.command()

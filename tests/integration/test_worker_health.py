@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
+import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -95,3 +98,29 @@ async def test_agentroster_worker_serves_its_health_port(settings: Settings) -> 
             await _readiness_becomes(http, True)
     finally:
         await process.stop()
+
+
+async def test_a_taken_health_port_stops_the_worker_with_a_clear_error(settings: Settings) -> None:
+    """Exit status 2 and a line naming the setting, not a traceback of the error."""
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "agentroster",
+            "worker",
+            env={
+                **os.environ,
+                "AGENTROSTER_BROKER_URL": settings.broker_url,
+                "AGENTROSTER_REDIS_URL": settings.redis_url,
+                "AGENTROSTER_PREFIX": settings.prefix,
+                "AGENTROSTER_WORKER_PORT": str(port),
+            },
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        _, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in err.decode()
+    assert "AGENTROSTER_WORKER_PORT" in err.decode()
+    assert "HealthPortUnavailable" not in err.decode()  # said in a line, not as a traceback

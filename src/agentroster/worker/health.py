@@ -32,6 +32,10 @@ HEALTHZ, READYZ, METRICS = "/healthz", "/readyz", "/metrics"
 PING_TIMEOUT_S = 1.0
 
 
+class HealthPortUnavailable(OSError):
+    """The worker's health port is taken (or the address is not this host's)."""
+
+
 @dataclass(frozen=True, slots=True)
 class WorkerReadiness:
     """The three checks of /readyz; each is "ok" or says what is wrong."""
@@ -111,12 +115,19 @@ class _NoSignals(uvicorn.Server):
 async def serve_health(worker: Worker, host: str, port: int) -> AsyncIterator[int | None]:
     """Serve `health_app(worker)` on host:port while the block runs; yields the bound port.
 
-    Port 0 serves nothing and yields None. A port that is taken fails at once (OSError).
+    Port 0 serves nothing and yields None. A port that is taken fails at once
+    (`HealthPortUnavailable`, saying which setting to change).
     """
     if port == 0:
         yield None
         return
-    sock = socket.create_server((host, port), family=_family(host), reuse_port=False)
+    try:
+        sock = socket.create_server((host, port), family=_family(host), reuse_port=False)
+    except OSError as exc:
+        raise HealthPortUnavailable(
+            f"the worker's health endpoints cannot listen on {host}:{port} ({exc.strerror}): "
+            "set AGENTROSTER_WORKER_PORT to a free port, or 0 to not serve them"
+        ) from exc
     config = uvicorn.Config(health_app(worker), log_config=None, access_log=False, lifespan="off")
     server = _NoSignals(config)
     task = asyncio.create_task(server.serve(sockets=[sock]), name="agentroster-worker-health")
