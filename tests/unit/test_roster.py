@@ -54,9 +54,16 @@ def listed(agent_id: str, revision: int, status: str = "live", **kw: Any) -> dic
     )
 
 
-def sse(kind: str, agent_id: str, revision: int, status: str = "live", **kw: Any) -> bytes:
+def sse(
+    kind: str,
+    agent_id: str,
+    revision: int,
+    status: str = "live",
+    verified: bool | None = None,
+    **kw: Any,
+) -> bytes:
     """One server-sent event as `GET /v1/events` writes it."""
-    data = {
+    data: dict[str, Any] = {
         "agent_id": agent_id,
         "revision": revision,
         "status": status,
@@ -65,6 +72,8 @@ def sse(kind: str, agent_id: str, revision: int, status: str = "live", **kw: Any
         "agent": view(agent_id, **kw),
         "card": {"name": agent_id} if kind in ("joined", "updated") else None,
     }
+    if verified is not None:  # absent while the registry has not checked the card
+        data["verified"] = verified
     return (
         f"id: {revision}\r\nevent: agent.{kind}\r\ndata: ".encode()
         + orjson.dumps(data)
@@ -179,6 +188,27 @@ async def test_events_after_the_list_are_applied_and_reported() -> None:
         assert [a.agent_id for a in live.find(skill="sum")] == ["a"]
         assert [a.agent_id for a in live.find(status="offline")] == ["b"]
         assert api.event_requests[0].url.params["since"] == "2"
+
+
+async def test_a_verification_event_updates_the_copy() -> None:
+    """agent.updated (reason verified) changes only `verified`: the copy shows it, the change
+    is reported, and a later event without the check (a new card) resets it."""
+    api = FakeApi()
+    api.lists((1, [listed("a", 1)]))
+    api.streams.append(
+        [sse("updated", "a", 2, verified=True), sse("updated", "a", 3, skills=("new",))]
+    )
+    async with following(api) as (live, changes):
+        got = await take(changes, 2)
+        assert got[0].before is not None
+        assert got[0].before.verified is None
+        assert got[0].after is not None
+        assert got[0].after.verified is True
+        assert got[1].after is not None
+        assert got[1].after.verified is None
+        agent = live.get("a")
+        assert agent is not None
+        assert agent.verified is None
 
 
 async def test_events_already_in_a_later_page_are_skipped() -> None:

@@ -44,6 +44,7 @@ class EventData(_Reader):
     reason: str = ""
     agent: AgentInfo = Field(default_factory=AgentInfo)
     card: dict[str, Any] | None = None
+    verified: bool | None = None
 
 
 class BadEvent(ValueError):
@@ -138,10 +139,11 @@ def entry_of(agent: Agent) -> Entry:
 
 def _same(a: Agent, b: Agent) -> bool:
     """Whether two records of one agent say the same, apart from the revision numbering."""
-    return (a.status, a.live_instances, a.card_digest, a.agent) == (
+    return (a.status, a.live_instances, a.card_digest, a.verified, a.agent) == (
         b.status,
         b.live_instances,
         b.card_digest,
+        b.verified,
         b.agent,
     )
 
@@ -272,6 +274,7 @@ class RosterState:
                 "revision": event.revision,
                 "live_instances": event.live_instances,
                 "agent": event.agent,
+                "verified": event.verified,
             }
             if event.card is not None:
                 update["card_digest"] = card_digest(event.card)
