@@ -19,7 +19,7 @@ from agentroster.api.errors import ApiError
 from agentroster.api.gateway import BrokerUnavailable, CommandGateway, Outcome, command_kind
 from agentroster.api.write_answers import SeqClock, rejected_error
 from agentroster.contracts import Topology
-from agentroster.contracts.commands import Command
+from agentroster.contracts.commands import Command, command_json
 from agentroster.registry.prepare import Limits, Rejected, prepare
 
 
@@ -38,7 +38,7 @@ def _ids(command: Command) -> dict[str, object]:
 def check(command: Command, principal: Principal | None, limits: Limits) -> None:
     """Refuse, as `ApiError`, a command the worker would dead-letter on its own content."""
     key = Topology.command_key(command.agent_id, command_kind(command))
-    body = command.model_dump_json(exclude_none=True).encode()
+    body = command_json(command)
     try:
         prepare(key, body, principal.identity if principal else "", limits)
     except Rejected as exc:

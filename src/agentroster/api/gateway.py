@@ -34,7 +34,13 @@ from aio_pika.abc import (
 from agentroster import tracing
 from agentroster.api.auth import Principal
 from agentroster.contracts import CommandKind, Topology
-from agentroster.contracts.commands import Command, Deregister, Heartbeat, Register
+from agentroster.contracts.commands import (
+    Command,
+    Deregister,
+    Heartbeat,
+    Register,
+    command_json,
+)
 from agentroster.contracts.gateway import DIRECT_REPLY_TO, PRINCIPAL_HEADER
 from agentroster.contracts.ids import broker_user
 
@@ -163,7 +169,7 @@ class AmqpGateway(CommandGateway):
                 exchange.name, routing_key, correlation_id, traced=self._traced
             ) as trace_headers:
                 message = aio_pika.Message(
-                    command.model_dump_json(exclude_none=True).encode(),
+                    command_json(command),
                     content_type="application/json",
                     type=kind,
                     message_id=correlation_id,
