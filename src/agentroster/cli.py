@@ -56,6 +56,15 @@ TextOption = Annotated[str | None, typer.Option(help="Text in the name, descript
 LabelOption = Annotated[
     list[str] | None, typer.Option(help="key:value label (repeat: all must match).")
 ]
+VerifiedOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--verified/--unverified",
+        help="Only agents whose well-known card the registry checked and found matching "
+        "(--verified) or found not matching (--unverified).",
+        show_default=False,
+    ),
+]
 
 app = typer.Typer(
     help="agentroster: an event-driven registry for AI agents (RabbitMQ in, Redis, events out).",
@@ -188,6 +197,7 @@ def agents(
     transport: TransportOption = None,
     q: TextOption = None,
     label: LabelOption = None,
+    verified: VerifiedOption = None,
     status: Annotated[str, typer.Option(help="live, idle, offline or all.")] = "live",
     json_output: Annotated[
         bool, typer.Option("--json", help="One JSON object per agent and line, for scripts.")
@@ -219,6 +229,7 @@ def agents(
                 transport=transport,
                 q=q,
                 labels=labels or None,
+                verified=verified,
                 status=status,
             ):
                 if json_output:  # streamed: a script sees each page as it arrives
@@ -266,6 +277,7 @@ def watch(
     transport: TransportOption = None,
     q: TextOption = None,
     label: LabelOption = None,
+    verified: VerifiedOption = None,
     status: Annotated[
         str, typer.Option(help="live, idle, offline or all (agents leaving it are `left`).")
     ] = "all",
@@ -326,6 +338,7 @@ def watch(
             transport=transport,
             q=q,
             labels=labels or None,
+            verified=verified,
             status=status,
         )
         changes = roster.changes()

@@ -6,16 +6,20 @@ nothing; the registration is applied and joined before the check answers."""
 from __future__ import annotations
 
 import asyncio
+import json
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 
+from agentroster.api.app import create_api
+from agentroster.client import DiscoveryClient, Roster
 from agentroster.settings import Settings
 from agentroster.worker import Worker, create_worker
 from tests.card_server import CardServer, Reply
-from tests.helpers import EventCollector, RawPublisher, serve_api
+from tests.helpers import EventCollector, RawPublisher, serve_api, serve_http
 from tests.integration.agents import a2a_card, command_body
 
 V10 = "/.well-known/agent-card.json"
@@ -107,6 +111,26 @@ async def test_matching_card_verified_and_filterable(
             hostile = await memory.get("/v1/agents", params={"verified": "maybe"})
             assert hostile.status_code == 422
             assert hostile.json()["error"]["code"]
+        # the client's filters say the same: DiscoveryClient asks the API, a Roster its copy
+        async with serve_http(create_api(settings)) as url:
+            async with DiscoveryClient(url) as client:
+                found = [a.agent_id async for a in client.find(verified=True)]
+                assert found == ["good"]
+                found = [a.agent_id async for a in client.find(verified=False)]
+                assert found == ["bad"]
+            async with Roster(url, verified=True) as scoped, Roster(url) as roster:
+                assert [a.agent_id for a in scoped.agents()] == ["good"]
+                assert [a.agent_id for a in roster.find(verified=False)] == ["bad"]
+                assert [a.agent_id for a in roster.find(verified=True, skill="echo")] == ["good"]
+                assert len(roster.find()) == 3
+            for flag, expected in (("--verified", "good"), ("--unverified", "bad")):
+                cli = await asyncio.create_subprocess_exec(
+                    sys.executable, "-m", "agentroster", "agents", "--url", url, flag, "--json",
+                    stdout=asyncio.subprocess.PIPE,
+                )  # fmt: skip
+                out, _ = await cli.communicate()
+                assert cli.returncode == 0
+                assert [json.loads(line)["agent_id"] for line in out.splitlines()] == [expected]
         # one check, for "good" ("plain" asked for none): under the URL's path, then the origin
         assert [r.path for r in good.requests] == [f"/a2a{V10}", "/a2a/.well-known/agent.json", V10]
 

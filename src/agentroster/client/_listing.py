@@ -48,6 +48,7 @@ async def list_all(http: httpx.AsyncClient, filters: Filters, page_size: int) ->
             transport=filters.transport,
             q=filters.q,
             labels=dict(filters.labels) or None,
+            verified=filters.verified,
             status="all",
             page_size=page_size,
             cursor=cursor,

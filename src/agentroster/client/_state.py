@@ -24,7 +24,7 @@ from pydantic import Field, ValidationError
 
 from agentroster.client.models import Agent, AgentInfo, _Reader
 from agentroster.contracts.cards import card_digest
-from agentroster.registry.terms import Filters, index_terms, search_text
+from agentroster.registry.terms import Filters, index_terms, search_text, verified_term
 
 #: Statuses a filter may ask for; `all` is every agent.
 STATUSES = ("live", "idle", "offline", "all")
@@ -96,6 +96,7 @@ def make_filters(
     transport: str | None = None,
     q: str | None = None,
     labels: Mapping[str, str] | None = None,
+    verified: bool | None = None,
 ) -> Filters:
     """`Filters` from the keyword arguments `DiscoveryClient.find` takes."""
     skills = (skill,) if isinstance(skill, str) else tuple(skill or ())
@@ -106,6 +107,7 @@ def make_filters(
         transport=transport,
         labels=tuple((labels or {}).items()),
         q=q,
+        verified=verified,
     )
 
 
@@ -134,7 +136,11 @@ def paused_gc() -> Iterator[None]:
 
 
 def entry_of(agent: Agent) -> Entry:
-    return Entry(agent, frozenset(index_terms(agent.agent)), search_text(agent.agent))
+    """An agent with its index terms (verification included) and search text."""
+    terms = index_terms(agent.agent)
+    if agent.verified is not None:  # indexed beside the card's terms, as the API does
+        terms.append(verified_term(agent.verified))
+    return Entry(agent, frozenset(terms), search_text(agent.agent))
 
 
 def _same(a: Agent, b: Agent) -> bool:

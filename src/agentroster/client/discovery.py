@@ -110,13 +110,16 @@ class DiscoveryClient:
         transport: str | None = None,
         q: str | None = None,
         labels: Mapping[str, str] | None = None,
+        verified: bool | None = None,
         status: str = "live",
         page_size: int = 100,
     ) -> AsyncIterator[Agent]:
         """Every agent matching all the filters given, in agent id order, page after page.
 
         `skill` may be several skills (the agent has all of them); `labels` must all match;
-        `q` searches name, description and skills; `status` is `live`, `idle`, `offline` or
+        `q` searches name, description and skills; `verified` True keeps the agents whose
+        well-known card the registry fetched and found matching, False those it did not;
+        `status` is `live`, `idle`, `offline` or
         `all`. Pages of `page_size` (1..1000) are fetched as the iteration needs them.
         A label key containing `:` cannot be filtered by: `ValueError`.
         """
@@ -129,6 +132,7 @@ class DiscoveryClient:
                 transport=transport,
                 q=q,
                 labels=labels,
+                verified=verified,
                 status=status,
                 page_size=page_size,
                 cursor=cursor,
@@ -154,6 +158,7 @@ class DiscoveryClient:
         transport: str | None = None,
         q: str | None = None,
         labels: Mapping[str, str] | None = None,
+        verified: bool | None = None,
         status: str = "live",
         page_size: int = 100,
         cursor: str | None = None,
@@ -170,6 +175,7 @@ class DiscoveryClient:
             transport=transport,
             q=q,
             labels=labels,
+            verified=verified,
             status=status,
             page_size=page_size,
             cursor=cursor,
@@ -236,6 +242,7 @@ def _query(
     transport: str | None = None,
     q: str | None = None,
     labels: Mapping[str, str] | None = None,
+    verified: bool | None = None,
     status: str = "live",
     page_size: int = 100,
     cursor: str | None = None,
@@ -251,6 +258,8 @@ def _query(
         if ":" in key:  # `label=a:b:c` means key `a`: this filter cannot be expressed
             raise ValueError(f"label key {key!r} contains ':', which the API cannot filter by")
         params.append(("label", f"{key}:{value}"))
+    if verified is not None:
+        params.append(("verified", "true" if verified else "false"))
     params += [("status", status), ("limit", str(page_size))]
     if cursor is not None:
         params.append(("cursor", cursor))

@@ -109,6 +109,7 @@ class Roster:
         transport: str | None = None,
         q: str | None = None,
         labels: Mapping[str, str] | None = None,
+        verified: bool | None = None,
         status: str = "all",
         page_size: int = 1000,
         timeout: float = DEFAULT_TIMEOUT_S,
@@ -121,7 +122,13 @@ class Roster:
         prefix: str = "agentroster",
     ) -> None:
         self._filters = make_filters(
-            skill=skill, tag=tag, protocol=protocol, transport=transport, q=q, labels=labels
+            skill=skill,
+            tag=tag,
+            protocol=protocol,
+            transport=transport,
+            q=q,
+            labels=labels,
+            verified=verified,
         )
         self._state = RosterState(self._filters, check_status(status))
         self._page_size = page_size
@@ -182,6 +189,7 @@ class Roster:
         transport: str | None = None,
         q: str | None = None,
         labels: Mapping[str, str] | None = None,
+        verified: bool | None = None,
         status: str = "live",
     ) -> list[Agent]:
         """The agents held that match, in agent id order: `GET /v1/agents`'s rules, locally.
@@ -189,7 +197,13 @@ class Roster:
         `status` is `live` by default, as in the API; `all` for any.
         """
         filters = make_filters(
-            skill=skill, tag=tag, protocol=protocol, transport=transport, q=q, labels=labels
+            skill=skill,
+            tag=tag,
+            protocol=protocol,
+            transport=transport,
+            q=q,
+            labels=labels,
+            verified=verified,
         )
         return self._state.find(filters, check_status(status))
 
