@@ -163,8 +163,15 @@ async def capture(settings: Settings, events: RawEvents) -> list[dict[str, Any]]
     for headers, body in events.raw:
         wire = {name: value for name, value in headers.items() if name in EVENT_HEADERS}
         assert all(isinstance(value, str) for value in wire.values()), wire  # CloudEvents String
-        revision = json.loads(body)["revision"]
-        captured.append({"headers": wire, "body": body.decode(), "revision": str(revision)})
+        data = json.loads(body)
+        captured.append(
+            {
+                "headers": wire,
+                "body": body.decode(),
+                "revision": str(data["revision"]),
+                "status": data["status"],
+            }
+        )
     return captured
 
 

@@ -1,6 +1,7 @@
 // Parse captured events with the Java models Modelina generated (Jackson preset).
-// Usage: java Check EVENTS_JSON. Each event is {"headers", "body", "revision"}: the body as it
-// came off the wire and its revision in decimal, read by the test from the JSON.
+// Usage: java Check EVENTS_JSON. Each event is {"headers", "body", "revision", "status"}: the
+// body as it came off the wire, its revision in decimal and its status, read by the test from
+// the JSON.
 import agentroster.generated.AgentEvent;
 import agentroster.generated.CloudEventsHeaders;
 import com.fasterxml.jackson.core.JsonParser;
@@ -32,6 +33,9 @@ public class Check {
       }
       if (Long.parseLong(headers.getCloudEventsRevision()) != expected) {
         fail(n, "cloudEvents_revision " + headers.getCloudEventsRevision() + " != " + expected);
+      }
+      if (!event.getStatus().getValue().equals(item.get("status").asText())) {
+        fail(n, "status " + event.getStatus() + ", the JSON says " + item.get("status"));
       }
       if (!headers.getCloudEventsSubject().equals(event.getAgentId())) {
         fail(n, "subject " + headers.getCloudEventsSubject() + " != " + event.getAgentId());

@@ -1,6 +1,7 @@
 // Parse captured events with the Go models Modelina generated (encoding/json tags).
-// Usage: go run . EVENTS_JSON. Each event is {"headers", "body", "revision"}: the body as it
-// came off the wire and its revision in decimal, read by the test from the JSON.
+// Usage: go run . EVENTS_JSON. Each event is {"headers", "body", "revision", "status"}: the
+// body as it came off the wire, its revision in decimal and its status, read by the test from
+// the JSON.
 package main
 
 import (
@@ -17,6 +18,7 @@ type captured struct {
 	Headers  json.RawMessage `json:"headers"`
 	Body     string          `json:"body"`
 	Revision string          `json:"revision"`
+	Status   string          `json:"status"`
 }
 
 // strict decodes raw into v; a wire field the models do not have is an error.
@@ -59,6 +61,10 @@ func main() {
 		}
 		if header, err := strconv.ParseInt(headers.CloudEventsRevision, 10, 64); err != nil || header != expected {
 			fail(n, "cloudEvents_revision %q != %d", headers.CloudEventsRevision, expected)
+		}
+		// Modelina's enums map an unknown value to the first one: compare with the JSON's
+		if event.Status == nil || event.Status.Value() != item.Status {
+			fail(n, "status %v, the JSON says %s", event.Status, item.Status)
 		}
 		if headers.CloudEventsSubject != event.AgentId {
 			fail(n, "subject %s != %s", headers.CloudEventsSubject, event.AgentId)

@@ -1,7 +1,8 @@
 """Parse captured events with the Python models Modelina generated (pydantic preset).
 
-Usage: python check.py GENERATED_DIR EVENTS_JSON. Each event is {"headers", "body", "revision"}:
-the body as it came off the wire and its revision in decimal, read by the test from the JSON.
+Usage: python check.py GENERATED_DIR EVENTS_JSON. Each event is {"headers", "body", "revision",
+"status"}: the body as it came off the wire, its revision in decimal and its status, read by
+the test from the JSON.
 """
 
 import importlib
@@ -26,6 +27,8 @@ def main(generated: str, events: str) -> None:
             sys.exit(f"event {n}: revision {event.revision}, the JSON says {expected}")
         if int(headers.cloud_events_revision) != expected:
             sys.exit(f"event {n}: cloudEvents_revision {headers.cloud_events_revision}")
+        if event.status.value != item["status"]:
+            sys.exit(f"event {n}: status {event.status}, the JSON says {item['status']}")
         if headers.cloud_events_subject != event.agent_id:
             sys.exit(f"event {n}: subject {headers.cloud_events_subject} != {event.agent_id}")
     print(f"python: parsed {len(captured)} events")

@@ -1,6 +1,7 @@
 // Parse captured events with the TypeScript models Modelina generated (interfaces).
-// Usage: node check.js EVENTS_JSON. Each event is {"headers", "body", "revision"}: the body as
-// it came off the wire and its revision in decimal, read by the test from the JSON.
+// Usage: node check.js EVENTS_JSON. Each event is {"headers", "body", "revision", "status"}: the
+// body as it came off the wire, its revision in decimal and its status, read by the test from
+// the JSON.
 import { readFileSync } from 'node:fs';
 import type { AgentEvent } from './generated/AgentEvent';
 import type { CloudEventsHeaders } from './generated/CloudEventsHeaders';
@@ -9,6 +10,7 @@ interface Captured {
   headers: CloudEventsHeaders;
   body: string;
   revision: string;
+  status: AgentEvent['status'];
 }
 
 function fail(n: number, message: string): never {
@@ -26,6 +28,9 @@ captured.forEach((item, n) => {
   }
   if (BigInt(item.headers.cloudEvents_revision) !== expected) {
     fail(n, `cloudEvents_revision ${item.headers.cloudEvents_revision} != ${expected}`);
+  }
+  if (event.status !== item.status) {
+    fail(n, `status ${event.status}, the JSON says ${item.status}`);
   }
   if (item.headers.cloudEvents_subject !== event.agent_id) {
     fail(n, `subject ${item.headers.cloudEvents_subject} != ${event.agent_id}`);
