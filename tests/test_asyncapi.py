@@ -36,6 +36,7 @@ from agentroster.specification import (
     render_yaml,
 )
 from agentroster.specification._complete import COMPONENT_KEY, check
+from agentroster.specification._messages import REVISION_PATTERN
 from agentroster.worker import Worker, create_worker
 
 NAMES = Topology()
@@ -317,12 +318,9 @@ def test_event_messages_carry_the_cloud_events_headers(
             # and the optional W3C trace context of the command that caused the event
             assert list(headers["properties"]) == [*CE_HEADERS, "traceparent", "tracestate"]
             assert set(headers["required"]) == set(CE_HEADERS)
-            assert headers["properties"]["cloudEvents_revision"]["type"] == "integer"
-            assert all(
-                p["type"] == "string"
-                for n, p in headers["properties"].items()
-                if n != "cloudEvents_revision"
-            )
+            # every attribute a CloudEvents String: the revision exceeds a 32-bit Integer
+            assert all(p["type"] == "string" for p in headers["properties"].values())
+            assert headers["properties"]["cloudEvents_revision"]["pattern"] == REVISION_PATTERN
             assert resolve(doc, message["payload"])["title"] == "AgentEvent"
             kind = message["bindings"]["amqp"]["messageType"].removeprefix("agent.")
             [example] = message["examples"]

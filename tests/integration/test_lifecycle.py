@@ -44,7 +44,7 @@ async def test_hundred_agents_join_then_forty_expire_and_twenty_deregister(
         assert event.headers["cloudEvents_type"] == "agentroster.agent.joined"
         assert event.headers["cloudEvents_subject"] == event.agent_id
         assert event.headers["cloudEvents_id"] == event.message_id
-        assert event.headers["cloudEvents_revision"] == event.revision
+        assert event.headers["cloudEvents_revision"] == str(event.revision)
         assert event.data["reason"] == "registered"
         assert event.data["card"]["name"] == event.agent_id
     assert len({e.message_id for e in joined}) == 100

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from agentroster.contracts.endpoints import PRINTABLE, Endpoint
-from agentroster.contracts.ids import AgentId, InstanceId
+from agentroster.contracts.ids import AgentId, InstanceId, Int64
 
 #: A label key: no `:` or `=`, which the discovery filter `label=key:value` and the index
 #: term `label:key=value` use as separators, and no control character (C0, DEL, C1).
@@ -55,7 +55,7 @@ class _Command(BaseModel):
         description="One running process of the agent, unique per process lifetime.",
         examples=["weather-7d9f-5c2a1b3e"],
     )
-    seq: int = Field(
+    seq: Int64 = Field(
         ge=1,
         le=2**53 - 1,  # the Lua scripts compare seqs as doubles
         description="Per-instance message number, 1, 2, 3...; a seq not greater than the last "

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from typing_extensions import TypeAliasType
 
 from agentroster.contracts.cards import AgentView
+from agentroster.contracts.ids import Int64
 
 # Named aliases: the JSON schemas give each its own definition (`$defs`, and a component schema
 # in the AsyncAPI documents), so a generated client names the type after it.
@@ -70,17 +71,19 @@ CE_HEADERS = (
 
 def cloudevents_headers(
     *, event_id: str, event_type: str, source: str, subject: str, time: datetime, revision: int
-) -> dict[str, Any]:
+) -> dict[str, str]:
     """One event's CloudEvents attributes as AMQP headers (binary mode), in `CE_HEADERS` order;
-    `time` is written in UTC to the millisecond."""
-    values: tuple[str | int, ...] = (
+    `time` is written in UTC to the millisecond. Every attribute is a string: the extension
+    `revision` too, in decimal, as CloudEvents' `Integer` (32-bit) cannot hold a revision that
+    continues from the clock in ms after Redis lost its data."""
+    values: tuple[str, ...] = (
         CE_SPECVERSION,
         event_id,
         event_type,
         source,
         subject,
         time.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-        revision,
+        str(revision),
     )
     return dict(zip(CE_HEADERS, values, strict=True))
 
@@ -91,7 +94,7 @@ class AgentEvent(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     agent_id: str
-    revision: int = Field(
+    revision: Int64 = Field(
         description="Global registry revision of this change; strictly increasing. After "
         "Redis lost the registry's data it goes on from the Redis clock in ms, above every "
         "earlier revision."

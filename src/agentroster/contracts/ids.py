@@ -15,7 +15,7 @@ import unicodedata
 from typing import Annotated
 from urllib.parse import unquote, urlsplit
 
-from pydantic import StringConstraints
+from pydantic import Field, StringConstraints
 
 AGENT_ID_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 _AGENT_ID_RE = re.compile(AGENT_ID_PATTERN)
@@ -24,6 +24,9 @@ _NOT_LABEL = re.compile(r"[^a-z0-9]+")
 AMQP_DEFAULT_USER = "guest"
 
 AgentId = Annotated[str, StringConstraints(pattern=AGENT_ID_PATTERN)]
+#: An integer that may exceed 2^31 (a revision continues from the clock in ms after Redis lost
+#: its data): `format: int64` makes generated clients give it a 64-bit type.
+Int64 = Annotated[int, Field(json_schema_extra={"format": "int64"})]
 #: Instance ids appear in Redis keys and logs: printable, no spaces, bounded.
 INSTANCE_ID_PATTERN = r"^[A-Za-z0-9._:@-]{1,128}$"
 InstanceId = Annotated[str, StringConstraints(pattern=INSTANCE_ID_PATTERN)]

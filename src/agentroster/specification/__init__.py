@@ -42,6 +42,7 @@ from agentroster.specification._messages import (
     payload_examples,
     trace_context_headers_schema,
 )
+from agentroster.specification._portable import portable_schemas
 from agentroster.worker import create_worker
 from agentroster.worker.topology import RabbitTopology, rabbit_topology
 
@@ -341,5 +342,6 @@ def _document(
             },
         },
     )
+    portable_schemas(completed["components"]["schemas"])
     check(completed)
     return completed

@@ -85,6 +85,8 @@ _EXAMPLE_INSTANCE = "weather-7d9f-5c2a1b3e"
 #: The example events follow each other: joined, then updated, then left.
 _EXAMPLE_REVISIONS: dict[EventKind, int] = {"joined": 42, "updated": 43, "left": 44, "deleted": 45}
 _EXAMPLE_EPOCH = "3f2a9c1d8e7b6a50"
+#: A revision in decimal (the `cloudEvents_revision` header): a positive 64-bit integer.
+REVISION_PATTERN = r"^[1-9][0-9]{0,18}$"
 _EXAMPLE_CARD: dict[str, Any] = {
     "name": "Weather",
     "description": "Forecasts for any city.",
@@ -214,10 +216,13 @@ def cloud_events_headers_schema(topology: Topology, source: str) -> dict[str, An
             "description": "When the change happened, by the registry's (Redis) clock.",
         },
         "cloudEvents_revision": {
-            "type": "integer",
-            "minimum": 1,
-            "description": "Extension attribute: the registry revision of the change, the same "
-            "as the body's `revision`.",
+            "type": "string",
+            "pattern": REVISION_PATTERN,
+            "description": "Extension attribute: the registry revision of the change in "
+            "decimal, the same as the body's `revision`. A CloudEvents `String`: revisions "
+            "exceed the 32-bit `Integer` type once they continue from the clock in ms (after "
+            "Redis lost the registry's data); parse it as a 64-bit integer.",
+            "examples": [str(_EXAMPLE_REVISIONS["joined"])],
         },
     }
     if set(attributes) != set(CE_HEADERS):  # a new attribute must be documented here
