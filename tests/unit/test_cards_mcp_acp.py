@@ -10,11 +10,12 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given
 
 from agentroster.api.a2a_conversion import NotAnA2ACardError, convert_card, converted_card_bytes
 from agentroster.client.models import AgentInfo
 from agentroster.contracts import Endpoint, agent_view, card_bytes, card_format
-from agentroster.contracts.mcp_server import PUBLISHER_META
+from agentroster.contracts.mcp_server import MCP_SCHEMA_PREFIX, PUBLISHER_META
 from agentroster.registry.prepare import Limits, Rejected, prepare
 from agentroster.registry.terms import Filters, index_terms, search_text
 from tests.card_examples import (
@@ -23,6 +24,7 @@ from tests.card_examples import (
     MCP_REMOTE_SERVER_WITH_TOOLS,
     MCP_STDIO_SERVER,
 )
+from tests.unit.test_cards import json_objects, json_values
 from tests.unit.test_prepare import dumps, register_body
 
 KEY = "agent.weather.register"
@@ -62,6 +64,16 @@ def refusal(card: dict[str, Any], limits: Limits | None = None) -> Rejected:
         # no $schema: a reverse-DNS name with a slash and remotes or packages
         ({"name": "io.github.x/y", "packages": []}, "mcp/server"),
         ({"name": "io.github.x/y", "remotes": []}, "mcp/server"),
+        ({"$schema": "https://example.com/s.json", "name": "io.x/y", "remotes": []}, "mcp/server"),
+        # another schema of the MCP site is not a server.json
+        (
+            {
+                "$schema": f"{MCP_SCHEMA_PREFIX}2025-12-11/other.json",
+                "name": "io.x/y",
+                "remotes": [],
+            },
+            "generic",
+        ),
         # A2A markers win: an A2A card is never taken for MCP or ACP
         (with_(MCP_REMOTE_SERVER, url="https://a.example/a2a"), "a2a/0.3"),
         (with_(ACP_MANIFEST, supportedInterfaces=[]), "a2a/1.0"),
@@ -322,3 +334,47 @@ def test_mcp_and_acp_cards_are_not_converted_to_a2a(card: dict[str, Any]) -> Non
     with pytest.raises(NotAnA2ACardError):
         convert_card(card, "1.0")
     assert converted_card_bytes(card_bytes(card), "0.3") is None
+
+
+# --- anything at all ---------------------------------------------------------------------------
+
+
+def outcome(card: dict[str, Any]) -> str:
+    """`accepted`, or the reason `prepare` refuses a registration with this card."""
+    try:
+        prepare(KEY, dumps(register_body(card=card)), None, Limits())
+    except Rejected as refused:
+        return refused.reason
+    return "accepted"
+
+
+@given(extra=json_objects, remotes=json_values, tools=json_values)
+def test_any_server_json_is_prepared_or_refused_with_a_reason(
+    extra: dict[str, Any], remotes: Any, tools: Any
+) -> None:
+    """Whatever a `server.json` holds, `prepare` accepts it or refuses it as a card; it never
+    fails otherwise (which would stop the worker's batch)."""
+    card = {
+        **extra,
+        "$schema": f"{MCP_SCHEMA_PREFIX}2025-12-11/server.schema.json",
+        "remotes": remotes,
+        "_meta": {PUBLISHER_META: {"tools": tools}},
+    }
+    assert outcome(card) in {"accepted", "invalid-card", "registration-too-large"}
+
+
+@given(extra=json_objects, content_types=json_values, metadata=json_values)
+def test_any_acp_manifest_is_prepared_or_refused_with_a_reason(
+    extra: dict[str, Any], content_types: Any, metadata: Any
+) -> None:
+    """The same for an ACP manifest."""
+    card = {
+        **extra,
+        "input_content_types": content_types,
+        "output_content_types": content_types,
+        "metadata": metadata,
+    }
+    card.pop("url", None)
+    card.pop("preferredTransport", None)
+    card.pop("supportedInterfaces", None)
+    assert outcome(card) in {"accepted", "invalid-card", "registration-too-large"}

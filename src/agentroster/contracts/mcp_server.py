@@ -130,8 +130,8 @@ def is_mcp_server_json(card: dict[str, Any]) -> bool:
     """Whether the card is a `server.json`: it names the official schema, or it has a
     reverse-DNS name with a slash and `remotes` or `packages` (no A2A card has either)."""
     schema = card.get("$schema")
-    if isinstance(schema, str):
-        return schema.startswith(MCP_SCHEMA_PREFIX) and schema.endswith(MCP_SCHEMA_SUFFIX)
+    if isinstance(schema, str) and schema.startswith(MCP_SCHEMA_PREFIX):
+        return schema.endswith(MCP_SCHEMA_SUFFIX)
     name = card.get("name")
     return (
         isinstance(name, str) and name.count("/") == 1 and ("remotes" in card or "packages" in card)
