@@ -60,12 +60,12 @@ def skill_term(skill_id: str) -> str:
 
 
 def tag_term(tag: str) -> str:
-    """Agents with a skill tagged so."""
+    """Agents with a skill tagged so (or an ACP manifest with this tag or domain)."""
     return f"tag:{tag.lower()}"
 
 
 def protocol_term(protocol: str) -> str:
-    """Agents with an endpoint speaking this protocol (a2a, mcp, ...)."""
+    """Agents with an endpoint speaking this protocol (a2a, mcp, ...), or a card of it."""
     return f"protocol:{protocol.lower()}"
 
 
