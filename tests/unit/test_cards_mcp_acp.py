@@ -14,7 +14,7 @@ from hypothesis import given
 
 from agentroster.api.a2a_conversion import NotAnA2ACardError, convert_card, converted_card_bytes
 from agentroster.client.models import AgentInfo
-from agentroster.contracts import Endpoint, agent_view, card_bytes, card_format
+from agentroster.contracts import Endpoint, agent_view, card_bytes, card_format, derive_agent_id
 from agentroster.contracts.mcp_server import MCP_SCHEMA_PREFIX, PUBLISHER_META
 from agentroster.registry.prepare import Limits, Rejected, prepare
 from agentroster.registry.terms import Filters, index_terms, search_text
@@ -164,6 +164,11 @@ def test_tools_in_publisher_meta_are_skills() -> None:
     terms = index_terms(view)
     assert {"skill:read_text_file", "protocol:mcp", "transport:http"} <= set(terms)
     assert "read text file" in search_text(view)
+
+
+def test_the_agent_id_derives_from_the_server_name() -> None:
+    """A Beacon without agent_id derives a DNS label from the reverse-DNS server name."""
+    assert derive_agent_id(MCP_STDIO_SERVER["name"]) == "io-github-modelcontextprotocol-filesystem"
 
 
 def test_a_server_json_without_tools_has_no_skills() -> None:

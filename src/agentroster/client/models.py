@@ -46,7 +46,9 @@ class EndpointInfo(_Reader):
     transport: str = Field(description="`http`, `amqp`, or another transport.")
     protocol: str = Field(description="`a2a`, `mcp`, `acp`, `custom`, ...")
     protocol_version: str | None = None
-    binding: str | None = Field(default=None, description="`JSONRPC`, `GRPC`, `HTTP+JSON`, ...")
+    binding: str | None = Field(
+        default=None, description="`JSONRPC`, `GRPC`, `HTTP+JSON`, MCP's `streamable-http`, ..."
+    )
     url: str | None = None
     exchange: str | None = Field(
         default=None, description="AMQP exchange; empty routes to the queue named by the key."
