@@ -48,7 +48,7 @@ from typing import Any, Literal
 
 import orjson
 
-from agentroster.contracts.cards import card_bytes, card_format
+from agentroster.contracts.cards import card_bytes, card_format, is_a2a
 from agentroster.contracts.endpoints import (
     DEFAULT_BINDING,
     DEFAULT_V03_PROTOCOL_VERSION,
@@ -378,7 +378,7 @@ def _flow_v03(flow: dict[str, Any]) -> dict[str, Any]:
 def _check_convertible(card: dict[str, Any]) -> None:
     if is_signed(card):
         raise SignedCardError("the card is signed: converting it would break its signatures")
-    if card_format(card) == "generic":
+    if not is_a2a(card_format(card)):
         raise NotAnA2ACardError("the card is not an A2A card (v0.3 or v1.0)")
 
 

@@ -46,7 +46,9 @@ class EndpointInfo(_Reader):
     transport: str = Field(description="`http`, `amqp`, or another transport.")
     protocol: str = Field(description="`a2a`, `mcp`, `acp`, `custom`, ...")
     protocol_version: str | None = None
-    binding: str | None = Field(default=None, description="`JSONRPC`, `GRPC`, `HTTP+JSON`, ...")
+    binding: str | None = Field(
+        default=None, description="`JSONRPC`, `GRPC`, `HTTP+JSON`, MCP's `streamable-http`, ..."
+    )
     url: str | None = None
     exchange: str | None = Field(
         default=None, description="AMQP exchange; empty routes to the queue named by the key."
@@ -78,11 +80,18 @@ class AgentInfo(_Reader):
     name: str = ""
     description: str = ""
     version: str = ""
-    card_format: str = Field(default="", description="`a2a/1.0`, `a2a/0.3` or `generic`.")
+    card_format: str = Field(
+        default="",
+        description="`a2a/1.0`, `a2a/0.3`, `mcp/server`, `acp/manifest` or `generic`.",
+    )
     endpoints: list[EndpointInfo] = Field(default_factory=list)
     skills: list[SkillInfo] = Field(default_factory=list)
     tags: list[str] = Field(default_factory=list, description="Union of the skills' tags.")
     labels: dict[str, str] = Field(default_factory=dict)
+    no_endpoint_reason: str | None = Field(
+        default=None,
+        description="Why the agent has no network endpoint (e.g. a local-only MCP server).",
+    )
 
 
 class LeaseInfo(_Reader):

@@ -68,8 +68,9 @@ class Endpoint(BaseModel):
     )
     binding: str | None = Field(
         default=None,
-        description="Protocol binding: `JSONRPC`, `GRPC`, `HTTP+JSON`, or a URI for custom ones.",
-        examples=["JSONRPC", AMQP_BINDING_URI],
+        description="Protocol binding: for A2A `JSONRPC`, `GRPC`, `HTTP+JSON`, or a URI for "
+        "custom ones; for MCP its transport, `streamable-http` or `sse`.",
+        examples=["JSONRPC", AMQP_BINDING_URI, "streamable-http"],
         max_length=256,
         pattern=PRINTABLE,
     )

@@ -31,10 +31,12 @@ from agentroster.contracts import (
     card_bytes,
     card_digest,
 )
+from agentroster.contracts.acp_manifest import AGENT_NAME_PATTERN, MEDIA_RANGE_PATTERN
 from agentroster.contracts.commands import LABEL_KEY_PATTERN
 from agentroster.contracts.endpoints import PRINTABLE, URL_PATTERN
 from agentroster.contracts.gateway import PRINCIPAL_HEADER, key_identity
 from agentroster.contracts.ids import AMQP_DEFAULT_USER
+from agentroster.contracts.mcp_server import SERVER_NAME_PATTERN
 from agentroster.registry.terms import index_terms, search_text
 
 
@@ -326,6 +328,9 @@ _PATTERN_MEANS = {
     PRINTABLE: "must not contain control characters",
     URL_PATTERN: "must not contain control characters or spaces",
     LABEL_KEY_PATTERN: "must be 1-63 characters, without ':', '=' or control characters",
+    SERVER_NAME_PATTERN: "must be a reverse-DNS name and one slash, e.g. io.github.user/weather",
+    AGENT_NAME_PATTERN: "must be a DNS label: a-z, 0-9 and '-', not at either end",
+    MEDIA_RANGE_PATTERN: "must be a media type such as text/plain or image/*",
 }
 
 

@@ -37,6 +37,8 @@ class _Indexable(Protocol):
     @property
     def description(self) -> str: ...
     @property
+    def card_format(self) -> str: ...
+    @property
     def skills(self) -> Sequence[_Skill]: ...
     @property
     def tags(self) -> Sequence[str]: ...
@@ -58,13 +60,21 @@ def skill_term(skill_id: str) -> str:
 
 
 def tag_term(tag: str) -> str:
-    """Agents with a skill tagged so."""
+    """Agents with a skill tagged so (or an ACP manifest with this tag or domain)."""
     return f"tag:{tag.lower()}"
 
 
 def protocol_term(protocol: str) -> str:
-    """Agents with an endpoint speaking this protocol (a2a, mcp, ...)."""
+    """Agents with an endpoint speaking this protocol (a2a, mcp, ...), or a card of it."""
     return f"protocol:{protocol.lower()}"
+
+
+def format_protocol(card_format: str) -> str | None:
+    """The protocol a card format belongs to (`mcp` for `mcp/server`, `acp` for `acp/manifest`,
+    `a2a` for A2A cards), None for a generic card: an MCP server with no network endpoint is
+    still found by `protocol=mcp`."""
+    protocol, slash, _ = card_format.partition("/")
+    return protocol if slash and protocol else None
 
 
 def transport_term(transport: str) -> str:
@@ -92,6 +102,8 @@ def index_terms(view: _Indexable) -> list[str]:
     terms = {skill_term(skill.id) for skill in view.skills}
     terms |= {tag_term(tag) for tag in view.tags}
     terms |= {protocol_term(e.protocol) for e in view.endpoints}
+    if protocol := format_protocol(view.card_format):
+        terms.add(protocol_term(protocol))
     terms |= {transport_term(e.transport) for e in view.endpoints}
     terms |= {label_term(key, value) for key, value in view.labels.items()}
     return sorted(terms)

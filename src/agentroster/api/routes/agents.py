@@ -147,7 +147,11 @@ async def list_agents(
         str | None, Query(max_length=256, description="A tag of one of its skills.")
     ] = None,
     protocol: Annotated[
-        str | None, Query(max_length=64, description="`a2a`, `mcp`, `acp`, `custom`...")
+        str | None,
+        Query(
+            max_length=64,
+            description="An endpoint's protocol or the card format's: `a2a`, `mcp`, `acp`...",
+        ),
     ] = None,
     transport: Annotated[str | None, Query(max_length=64, description="`http`, `amqp`...")] = None,
     q: Annotated[

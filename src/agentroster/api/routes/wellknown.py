@@ -18,6 +18,7 @@ from agentroster.api.routes.agents import (
     A2AVersionHeader,
     requested_a2a_version,
 )
+from agentroster.contracts.cards import is_a2a
 
 #: How long clients may cache the registry's card.
 CARD_MAX_AGE_S = 300
@@ -96,7 +97,7 @@ async def live_agent_cards(reader: ReaderDep, a2a_version: A2AVersionHeader = No
     while True:
         page = await reader.list_agents("live", limit=AGENTS_PAGE, cursor=cursor)
         # the view's card format is the worker's `card_format(card)`: no card parsed to tell
-        a2a = [a.agent_id for a in page.agents if a.view.get("card_format", "generic") != "generic"]
+        a2a = [a.agent_id for a in page.agents if is_a2a(a.view.get("card_format", "generic"))]
         for stored in await reader.cards(a2a):
             if stored is None:
                 continue  # deleted since it was listed
