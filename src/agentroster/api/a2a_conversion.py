@@ -68,8 +68,9 @@ A2AVersion = Literal["0.3", "1.0"]
 
 #: The A2A versions cards are served in, by `Major.Minor`.
 SUPPORTED_VERSIONS: tuple[A2AVersion, ...] = ("0.3", "1.0")
+_NUMBER = r"(0|[1-9][0-9]{0,3})"
 #: What a version must look like: `Major.Minor`, maybe with a patch number (ignored).
-VERSION_PATTERN = r"^\s*(0|[1-9][0-9]{0,3})\.(0|[1-9][0-9]{0,3})(\.(0|[1-9][0-9]{0,3}))?\s*$"
+VERSION_PATTERN = rf"^\s*{_NUMBER}\.{_NUMBER}(\.{_NUMBER})?\s*$"
 _VERSION = re.compile(VERSION_PATTERN)
 #: v0.3 `securitySchemes[*].type` -> the v1.0 `SecurityScheme` member that holds it.
 _SCHEME_TYPES = {

@@ -25,6 +25,7 @@ from fastapi.exceptions import RequestValidationError
 
 from agentroster.api.a2a_conversion import (
     SUPPORTED_VERSIONS,
+    VERSION_PATTERN,
     A2AVersion,
     InvalidVersionError,
     UnsupportedVersionError,
@@ -37,6 +38,8 @@ from agentroster.api.errors import ApiError, ErrorResponse
 A2A_VERSION = "A2A-Version"
 #: The longest value looked at; a version is a few characters.
 MAX_VERSION_LENGTH = 32
+#: What the parameter may be, as documented (and checked first): empty, or a version.
+PARAMETER_PATTERN = f"^(|{VERSION_PATTERN[1:-1]})$"
 
 _DESCRIPTION = (
     "The A2A version to serve the card in: `0.3` or `1.0` (only `Major.Minor` counts: `1.0.1`"
@@ -86,11 +89,23 @@ def _parse(value: str | None, where: str) -> A2AVersion | None:
 
 async def requested_a2a_version(
     header: Annotated[
-        str | None, Header(alias=A2A_VERSION, description=_DESCRIPTION, examples=["0.3"])
+        str | None,
+        Header(
+            alias=A2A_VERSION,
+            description=_DESCRIPTION,
+            examples=["0.3"],
+            pattern=PARAMETER_PATTERN,
+            max_length=MAX_VERSION_LENGTH,
+        ),
     ] = None,
     parameter: Annotated[
         str | None,
-        Query(alias=A2A_VERSION, description=f"The same as the header. {_DESCRIPTION}"),
+        Query(
+            alias=A2A_VERSION,
+            description=f"The same as the header. {_DESCRIPTION}",
+            pattern=PARAMETER_PATTERN,
+            max_length=MAX_VERSION_LENGTH,
+        ),
     ] = None,
 ) -> A2AVersion | None:
     """The A2A version the request asks for (see the module docstring); None for none."""
