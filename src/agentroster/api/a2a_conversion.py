@@ -32,11 +32,11 @@ An interface's `protocolVersion` is the version of A2A spoken *at that url*: con
 does not change what the agent speaks, so a v0.3 card's interfaces keep the card's
 `protocolVersion` (as the SDK's converters do: its client picks the v0.3 transport from it).
 Going to v0.3, only the interfaces speaking a 0.x version (or stating none, which the spec reads
-as 0.3) are kept: a v0.3 client talks 0.3 to
-every url of a v0.3 card, so a url that speaks only 1.0 has no place in it (and neither has its
-`tenant`, which v0.3 cannot say). A card with no such interface has no v0.3 view:
-`VersionNotOffered`, which names the versions it does offer. With more than one 0.x interface,
-`additionalInterfaces` lists them all, the main one included, as the v0.3 schema recommends.
+as 0.3) are kept: a v0.3 client talks 0.3 to every url of a v0.3 card, so a url that speaks only
+1.0 has no place in it (and neither has its `tenant`, which v0.3 cannot say). A card with no
+such interface has no v0.3 view: `VersionNotOffered`, which names the versions it does offer.
+With more than one 0.x interface, `additionalInterfaces` lists them all, the main one included,
+as the v0.3 schema recommends.
 
 Versions are negotiated as the A2A specification says (section 3.6, Versioning): only
 `Major.Minor` counts, so `1.0.1` asks for 1.0 and `0.3.5` for 0.3; a well-formed version this
