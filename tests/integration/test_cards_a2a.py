@@ -14,9 +14,19 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from a2a.client import ClientConfig, ClientFactory
 from a2a.client.card_resolver import A2ACardResolver, parse_agent_card
 from a2a.compat.v0_3 import types as v03
-from a2a.types import AgentCapabilities, AgentCard, AgentInterface, AgentSkill
+from a2a.types import (
+    AgentCapabilities,
+    AgentCard,
+    AgentInterface,
+    AgentSkill,
+    Message,
+    Part,
+    Role,
+    SendMessageRequest,
+)
 from google.protobuf.json_format import MessageToDict, ParseDict
 
 from agentroster.api import create_api
@@ -25,13 +35,23 @@ from agentroster.client import Announcement
 from agentroster.contracts import AMQP_BINDING_URI, Endpoint, card_bytes, card_digest
 from agentroster.settings import Settings
 from agentroster.worker import Worker
+from tests.a2a_schemas import v03_card_validator
 from tests.helpers import EventCollector, serve_api
 
 QUEUE_URL = "amqp://broker.example/?queue=modern"
 
 
-def v10_card(name: str) -> AgentCard:
-    """A v1.0 card built with the SDK: HTTP interfaces and a queue interface."""
+def v10_card(name: str, *, legacy_too: bool = True) -> AgentCard:
+    """A v1.0 card built with the SDK: HTTP interfaces (the JSON-RPC one for a tenant) and a
+    queue interface speaking 1.0 and, unless `legacy_too` is false, one url still speaking 0.3
+    (a mixed card, as an agent half way through its upgrade has)."""
+    legacy = [
+        AgentInterface(
+            url=f"https://{name}.example/a2a/v03",
+            protocol_binding="JSONRPC",
+            protocol_version="0.3",
+        )
+    ]
     return AgentCard(
         name=name,
         description=f"{name}, a v1.0 agent",
@@ -41,6 +61,7 @@ def v10_card(name: str) -> AgentCard:
                 url=f"https://{name}.example/a2a",
                 protocol_binding="JSONRPC",
                 protocol_version="1.0",
+                tenant="acme",
             ),
             AgentInterface(
                 url=f"https://{name}.example/rest",
@@ -50,6 +71,7 @@ def v10_card(name: str) -> AgentCard:
             AgentInterface(
                 url=QUEUE_URL, protocol_binding=AMQP_BINDING_URI, protocol_version="1.0"
             ),
+            *(legacy if legacy_too else []),
         ],
         capabilities=AgentCapabilities(streaming=True, extended_agent_card=True),
         default_input_modes=["text/plain"],
@@ -130,6 +152,8 @@ async def two_agents(
 
 
 CARD_PATHS = ("/v1/agents/{}/card", "/v1/agents/{}/.well-known/agent-card.json")
+#: Where A2A clients before v1.0 look for a card under an agent's base url: v0.3 by default.
+LEGACY_PATH = "/v1/agents/{}/.well-known/agent.json"
 
 
 async def test_cards_come_back_as_registered_and_parse_with_the_sdk(
@@ -152,28 +176,59 @@ async def test_cards_come_back_as_registered_and_parse_with_the_sdk(
         assert v03.AgentCard.model_validate_json(response.content) == v03_card("legacy")
 
 
-@pytest.mark.parametrize("header", ["0.3", "0.3.0"])
-async def test_a_v10_card_asked_for_as_v03_is_a_valid_v03_card(
+@pytest.mark.parametrize("header", ["0.3", "0.3.0", "0.3.5"])
+async def test_a_v10_card_asked_for_as_v03_lists_only_its_interfaces_speaking_0_3(
     two_agents: tuple[Announcement, Announcement], api: httpx.AsyncClient, header: str
 ) -> None:
-    """A2A-Version 0.3 on a v1.0 card: a v0.3 card the SDK validates, interfaces kept."""
+    """A2A-Version 0.3 (any patch) on a mixed v1.0 card: a v0.3 card valid under the official
+    schema and the SDK, whose one url is the one that speaks 0.3; the 1.0 urls are left out."""
     modern, _ = two_agents
-    for path in CARD_PATHS:
-        response = await api.get(path.format("modern"), headers={"A2A-Version": header})
+    responses = [
+        *[await api.get(p.format("modern"), headers={"A2A-Version": header}) for p in CARD_PATHS],
+        await api.get(CARD_PATHS[0].format("modern"), params={"A2A-Version": header}),
+        await api.get(LEGACY_PATH.format("modern")),
+    ]
+    for response in responses:
         assert response.status_code == 200, response.text
         assert response.content == card_bytes(to_a2a_v03(modern.card))
         assert response.headers["etag"] == f'"{card_digest(modern.card)};v=0.3"'
         assert response.headers["vary"] == "A2A-Version"
+        v03_card_validator().validate(orjson.loads(response.content))
         card = v03.AgentCard.model_validate_json(response.content)
-        assert card.url == "https://modern.example/a2a"
+        assert card.url == "https://modern.example/a2a/v03"
         assert card.preferred_transport == "JSONRPC"
-        assert card.protocol_version == "0.3.0"
+        assert card.protocol_version == "0.3"
         assert card.supports_authenticated_extended_card is True
-        assert [(i.url, i.transport) for i in card.additional_interfaces or []] == [
-            ("https://modern.example/a2a", "JSONRPC"),
-            ("https://modern.example/rest", "HTTP+JSON"),
-            (QUEUE_URL, AMQP_BINDING_URI),
+        assert card.additional_interfaces is None  # the only one speaking 0.3
+        assert b"tenant" not in response.content
+
+
+async def test_a_card_speaking_only_1_0_has_no_v03_view(
+    worker: Worker, events: EventCollector, api: httpx.AsyncClient
+) -> None:
+    """Asked for as 0.3: 400 version-not-supported naming what the agent speaks (the spec's
+    VersionNotSupportedError), on every card path; left out of `/.well-known/agents` as 0.3."""
+    async with announcement(worker, v10_card("only10", legacy_too=False)) as only10:
+        await joined(events, "only10")
+        responses = [
+            *[
+                await api.get(p.format("only10"), headers={"A2A-Version": "0.3"})
+                for p in CARD_PATHS
+            ],
+            await api.get(CARD_PATHS[0].format("only10"), params={"A2A-Version": "0.3"}),
+            await api.get(LEGACY_PATH.format("only10")),
         ]
+        for response in responses:
+            assert response.status_code == 400, response.text
+            error = response.json()["error"]
+            assert error["code"] == "version-not-supported"
+            assert error["details"] == {"requested": "0.3", "supported": ["1.0"]}
+            assert "0.3" in error["message"]
+        as_v10 = await api.get(LEGACY_PATH.format("only10"), headers={"A2A-Version": "1.0"})
+        assert as_v10.content == card_bytes(only10.card)
+        listed = await api.get("/.well-known/agents", params={"A2A-Version": "0.3"})
+        assert "only10" not in {card["name"] for card in listed.json()}
+        assert [c["name"] for c in (await api.get("/.well-known/agents")).json()] == ["only10"]
 
 
 @pytest.mark.parametrize("header", ["1.0", "1.0.0"])
@@ -232,8 +287,25 @@ async def test_each_representation_has_its_own_etag(
     assert other.content == card_bytes(modern.card)
 
 
-@pytest.mark.parametrize("header", ["2.0", "0.2", "1", "latest", "1.0.1"])
-async def test_an_unsupported_version_is_422_in_the_error_shape(
+@pytest.mark.parametrize("header", ["2.0", "1.1", "0.2"])
+async def test_a_version_not_served_is_400_version_not_supported(
+    two_agents: tuple[Announcement, Announcement], api: httpx.AsyncClient, header: str
+) -> None:
+    """A well-formed version other than 0.3 and 1.0 (patch aside): the spec's
+    VersionNotSupportedError, in the error shape, with the versions that are served."""
+    for path in (*(p.format("modern") for p in CARD_PATHS), "/.well-known/agents"):
+        for response in (
+            await api.get(path, headers={"A2A-Version": header}),
+            await api.get(path, params={"A2A-Version": header}),
+        ):
+            assert response.status_code == 400, response.text
+            error = response.json()["error"]
+            assert error["code"] == "version-not-supported"
+            assert error["details"] == {"requested": header, "supported": ["0.3", "1.0"]}
+
+
+@pytest.mark.parametrize("header", ["1", "latest", "v1.0", "1.0-rc1"])
+async def test_a_value_that_is_no_version_is_422_in_the_error_shape(
     two_agents: tuple[Announcement, Announcement], api: httpx.AsyncClient, header: str
 ) -> None:
     for path in (*(p.format("modern") for p in CARD_PATHS), "/.well-known/agents"):
@@ -305,11 +377,48 @@ async def test_the_sdk_card_resolver_reads_each_card_under_the_agents_base_url(
         as_v03 = await A2ACardResolver(
             client, "http://registry.test/v1/agents/modern"
         ).get_agent_card(http_kwargs={"headers": {"A2A-Version": "0.3"}})
-        # the SDK reads the main interface twice (once as `url`, once in additionalInterfaces)
-        read = [(i.url, i.protocol_binding) for i in as_v03.supported_interfaces]
-        assert list(dict.fromkeys(read)) == [
-            (i.url, i.protocol_binding) for i in v10_card("modern").supported_interfaces
-        ]
+        legacy_path = await A2ACardResolver(
+            client, "http://registry.test/v1/agents/modern"
+        ).get_agent_card(relative_card_path="/.well-known/agent.json")
+        for read in (as_v03, legacy_path):  # only the url speaking 0.3, read as speaking it
+            assert [(i.url, i.protocol_version) for i in read.supported_interfaces] == [
+                ("https://modern.example/a2a/v03", "0.3")
+            ]
+
+
+async def test_the_sdk_speaks_1_0_with_the_tenant_to_a_mixed_cards_1_0_url(
+    two_agents: tuple[Announcement, Announcement], settings: Settings
+) -> None:
+    """a2a-sdk 1.x resolves the mixed card from the registry (v1.0: as registered, the tenant
+    kept), picks the interface speaking 1.0 and sends it `A2A-Version: 1.0` and the tenant."""
+    sent: list[httpx.Request] = []
+
+    def agent(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        reply = {"message": {"messageId": "r1", "role": "ROLE_AGENT", "parts": [{"text": "ok"}]}}
+        body = orjson.loads(request.content)
+        return httpx.Response(200, json={"jsonrpc": "2.0", "id": body["id"], "result": reply})
+
+    app = create_api(settings)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app)) as registry,
+        httpx.AsyncClient(transport=httpx.MockTransport(agent)) as to_agent,
+    ):
+        card = await A2ACardResolver(
+            registry, "http://registry.test/v1/agents/modern"
+        ).get_agent_card(http_kwargs={"headers": {"A2A-Version": "1.0"}})
+        assert card.supported_interfaces[0].tenant == "acme"
+        client = ClientFactory(ClientConfig(httpx_client=to_agent, streaming=False)).create(card)
+        request = SendMessageRequest(
+            message=Message(message_id="m1", role=Role.ROLE_USER, parts=[Part(text="hi")])
+        )
+        replies = [reply async for reply in client.send_message(request)]
+    assert replies
+    (call,) = sent
+    assert str(call.url) == "https://modern.example/a2a"
+    assert call.headers["A2A-Version"] == "1.0"
+    assert orjson.loads(call.content)["params"]["tenant"] == "acme"
 
 
 async def test_well_known_agents_lists_exactly_the_live_agents_a2a_cards(

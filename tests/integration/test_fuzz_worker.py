@@ -125,6 +125,10 @@ class Model:
     cards: dict[str, dict[str, Any]] = field(default_factory=dict)
     seqs: dict[tuple[str, str], int] = field(default_factory=dict)
     live: dict[str, set[str]] = field(default_factory=dict)
+    #: Each instance's place in its agent's order of first registrations.
+    born: dict[tuple[str, str], int] = field(default_factory=dict)
+    #: The instance whose card the agent holds: the newest live one (apply.lua, holds_card).
+    holder: dict[str, str] = field(default_factory=dict)
 
     def apply(self, op: Op, agent_id: str) -> None:
         """Apply one undamaged command as the registry's rules say."""
@@ -139,9 +143,26 @@ class Model:
         if op.kind == "deregister":
             instances.discard(instance)
             return
+        was_live = bool(instances)
         instances.add(instance)
-        if op.kind == "register":
+        if op.kind == "register" and self._holds_card(agent_id, instance, was_live):
             self.cards[agent_id] = card(agent_id, op.version)
+
+    def _holds_card(self, agent_id: str, instance: str, was_live: bool) -> bool:
+        """Whether a registration of `instance` sets the card: the newest live instance's wins."""
+        if (agent_id, instance) not in self.born:
+            self.born[agent_id, instance] = 1 + sum(a == agent_id for a, _ in self.born)
+        holder = self.holder.get(agent_id)
+        takes = (
+            not was_live
+            or holder is None
+            or holder == instance
+            or holder not in self.live[agent_id]
+            or self.born[agent_id, instance] > self.born[agent_id, holder]
+        )
+        if takes:
+            self.holder[agent_id] = instance
+        return takes
 
 
 @pytest.fixture

@@ -79,6 +79,21 @@ def flatmap_path_parameters(context: HookContext, path_parameters: dict[str, Any
     return st.one_of(st.just(path_parameters), registered)
 
 
+def fuzz_card(agent_id: str) -> dict[str, Any]:
+    """A v1.0 card; the last agent's also speaks 0.3 at a second url, so that it has a v0.3 view
+    (the legacy well-known path answers the others with 400 version-not-supported)."""
+    card = a2a_card(agent_id)
+    if agent_id == AGENT_IDS[-1]:
+        card["supportedInterfaces"].append(
+            {
+                "url": f"http://127.0.0.1:9/{agent_id}/v03",
+                "protocolBinding": "JSONRPC",
+                "protocolVersion": "0.3",
+            }
+        )
+    return card
+
+
 @pytest.fixture
 async def agents(worker: Worker, events: EventCollector) -> AsyncIterator[tuple[str, ...]]:
     """`AGENT_IDS`, live, every one's agent.joined received."""
@@ -87,7 +102,7 @@ async def agents(worker: Worker, events: EventCollector) -> AsyncIterator[tuple[
         for agent_id in AGENT_IDS:
             await stack.enter_async_context(
                 Announcement(
-                    a2a_card(agent_id),
+                    fuzz_card(agent_id),
                     worker.settings.broker_url,
                     prefix=worker.settings.prefix,
                     ttl_s=300,

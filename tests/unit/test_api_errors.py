@@ -118,8 +118,8 @@ async def test_metrics_count_by_route_template_and_include_passed_registries() -
 
 @pytest.mark.parametrize("path", ["/.well-known/agent-card.json", "/.well-known/agent.json"])
 async def test_the_registry_serves_its_own_a2a_card(api: httpx.AsyncClient, path: str) -> None:
-    """An A2A v1.0 card whose skill is discovery, with urls under the API's own address
-    (without a public URL configured: the address it listens on)."""
+    """An A2A card whose skill is discovery, with urls under the API's own address (without a
+    public URL configured: the address it listens on); v1.0, or v0.3 at the legacy path."""
     response = await api.get(path)
     assert response.status_code == 200
     card = response.json()
@@ -127,14 +127,16 @@ async def test_the_registry_serves_its_own_a2a_card(api: httpx.AsyncClient, path
         "name",
         "description",
         "version",
-        "supportedInterfaces",
         "capabilities",
         "defaultInputModes",
         "defaultOutputModes",
         "skills",
     ):
         assert field in card
-    (interface,) = card["supportedInterfaces"]
+    if path.endswith("agent.json"):
+        interface = {"url": card["url"], "protocolBinding": card["preferredTransport"]}
+    else:
+        interface = card["supportedInterfaces"][0]
     assert interface["url"] == "http://127.0.0.1:8000/v1/agents"
     assert interface["protocolBinding"].startswith("urn:")  # not a core A2A binding
     assert [skill["id"] for skill in card["skills"]] == ["discover-agents"]

@@ -30,24 +30,30 @@ from a2a.types import (
     SecurityScheme,
     StringList,
 )
+from a2a.utils.errors import VersionNotSupportedError
 from google.protobuf.json_format import MessageToDict, ParseDict
 from hypothesis import given
 from hypothesis import strategies as st
 
 from agentroster.api.a2a_conversion import (
-    CardNotConvertible,
+    InvalidVersionError,
     NotAnA2ACardError,
     SignedCardError,
     UnsupportedVersionError,
+    VersionNotOffered,
     convert_card,
     converted_card_bytes,
+    major_minor,
     normalize_version,
     to_a2a_v03,
     to_a2a_v10,
 )
 from agentroster.contracts import AMQP_BINDING_URI, card_bytes, card_format, derive_endpoints
+from tests.a2a_schemas import v03_card_validator
 
 AMQP_URL = "amqp://broker.example/?queue=weather"
+#: The official A2A v0.3.0 JSON schema's AgentCard (tests/a2a_schemas/README.md).
+V03_SCHEMA = v03_card_validator()
 
 
 # --- SDK-built cards ---------------------------------------------------------------------------
@@ -314,15 +320,16 @@ def test_v03_oauth_with_several_flows_keeps_one_as_v10_allows() -> None:
 # --- v1.0 -> v0.3 ------------------------------------------------------------------------------
 
 
-def test_v10_to_v03_validates_with_the_sdk_v03_model() -> None:
+def test_v10_to_v03_validates_with_the_sdk_v03_model_and_the_official_schema() -> None:
     """First interface -> url + preferredTransport, all of them in additionalInterfaces."""
-    converted = to_a2a_v03(v10_card())
+    converted = to_a2a_v03(v10_card("0.3"))
 
     model = v03.AgentCard.model_validate(converted)
+    V03_SCHEMA.validate(converted)
     assert card_format(converted) == "a2a/0.3"
     assert converted["url"] == "https://weather.example/a2a"
     assert converted["preferredTransport"] == "JSONRPC"
-    assert converted["protocolVersion"] == "0.3.0"
+    assert converted["protocolVersion"] == "0.3"
     assert pairs(converted["additionalInterfaces"], "transport") == [
         ("https://weather.example/a2a", "JSONRPC"),
         ("https://weather.example/grpc", "GRPC"),
@@ -358,22 +365,60 @@ def test_v10_to_v03_agrees_with_the_sdk_converter_beyond_interfaces() -> None:
     assert ours.model_dump(exclude_none=True) == sdk.model_dump(exclude_none=True)
 
 
-def test_v10_to_v03_puts_an_interface_speaking_0_3_first() -> None:
-    """A v0.3 card's url must speak 0.3 when some interface does; the others follow."""
-    card = {
+def mixed_card() -> dict[str, Any]:
+    """A v1.0 card whose agent speaks 1.0 (for a tenant) at one url and 0.3 at two others."""
+    return {
         "name": "w",
+        "version": "1",
         "supportedInterfaces": [
-            {"url": "https://w/v1", "protocolBinding": "JSONRPC", "protocolVersion": "1.0"},
+            {
+                "url": "https://w/v1",
+                "protocolBinding": "JSONRPC",
+                "protocolVersion": "1.0",
+                "tenant": "acme",
+            },
             {"url": "https://w/v03", "protocolBinding": "JSONRPC", "protocolVersion": "0.3"},
+            {"url": "https://w/v03/rest", "protocolBinding": "HTTP+JSON", "protocolVersion": "0.3"},
         ],
     }
-    converted = to_a2a_v03(card)
+
+
+def test_v10_to_v03_lists_only_the_interfaces_speaking_0_x() -> None:
+    """A v0.3 client speaks 0.3 to every url of a v0.3 card: a 1.0-only url is left out."""
+    converted = to_a2a_v03(mixed_card())
+    V03_SCHEMA.validate(converted)
+    v03.AgentCard.model_validate(converted)
     assert converted["url"] == "https://w/v03"
     assert converted["protocolVersion"] == "0.3"
     assert pairs(converted["additionalInterfaces"], "transport") == [
         ("https://w/v03", "JSONRPC"),
-        ("https://w/v1", "JSONRPC"),
+        ("https://w/v03/rest", "HTTP+JSON"),
     ]
+    assert "https://w/v1" not in orjson.dumps(converted).decode()
+
+
+def test_the_sdk_reads_the_v03_view_back_as_interfaces_speaking_0_3() -> None:
+    """The SDK's own v0.3 -> v1.0 converter gives every interface of our v0.3 view 0.3:
+    exactly the interfaces that speak it, so its client never speaks 0.3 to a 1.0 url."""
+    core = to_core_agent_card(v03.AgentCard.model_validate(to_a2a_v03(mixed_card())))
+    assert {(i.url, i.protocol_version) for i in core.supported_interfaces} == {
+        ("https://w/v03", "0.3"),
+        ("https://w/v03/rest", "0.3"),
+    }
+
+
+def test_a_card_speaking_only_1_0_has_no_v03_view() -> None:
+    """No interface speaks 0.x: `VersionNotOffered`, naming what it speaks (Major.Minor)."""
+    card = v10_card("1.0.1")
+    with pytest.raises(VersionNotOffered) as raised:
+        to_a2a_v03(card)
+    assert raised.value.offered == ["1.0"]
+    assert "1.0" in str(raised.value)
+    with pytest.raises(VersionNotOffered):
+        converted_card_bytes(card_bytes(card), "0.3")
+    # the SDK's converter refuses such a card too
+    with pytest.raises(VersionNotSupportedError):
+        to_compat_agent_card(v10_message("1.0"))
 
 
 def test_v10_to_v03_fills_what_v03_requires_and_protobuf_json_leaves_out() -> None:
@@ -381,12 +426,15 @@ def test_v10_to_v03_fills_what_v03_requires_and_protobuf_json_leaves_out() -> No
     minimal: dict[str, Any] = MessageToDict(
         AgentCard(
             name="w",
-            supported_interfaces=[AgentInterface(url="https://w", protocol_binding="GRPC")],
+            supported_interfaces=[
+                AgentInterface(url="https://w", protocol_binding="GRPC", protocol_version="0.3")
+            ],
             skills=[AgentSkill(id="s", name="s")],
         )
     )
     converted = to_a2a_v03(minimal)
     v03.AgentCard.model_validate(converted)
+    V03_SCHEMA.validate(converted)
     assert converted["preferredTransport"] == "GRPC"
     assert "additionalInterfaces" not in converted  # one interface: nothing additional
     assert converted["skills"] == [{"id": "s", "name": "s", "description": "", "tags": []}]
@@ -394,7 +442,7 @@ def test_v10_to_v03_fills_what_v03_requires_and_protobuf_json_leaves_out() -> No
 
 def test_v10_fields_v03_lacks_are_dropped() -> None:
     """deviceCode flows, pkceRequired and an interface's tenant have no v0.3 place."""
-    message = v10_message()
+    message = v10_message("0.3")
     message.supported_interfaces[0].tenant = "acme"
     flows = message.security_schemes["oauth"].oauth2_security_scheme.flows
     flows.authorization_code.pkce_required = True
@@ -418,11 +466,11 @@ def test_v10_fields_v03_lacks_are_dropped() -> None:
     assert model.url == "https://weather.example/a2a"
 
 
-def test_v10_without_any_interface_url_cannot_become_v03() -> None:
-    """A v0.3 card needs a url: without one the card is served as registered."""
-    with pytest.raises(CardNotConvertible):
+def test_v10_without_any_interface_url_has_no_v03_view() -> None:
+    """A v0.3 card needs a url: without one there is no v0.3 view, and nothing is offered."""
+    with pytest.raises(VersionNotOffered) as raised:
         to_a2a_v03({"name": "w", "supportedInterfaces": []})
-    assert converted_card_bytes(card_bytes({"name": "w", "supportedInterfaces": []}), "0.3") is None
+    assert raised.value.offered == []
 
 
 # --- both ways ---------------------------------------------------------------------------------
@@ -452,7 +500,7 @@ def test_round_trip_v10_v03_v10_keeps_interfaces_speaking_0_3() -> None:
 @pytest.mark.parametrize("convert", [to_a2a_v10, to_a2a_v03])
 def test_queue_interface_keeps_its_url_and_custom_binding(convert: Any) -> None:
     """The amqp interface survives conversion with its url and binding URI: still a queue."""
-    source = v03_card() if convert is to_a2a_v10 else v10_card()
+    source = v03_card() if convert is to_a2a_v10 else v10_card("0.3")
     (queue,) = [e for e in derive_endpoints(convert(source)) if e.transport == "amqp"]
     assert queue.url == AMQP_URL
     assert queue.binding == AMQP_BINDING_URI
@@ -462,7 +510,7 @@ def test_queue_interface_keeps_its_url_and_custom_binding(convert: Any) -> None:
 @pytest.mark.parametrize("convert", [to_a2a_v10, to_a2a_v03])
 def test_core_binding_names_stay_exact(convert: Any) -> None:
     """JSONRPC, GRPC, HTTP+JSON come out spelled exactly as they went in."""
-    source = v03_card() if convert is to_a2a_v10 else v10_card()
+    source = v03_card() if convert is to_a2a_v10 else v10_card("0.3")
     bindings = {e.binding for e in derive_endpoints(convert(source))}
     assert bindings == {"JSONRPC", "GRPC", "HTTP+JSON", AMQP_BINDING_URI}
 
@@ -470,7 +518,7 @@ def test_core_binding_names_stay_exact(convert: Any) -> None:
 @pytest.mark.parametrize("convert", [to_a2a_v10, to_a2a_v03])
 def test_conversion_leaves_its_input_alone(convert: Any) -> None:
     """Pure: the input card is not modified, and the output shares nothing with it."""
-    source = v03_card() if convert is to_a2a_v10 else v10_card()
+    source = v03_card() if convert is to_a2a_v10 else v10_card("0.3")
     before = copy.deepcopy(source)
     converted = convert(source)
     converted["skills"][0]["tags"].append("changed")
@@ -511,24 +559,39 @@ def test_round_trip_keeps_every_distinct_interface(
 
 @pytest.mark.parametrize(
     ("given_version", "expected"),
-    [("0.3", "0.3"), ("0.3.0", "0.3"), ("1.0", "1.0"), ("1.0.0", "1.0"), (" 1.0 ", "1.0")],
+    [
+        ("0.3", "0.3"),
+        ("0.3.0", "0.3"),
+        ("0.3.5", "0.3"),
+        ("1.0", "1.0"),
+        ("1.0.0", "1.0"),
+        ("1.0.1", "1.0"),
+        (" 1.0 ", "1.0"),
+    ],
 )
-def test_versions_accepted(given_version: str, expected: str) -> None:
+def test_versions_accepted_by_major_minor(given_version: str, expected: str) -> None:
+    """The patch number is not considered, as the A2A spec says (3.6 Versioning)."""
     assert normalize_version(given_version) == expected
 
 
-@pytest.mark.parametrize("bad", ["", "2.0", "0.2", "1", "v1.0", "1.0.1", "0.3,1.0", "latest"])
-def test_other_versions_are_a_clear_value_error(bad: str) -> None:
-    """Unsupported versions raise a ValueError naming the version and the supported ones."""
-    with pytest.raises(UnsupportedVersionError, match="unsupported A2A version") as raised:
-        convert_card(v10_card(), bad)
-    assert isinstance(raised.value, ValueError)
-    assert "0.3" in str(raised.value)
-    assert "1.0" in str(raised.value)
+@pytest.mark.parametrize("unsupported", ["1.1", "2.0", "0.2", "0.2.6", "1.10"])
+def test_well_formed_versions_not_served_are_unsupported(unsupported: str) -> None:
+    """A version that is one but not served: the error names it (Major.Minor) and those served."""
+    with pytest.raises(UnsupportedVersionError) as raised:
+        convert_card(v10_card(), unsupported)
+    assert raised.value.version == ".".join(unsupported.split(".")[:2])
+    assert "0.3, 1.0" in str(raised.value)
+
+
+@pytest.mark.parametrize("bad", ["", "1", "v1.0", "0.3,1.0", "latest", "1.0-rc", "01.0", "1.0.0.0"])
+def test_values_that_are_no_version_are_invalid(bad: str) -> None:
+    with pytest.raises(InvalidVersionError):
+        normalize_version(bad)
+    assert major_minor(bad) is None
 
 
 def test_convert_card_converts_both_ways() -> None:
-    assert convert_card(v10_card(), "0.3") == to_a2a_v03(v10_card())
+    assert convert_card(v10_card("0.3"), "0.3") == to_a2a_v03(v10_card("0.3"))
     assert convert_card(v03_card(), "1.0.0") == to_a2a_v10(v03_card())
 
 
@@ -562,7 +625,7 @@ def test_a_signed_card_is_never_converted(card: dict[str, Any]) -> None:
 
 
 def test_an_empty_signatures_list_is_no_signature() -> None:
-    card = {**v10_card(), "signatures": []}
+    card = {**v10_card("0.3"), "signatures": []}
     assert card_format(convert_card(card, "0.3")) == "a2a/0.3"
 
 

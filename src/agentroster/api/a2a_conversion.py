@@ -31,9 +31,17 @@ binding `urn:agentroster:binding:amqp-0-9-1`) survives, and core bindings stay `
 An interface's `protocolVersion` is the version of A2A spoken *at that url*: converting a card
 does not change what the agent speaks, so a v0.3 card's interfaces keep the card's
 `protocolVersion` (as the SDK's converters do: its client picks the v0.3 transport from it).
-Going to v0.3, interfaces speaking a 0.x version come first (the `url` must be one a v0.3 client
-can talk to when there is one); with more than one interface, `additionalInterfaces` lists them
-all, the main one included, as the v0.3 schema recommends.
+Going to v0.3, only the interfaces speaking a 0.x version (or stating none, which the spec reads
+as 0.3) are kept: a v0.3 client talks 0.3 to every url of a v0.3 card, so a url that speaks only
+1.0 has no place in it (and neither has its `tenant`, which v0.3 cannot say). A card with no
+such interface has no v0.3 view: `VersionNotOffered`, which names the versions it does offer.
+With more than one 0.x interface, `additionalInterfaces` lists them all, the main one included,
+as the v0.3 schema recommends.
+
+Versions are negotiated as the A2A specification says (section 3.6, Versioning): only
+`Major.Minor` counts, so `1.0.1` asks for 1.0 and `0.3.5` for 0.3; a well-formed version this
+registry does not serve (`1.1`, `0.2`, `2.0`) is `UnsupportedVersionError`, the spec's
+`VersionNotSupportedError`.
 
 A signed card (`signatures`) is never converted, since converting would break its signatures;
 neither is a card that is not an A2A card. Both raise `CardNotConvertible`, and the caller
@@ -43,6 +51,7 @@ serves the card as registered.
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -57,13 +66,12 @@ from agentroster.contracts.endpoints import (
 
 A2AVersion = Literal["0.3", "1.0"]
 
-#: Every spelling of a version `normalize_version` accepts, and what it returns for it.
-ACCEPTED_VERSIONS: dict[str, A2AVersion] = {
-    "0.3": "0.3",
-    "0.3.0": "0.3",
-    "1.0": "1.0",
-    "1.0.0": "1.0",
-}
+#: The A2A versions cards are served in, by `Major.Minor`.
+SUPPORTED_VERSIONS: tuple[A2AVersion, ...] = ("0.3", "1.0")
+_NUMBER = r"(0|[1-9][0-9]{0,3})"
+#: What a version must look like: `Major.Minor`, maybe with a patch number (ignored).
+VERSION_PATTERN = rf"^\s*{_NUMBER}\.{_NUMBER}(\.{_NUMBER})?\s*$"
+_VERSION = re.compile(VERSION_PATTERN)
 #: v0.3 `securitySchemes[*].type` -> the v1.0 `SecurityScheme` member that holds it.
 _SCHEME_TYPES = {
     "apiKey": "apiKeySecurityScheme",
@@ -79,7 +87,33 @@ _V03_CONNECTION_FIELDS = ("url", "preferredTransport", "additionalInterfaces", "
 
 
 class UnsupportedVersionError(ValueError):
-    """The requested A2A version is not one a card can be converted to."""
+    """The requested A2A version is well formed but not one cards are served in (e.g. `1.1`)."""
+
+    def __init__(self, version: str) -> None:
+        accepted = ", ".join(SUPPORTED_VERSIONS)
+        super().__init__(
+            f"A2A version {version!r} is not supported: cards are served in {accepted}"
+        )
+        self.version = version
+
+
+class InvalidVersionError(ValueError):
+    """The requested A2A version is not a version at all (not `Major.Minor[.Patch]`)."""
+
+
+class VersionNotOffered(ValueError):
+    """The card has no interface speaking the requested A2A version, so it has no view in it.
+
+    `offered` lists the `Major.Minor` versions its interfaces speak.
+    """
+
+    def __init__(self, version: A2AVersion, offered: list[str]) -> None:
+        spoken = ", ".join(offered) or "none"
+        super().__init__(
+            f"the agent has no interface speaking A2A {version}; its interfaces speak: {spoken}"
+        )
+        self.version = version
+        self.offered = offered
 
 
 class CardNotConvertible(ValueError):
@@ -94,15 +128,25 @@ class NotAnA2ACardError(CardNotConvertible):
     """The card is neither an A2A v0.3 nor an A2A v1.0 card (e.g. an MCP or custom card)."""
 
 
+def major_minor(version: str) -> str | None:
+    """`Major.Minor` of a version (`1.0.1` -> `1.0`); None when it is not a version."""
+    match = _VERSION.match(version)
+    return f"{match[1]}.{match[2]}" if match else None
+
+
 def normalize_version(version: str) -> A2AVersion:
-    """`0.3`/`0.3.0` -> `0.3`, `1.0`/`1.0.0` -> `1.0`; anything else is an error."""
-    normalized = ACCEPTED_VERSIONS.get(version.strip())
-    if normalized is None:
-        accepted = ", ".join(ACCEPTED_VERSIONS)
-        raise UnsupportedVersionError(
-            f"unsupported A2A version {version!r}: cards are served in {accepted}"
-        )
-    return normalized
+    """The served version a requested one means: its `Major.Minor`, the patch ignored.
+
+    Raises `InvalidVersionError` for a value that is not a version and
+    `UnsupportedVersionError` for a version cards are not served in.
+    """
+    requested = major_minor(version)
+    if requested is None:
+        raise InvalidVersionError(f"{version!r} is not an A2A version (Major.Minor)")
+    for supported in SUPPORTED_VERSIONS:
+        if requested == supported:
+            return supported
+    raise UnsupportedVersionError(requested)
 
 
 def is_signed(card: dict[str, Any]) -> bool:
@@ -111,12 +155,14 @@ def is_signed(card: dict[str, Any]) -> bool:
 
 
 def convert_card(card: dict[str, Any], version: str) -> dict[str, Any]:
-    """The card in A2A `version` (`0.3`, `0.3.0`, `1.0` or `1.0.0`).
+    """The card in A2A `version` (`0.3` or `1.0`, any patch number).
 
     Returns `card` itself (not a copy) when it is already in that version, so a caller can
     serve the bytes it stored: `convert_card(card, v) is card`. Raises
-    `UnsupportedVersionError` (a ValueError) for any other version, and `CardNotConvertible`
-    (a ValueError too) for a signed card or a card that is not an A2A card.
+    `UnsupportedVersionError` or `InvalidVersionError` for any other version,
+    `CardNotConvertible` for a signed card or a card that is not an A2A card, and
+    `VersionNotOffered` for a v1.0 card none of whose interfaces speaks 0.x asked for as 0.3
+    (all ValueErrors).
     """
     target = normalize_version(version)
     _check_convertible(card)
@@ -129,7 +175,8 @@ def converted_card_bytes(stored: bytes, version: str) -> bytes | None:
     """A stored card's bytes converted to A2A `version`; None when it is served as stored.
 
     None when the card is already in that version, is signed, is not an A2A card (or not a
-    JSON object at all). Raises `UnsupportedVersionError` for a version it does not know.
+    JSON object at all). Raises what `normalize_version` raises for a version it does not
+    serve, and `VersionNotOffered` when no interface of the card speaks that version.
     """
     target = normalize_version(version)
     try:
@@ -178,14 +225,17 @@ def to_a2a_v10(card: dict[str, Any]) -> dict[str, Any]:
 def to_a2a_v03(card: dict[str, Any]) -> dict[str, Any]:
     """An A2A card as A2A v0.3 (a new object; a v0.3 card comes back as a copy).
 
-    Raises `CardNotConvertible` when the card has no interface with a url: a v0.3 card needs one.
+    Only the interfaces speaking a 0.x version are kept; raises `VersionNotOffered` when the
+    card has none (with a url): a v0.3 card needs one, and a v0.3 client speaks only 0.x.
     """
     _check_convertible(card)
     if card_format(card) == "a2a/0.3":
         return copy.deepcopy(card)
-    interfaces = _legacy_first(_interfaces_of(card))
+    every = _interfaces_of(card)
+    interfaces = [i for i in every if _speaks_0x(i.get("protocolVersion"))]
     if not interfaces:
-        raise CardNotConvertible("the card has no interface with a url, which a v0.3 card needs")
+        offered = (major_minor(v) for i in every if isinstance(v := i.get("protocolVersion"), str))
+        raise VersionNotOffered("0.3", sorted({v for v in offered if v is not None}))
     converted: dict[str, Any] = {}
     for key, value in card.items():
         if key == "supportedInterfaces":
@@ -237,32 +287,27 @@ def _interfaces_of(card: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def _legacy_first(interfaces: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Interfaces speaking A2A 0.x first (stable): what a v0.3 client can talk to."""
-    return sorted(interfaces, key=lambda i: not _is_legacy(i.get("protocolVersion")))
-
-
 def _connection_v03(interfaces: list[dict[str, Any]]) -> dict[str, Any]:
-    """The v0.3 connection fields of non-empty, ordered v1.0 interfaces."""
+    """The v0.3 connection fields of non-empty v1.0 interfaces that all speak 0.x."""
     pairs = list(
         dict.fromkeys(
             (i["url"], _text(i.get("protocolBinding")) or DEFAULT_BINDING) for i in interfaces
         )
     )
-    version = interfaces[0].get("protocolVersion")
     connection: dict[str, Any] = {
         "url": pairs[0][0],
         "preferredTransport": pairs[0][1],
-        "protocolVersion": version if _is_legacy(version) else DEFAULT_V03_PROTOCOL_VERSION,
+        "protocolVersion": interfaces[0].get("protocolVersion") or DEFAULT_V03_PROTOCOL_VERSION,
     }
     if len(pairs) > 1:  # the main one too, as v0.3 recommends: "for completeness"
         connection["additionalInterfaces"] = [{"url": u, "transport": t} for u, t in pairs]
     return connection
 
 
-def _is_legacy(version: Any) -> bool:
-    """Whether an interface's `protocolVersion` is a 0.x version of A2A."""
-    return isinstance(version, str) and version.split(".", 1)[0] == "0"
+def _speaks_0x(version: Any) -> bool:
+    """Whether an interface's `protocolVersion` is a 0.x version of A2A; none or an empty one
+    counts too, as the spec reads an empty version as 0.3 (and the SDK's converter does)."""
+    return not version or (isinstance(version, str) and version.split(".", 1)[0] == "0")
 
 
 # --- capabilities, skills, security -------------------------------------------------------------

@@ -1,15 +1,22 @@
-"""The registry's own A2A v1.0 card: it offers one skill, discovering agents over HTTP.
+"""The registry's own A2A card: it offers one skill, discovering agents over HTTP.
 
 The registry is not an A2A server (it speaks no A2A JSON-RPC, gRPC or HTTP+JSON binding), so
-its one interface names a custom binding by URI, as the A2A specification allows, rather than
-claiming a core binding it does not implement.
+its interface names a custom binding by URI, as the A2A specification allows, rather than
+claiming a core binding it does not implement. Its REST API is the same whichever A2A version a
+client reads the card in, so the v1.0 card lists that interface twice, for 1.0 and for 0.3 (the
+specification lets one url serve several versions), and its v0.3 view (the legacy well-known
+path) is the card's ordinary conversion.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 from typing import Any
 
 from agentroster import __version__
+from agentroster.api.a2a_conversion import A2AVersion, convert_card
+from agentroster.contracts.cards import card_bytes
 
 #: The binding of the registry's discovery interface: agentroster's REST read API.
 DISCOVERY_BINDING_URI = "urn:agentroster:binding:discovery-http"
@@ -26,8 +33,9 @@ def registry_card(base_url: str) -> dict[str, Any]:
             {
                 "url": f"{base_url}v1/agents",
                 "protocolBinding": DISCOVERY_BINDING_URI,
-                "protocolVersion": "1.0",
+                "protocolVersion": version,
             }
+            for version in ("1.0", "0.3")
         ],
         "documentationUrl": f"{base_url}docs",
         "capabilities": {"streaming": False, "pushNotifications": False},
@@ -50,3 +58,13 @@ def registry_card(base_url: str) -> dict[str, Any]:
             }
         ],
     }
+
+
+@functools.lru_cache(maxsize=8)
+def registry_card_bytes(base_url: str, version: A2AVersion) -> tuple[bytes, str]:
+    """The card in A2A `version` as served, and the SHA-256 of those bytes (its ETag).
+
+    Built once per base url and version: the card changes only with the registry's release.
+    """
+    body = card_bytes(convert_card(registry_card(base_url), version))
+    return body, hashlib.sha256(body).hexdigest()

@@ -201,7 +201,9 @@ class DiscoveryClient:
         """The agent's card as registered; with `version` (`0.3`, `1.0`) asked in that A2A version.
 
         `version` is sent as the `A2A-Version` header; a signed card is returned as registered
-        whatever the version. An unknown agent is a `DiscoveryError` (`agent-not-found`).
+        whatever the version. An unknown agent is a `DiscoveryError` (`agent-not-found`), and so
+        is a version not served or, asked for as `0.3`, a card none of whose interfaces speaks
+        0.x (`version-not-supported`).
         """
         headers = {"A2A-Version": version} if version is not None else None
         response = _checked(

@@ -34,12 +34,16 @@ neither side spells a key by hand (tests/unit/test_lua_seam.py holds them to tha
                                  est/esd/esv (status, sdigest and verified last told in
                                  an event), why (reason of the last change held back by
                                  flap damping), verified (1/0: its well-known card matched;
-                                 absent: not checked) and vdigest (the sdigest checked)
+                                 absent: not checked), vdigest (the sdigest checked),
+                                 births (instances that registered so far), holder and
+                                 holder_born (the instance whose card this is, the newest
+                                 live one, and its born; see apply.lua)
     {p}:owned:<u>        set     agent_ids owned by identity <u> (a broker user name; "" for
                                  none): the quota of agents per identity counts it
     {p}:inst:<a>         zset    live instance_id -> lease deadline (ms)
     {p}:i:<a>:<i>        hash    seq, state, first_seen, last_seen, ttl, deadline, ignored
-                                 (commands ignored by seq in a row); kept while the
+                                 (commands ignored by seq in a row), born (its place in the
+                                 agent's order of first registrations); kept while the
                                  lease lives, then one TTL more as a tombstone, so late
                                  messages stay late
     {p}:apikeys          zset    every API key id, score 0 (lexicographic paging for listing)

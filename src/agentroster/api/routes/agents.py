@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 
-from agentroster.api.a2a_conversion import (
-    ACCEPTED_VERSIONS,
-    A2AVersion,
-    converted_card_bytes,
-    normalize_version,
+from agentroster.api.a2a_conversion import A2AVersion, VersionNotOffered, converted_card_bytes
+from agentroster.api.a2a_version import (
+    A2A_VERSION,
+    VERSION_RESPONSES,
+    A2AVersionDep,
+    version_not_offered,
 )
 from agentroster.api.deps import AgentIdPath, ReaderDep, StateDep
 from agentroster.api.errors import ERROR_RESPONSES, AgentNotFound, ErrorResponse
@@ -68,6 +68,7 @@ _CARD_RESPONSES: dict[int | str, dict[str, Any]] = {
     },
     304: {"description": "The card matches `If-None-Match`.", "headers": _CARD_HEADERS},
     **_NOT_FOUND,
+    **VERSION_RESPONSES,
     **ERROR_RESPONSES,
 }
 
@@ -241,49 +242,27 @@ async def get_agent(agent_id: AgentIdPath, reader: ReaderDep) -> Response:
 
 
 async def _card(
-    agent_id: str, reader: ReaderDep, if_none_match: str | None, a2a_version: str | None
+    agent_id: str, reader: ReaderDep, if_none_match: str | None, version: A2AVersion | None
 ) -> Response:
-    version = requested_a2a_version(a2a_version)
     stored = await reader.get_card(agent_id)
     if stored is None:
         raise AgentNotFound(agent_id)
     body, etag = stored.card, f'"{stored.digest}"'
     if version is not None:
-        converted = converted_card_bytes(stored.card, version)
+        try:
+            converted = converted_card_bytes(stored.card, version)
+        except VersionNotOffered as error:
+            raise version_not_offered(error) from None
         if converted is not None:  # else served as registered: same version, signed, not A2A
             body, etag = converted, f'"{stored.digest};v={version}"'
     headers = {
         "ETag": etag,
         "Cache-Control": f"max-age={CARD_MAX_AGE_S}",
-        "Vary": A2A_VERSION_HEADER,
+        "Vary": A2A_VERSION,
     }
     if if_none_match is not None and etag_matches(if_none_match, etag):
         return Response(status_code=304, headers=headers)
     return Response(body, media_type="application/json", headers=headers)
-
-
-#: The request header that asks for a card in another A2A version (the A2A spec's name).
-A2A_VERSION_HEADER = "A2A-Version"
-
-A2AVersionHeader = Annotated[
-    str | None,
-    Header(
-        alias=A2A_VERSION_HEADER,
-        pattern=f"^(|{'|'.join(map(re.escape, ACCEPTED_VERSIONS))})$",
-        description=(
-            "`0.3` or `1.0` (`0.3.0`, `1.0.0` too): the card converted to that A2A version."
-            " A card already in that version, a signed card and a card that is not an A2A"
-            " card come as registered. Absent or empty: as registered."
-        ),
-        examples=["0.3"],
-    ),
-]
-
-
-def requested_a2a_version(value: str | None) -> A2AVersion | None:
-    """The A2A version an `A2A-Version` header asks for: None when absent or empty (the
-    header's pattern has already answered any other value with a 422 naming it)."""
-    return normalize_version(value) if value else None
 
 
 def etag_matches(if_none_match: str, etag: str) -> bool:
@@ -307,8 +286,8 @@ IfNoneMatch = Annotated[
 async def get_card(
     agent_id: AgentIdPath,
     reader: ReaderDep,
+    a2a_version: A2AVersionDep,
     if_none_match: IfNoneMatch = None,
-    a2a_version: A2AVersionHeader = None,
 ) -> Response:
     """The agent's native card, byte for byte as registered, with its digest as `ETag`.
 
@@ -326,8 +305,25 @@ async def get_card(
 async def get_card_well_known(
     agent_id: AgentIdPath,
     reader: ReaderDep,
+    a2a_version: A2AVersionDep,
     if_none_match: IfNoneMatch = None,
-    a2a_version: A2AVersionHeader = None,
 ) -> Response:
-    """The same as `/card`, where A2A clients look for a card under an agent's base URL."""
+    """The same as `/card`, where A2A v1.0 clients look for a card under an agent's base URL."""
     return await _card(agent_id, reader, if_none_match, a2a_version)
+
+
+@router.get(
+    "/{agent_id}/.well-known/agent.json",
+    response_class=Response,
+    summary="Read an agent's card as A2A v0.3 (legacy well-known path)",
+    responses=_CARD_RESPONSES,
+)
+async def get_card_well_known_legacy(
+    agent_id: AgentIdPath,
+    reader: ReaderDep,
+    a2a_version: A2AVersionDep,
+    if_none_match: IfNoneMatch = None,
+) -> Response:
+    """The card at the path A2A clients before v1.0 look at: in v0.3 unless `A2A-Version`
+    asks for another version (a non-A2A or signed card comes as registered)."""
+    return await _card(agent_id, reader, if_none_match, a2a_version or "0.3")

@@ -48,6 +48,31 @@ local function became_live(a, before, card_changed)
   end
 end
 
+-- Rolling deploys: an agent's card is the one its newest live instance registered, its
+-- "holder"; newest by order of first registration (`born`, from the agent's `births` counter:
+-- the order the registry applied them in, not a clock, so no two instances tie). An older
+-- instance's registration renews its lease and leaves the card alone, so two versions running
+-- side by side cannot flip it back and forth. Once the holder has ended, the next instance to
+-- register takes the card (a rollback's older instances bring theirs back within one
+-- full-registration period), as does any instance of an agent that was not live.
+-- Returns whether instance i holds the card now (recorded when it does).
+local function holds_card(a, i, before)
+  local k = K_AGENT(a)
+  local ik = K_INSTANCE(a, i)
+  local born = tonumber(redis.call('HGET', ik, 'born') or '0')
+  if born == 0 then
+    born = redis.call('HINCRBY', k, 'births', 1)
+    redis.call('HSET', ik, 'born', born)
+  end
+  local holder = redis.call('HMGET', k, 'holder', 'holder_born')
+  local h = holder[1]
+  local takes = before ~= 'live' or not h or h == i
+    or not redis.call('ZSCORE', K_INSTANCES(a), h)
+    or born > tonumber(holder[2] or '0')
+  if takes and h ~= i then redis.call('HSET', k, 'holder', i, 'holder_born', born) end
+  return takes
+end
+
 -- A new instance would take the agent past its quota of instances.
 local function too_many_instances(a, i)
   return max_instances > 0 and redis.call('ZCARD', K_INSTANCES(a)) >= max_instances
@@ -85,8 +110,10 @@ for c = 0, n - 1 do
       redis.call('SET', K_TTL_MAX, ttl, 'PX', 2 * ttl)
     end
     local sdigest = ARGV[o + F_STATE_DIGEST]
-    local card_changed = redis.call('HGET', k, 'sdigest') ~= sdigest
+    local differs = redis.call('HGET', k, 'sdigest') ~= sdigest
     local before = renew(a, i, seq, ttl)
+    local holds = holds_card(a, i, before)
+    local card_changed = differs and holds
     if card_changed then
       -- what was verified was the state before: unknown until checked again (verify.lua);
       -- its index term leaves with the old terms
@@ -105,7 +132,8 @@ for c = 0, n - 1 do
     end
     redis.call('ZADD', K_AGENTS, 0, a)
     became_live(a, before, card_changed)
-    codes[#codes + 1] = APPLIED
+    -- an older instance's other card is kept out, as its heartbeats' digest is: a stale card
+    codes[#codes + 1] = (differs and not holds) and STALE_CARD or APPLIED
   elseif kind == 'heartbeat' then
     local digest = redis.call('HGET', k, 'digest')
     if not digest then
