@@ -16,6 +16,7 @@ idle life (`AGENTROSTER_MCP_SESSION_IDLE_S`); a request body is bounded by
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -92,12 +93,34 @@ class McpService:
 
     @asynccontextmanager
     async def run(self) -> AsyncIterator[None]:
-        """Serve sessions and send notifications until the block ends (the API's lifespan)."""
-        await self.notifier.start()
-        try:
+        """Serve sessions and send notifications until the block ends (the API's lifespan).
+
+        The session manager's task group runs in a task of its own: an anyio task group must
+        be left by the task that entered it, and a lifespan may end in another task than the
+        one it started in (test fixtures do).
+        """
+        started, stopping = asyncio.Event(), asyncio.Event()
+
+        async def serve() -> None:
             async with self.manager.run():
-                yield
+                started.set()
+                await stopping.wait()
+
+        await self.notifier.start()
+        sessions = asyncio.create_task(serve(), name="agentroster-mcp-sessions")
+        try:
+            # the task ends early only by failing to start: its exception is raised here
+            waiter = asyncio.ensure_future(started.wait())
+            try:
+                await asyncio.wait([sessions, waiter], return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                waiter.cancel()
+            if sessions.done():
+                sessions.result()
+            yield
         finally:
+            stopping.set()
+            await sessions
             await self.notifier.stop()
 
     def _session(self) -> ServerSession:
