@@ -231,7 +231,7 @@ async def test_reads_need_a_key_where_the_registry_says_so(
     settings: Settings, cleanup: None
 ) -> None:
     """With AGENTROSTER_READ_REQUIRES_KEY, /mcp answers 401 without a valid key, before any
-    MCP work; with one, the official client works."""
+    MCP work; with a read key, the official client works, and its session refuses other keys."""
     env = {"AGENTROSTER_READ_REQUIRES_KEY": "true", "AGENTROSTER_BOOTSTRAP_ADMIN_KEY": KEY}
     async with (
         registry_server(settings, **env) as server,
@@ -243,9 +243,37 @@ async def test_reads_need_a_key_where_the_registry_says_so(
             assert refused.json()["error"]["code"] == "unauthenticated"
             assert refused.headers["WWW-Authenticate"] == 'Bearer realm="agentroster"'
             assert "mcp-session-id" not in refused.headers
-        async with mcp_session(server.url, key=KEY) as session:
+        made = await http.post(
+            "/v1/keys",
+            headers={"Authorization": f"Bearer {KEY}"},
+            json={"principal": "mcp-reader", "scope": "read"},
+        )
+        assert made.status_code == 201, made.text
+        reader = {"Authorization": f"Bearer {made.json()['token']}"}
+        async with (
+            httpx.AsyncClient(headers=reader, timeout=httpx.Timeout(30, read=300)) as client,
+            streamable_http_client(f"{server.url}/mcp", http_client=client) as (
+                read,
+                write,
+                session_id,
+            ),
+            ClientSession(read, write) as session,
+        ):
+            await session.initialize()
             assert len((await session.list_tools()).tools) == 3
             assert not (await session.call_tool("discover_agents", {})).isError
+            # the session answers only to the key that opened it
+            opened = session_id()
+            assert opened is not None
+            tools_list = {"jsonrpc": "2.0", "id": 7, "method": "tools/list"}
+            for other in ({"Authorization": f"Bearer {KEY}"}, {}):
+                taken = await http.post(
+                    "/mcp",
+                    json=tools_list,
+                    headers=MCP_HEADERS | other | {"mcp-session-id": opened},
+                )
+                assert taken.status_code == (404 if other else 401), taken.text
+            assert not (await session.call_tool("discover_agents", {})).isError  # still its own
 
 
 async def test_sessions_are_bounded_and_the_open_ones_go_on(
