@@ -318,6 +318,13 @@ class Settings(BaseSettings):
         description="An MCP session with no request in flight and no open stream for this "
         "long is closed; its client starts a new one.",
     )
+    mcp_allowed_origins: list[str] = Field(
+        default=[],
+        max_length=64,
+        description='Browser origins allowed to use /mcp, e.g. `["https://app.example"]` '
+        "(JSON list); a request with any other Origin header is refused with 403 (DNS "
+        "rebinding). Clients that are not browsers send no Origin and are not affected.",
+    )
     discovery_source: Literal["memory", "redis"] = Field(
         default="memory",
         description="Where GET /v1/agents is answered from: `memory`, the API process's read "

@@ -281,8 +281,12 @@ async def test_sessions_are_bounded_and_the_open_ones_go_on(
 ) -> None:
     """Over AGENTROSTER_MCP_MAX_SESSIONS a new session is refused with 503 and a reason, while
     the open sessions keep working; a closed one frees its place. A body over the API's limit
-    is refused before MCP reads it; a guessed session id is unknown."""
-    env = {"AGENTROSTER_MCP_MAX_SESSIONS": "2"}
+    is refused before MCP reads it; a guessed session id is unknown; a browser origin not
+    allowed is refused."""
+    env = {
+        "AGENTROSTER_MCP_MAX_SESSIONS": "2",
+        "AGENTROSTER_MCP_ALLOWED_ORIGINS": '["https://app.example"]',
+    }
     async with (
         registry_server(settings, **env) as server,
         httpx.AsyncClient(base_url=server.url, timeout=30) as http,
@@ -312,3 +316,16 @@ async def test_sessions_are_bounded_and_the_open_ones_go_on(
         )
         assert guessed.status_code == 404
         assert not (await first.call_tool("discover_agents", {})).isError
+
+        # a browser page of another origin (DNS rebinding) is refused before any MCP work
+        rebound = await http.post(
+            "/mcp", json=INITIALIZE, headers=MCP_HEADERS | {"Origin": "http://evil.example"}
+        )
+        assert rebound.status_code == 403
+        assert rebound.json()["error"]["code"] == "origin-not-allowed"
+        assert "mcp-session-id" not in rebound.headers
+        allowed = await http.post(
+            "/mcp", json=INITIALIZE, headers=MCP_HEADERS | {"Origin": "https://app.example"}
+        )
+        assert allowed.status_code == 200
+        assert allowed.headers["mcp-session-id"]
