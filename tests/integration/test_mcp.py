@@ -329,3 +329,38 @@ async def test_sessions_are_bounded_and_the_open_ones_go_on(
         )
         assert allowed.status_code == 200
         assert allowed.headers["mcp-session-id"]
+
+
+async def test_an_idle_session_is_closed_and_frees_its_place(
+    settings: Settings, cleanup: None
+) -> None:
+    """A session left without requests for AGENTROSTER_MCP_SESSION_IDLE_S is closed: its id is
+    unknown from then on, and its place under the bound goes to a new session."""
+    env = {"AGENTROSTER_MCP_MAX_SESSIONS": "1", "AGENTROSTER_MCP_SESSION_IDLE_S": "0.5"}
+    async with (
+        registry_server(settings, **env) as server,
+        httpx.AsyncClient(base_url=server.url, timeout=30) as http,
+    ):
+        opened = await http.post("/mcp", json=INITIALIZE, headers=MCP_HEADERS)
+        assert opened.status_code == 200
+        idle = opened.headers["mcp-session-id"]
+
+        async def admitted() -> httpx.Response:
+            # asking for a new session does not touch the idle one (there is no event of its
+            # end to await from outside the process)
+            while True:
+                attempt = await http.post("/mcp", json=INITIALIZE, headers=MCP_HEADERS)
+                if attempt.status_code != 503:
+                    return attempt
+                await asyncio.sleep(0.05)
+
+        async with asyncio.timeout(30):  # only against a hang
+            new = await admitted()
+        assert new.status_code == 200
+        assert new.headers["mcp-session-id"] != idle
+        gone = await http.post(
+            "/mcp",
+            json={"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+            headers=MCP_HEADERS | {"mcp-session-id": idle, "mcp-protocol-version": "2025-06-18"},
+        )
+        assert gone.status_code == 404
