@@ -123,6 +123,26 @@ async def test_a_session_that_takes_nothing_delays_no_other_and_is_forgotten(
         await notifier.stop()
 
 
+async def test_a_stuck_session_holds_back_no_later_notification_of_another(
+    follower: OutboxFollower,
+) -> None:
+    """Sessions are told independently: while one send hangs, others hear of every change."""
+    notifier = RosterNotifier(follower, send_timeout_s=3600)
+    await notifier.start()
+    stuck, fine = FakeSession(gate=asyncio.Event()), FakeSession()
+    notifier.watch(session(stuck))
+    notifier.watch(session(fine))
+    try:
+        for revision in (1, 2, 3):
+            notifier.deliver([event(revision, "weather")])
+            assert len(await fine.told_at_least(revision)) == revision
+        assert stuck.waiting.is_set()
+        assert not stuck.cancelled.is_set()
+    finally:
+        await notifier.stop()
+    assert stuck.cancelled.is_set()  # stopping ends the hanging send
+
+
 async def test_notifications_coalesce_while_a_session_is_busy(follower: OutboxFollower) -> None:
     """A flood of events costs a waiting session one pending flag and its subscribed URIs."""
     notifier = RosterNotifier(follower)

@@ -8,20 +8,20 @@ streams and the read model) are the only source.
 
 What is bounded, and how:
 
-- the follower's `deliver` never waits: it marks the sessions concerned and wakes one sender
-  task. Notifications coalesce: while a session's are pending, more events add nothing but
-  card URIs it subscribed to (at most `max_subscriptions` per session), so memory does not
-  grow with the event rate;
-- the sender sends to every pending session at once, each send bounded by `send_timeout_s`; a
-  session whose client does not take its notifications in time, or whose transport is closed,
-  is forgotten (its client lists again after reconnecting), so no session delays another;
+- the follower's `deliver` never waits: it marks the sessions concerned and starts a sender
+  task for each that has none running. Notifications coalesce: while a session's are pending,
+  more events add nothing but card URIs it subscribed to (at most `max_subscriptions` per
+  session), so memory does not grow with the event rate;
+- each session has at most one sender task, so sessions are told independently; each send is
+  bounded by `send_timeout_s`, and a session whose client does not take its notifications in
+  time, or whose transport is closed, is forgotten (its client lists again after
+  reconnecting): a slow session delays no other;
 - sessions are held weakly: one that ends is dropped with its state, whenever it ends.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import weakref
 from collections.abc import Sequence
@@ -54,6 +54,13 @@ class _Watch:
     subscriptions: set[str] = field(default_factory=set)
     list_changed: bool = False
     updated: set[str] = field(default_factory=set)
+    #: The task telling the session now, if any.
+    sending: asyncio.Task[None] | None = None
+
+    @property
+    def pending(self) -> bool:
+        """Whether the session has something it has not been told yet."""
+        return self.list_changed or bool(self.updated)
 
 
 class RosterNotifier:
@@ -72,9 +79,7 @@ class RosterNotifier:
         self._watches: weakref.WeakKeyDictionary[ServerSession, _Watch] = (
             weakref.WeakKeyDictionary()
         )
-        self._pending: weakref.WeakSet[ServerSession] = weakref.WeakSet()
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._started = False
 
     @property
     def sessions(self) -> int:
@@ -82,18 +87,18 @@ class RosterNotifier:
         return len(self._watches)
 
     async def start(self) -> None:
-        """Receive the follower's events and send notifications from a task of its own."""
+        """Receive the follower's events from now on."""
         self.follower.subscribe(self)
-        self._task = asyncio.create_task(self._send_loop(), name="agentroster-mcp-notifier")
+        self._started = True
 
     async def stop(self) -> None:
         """Receive and send nothing more."""
         self.follower.unsubscribe(self)
-        task, self._task = self._task, None
-        if task is not None:
+        self._started = False
+        senders = [watch.sending for watch in self._watches.values() if watch.sending]
+        for task in senders:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await asyncio.gather(*senders, return_exceptions=True)
 
     # --- sessions ---------------------------------------------------------------------------
 
@@ -129,39 +134,37 @@ class RosterNotifier:
         for session, watch in list(self._watches.items()):
             watch.list_changed = True
             watch.updated |= watch.subscriptions & changed
-            self._pending.add(session)
-        self._wake.set()
+            self._send(session, watch)
 
     def reset(self) -> None:
         """From the follower: Redis lost its data; every list may have changed."""
         for session, watch in list(self._watches.items()):
             watch.list_changed = True
             watch.updated |= watch.subscriptions
-            self._pending.add(session)
-        self._wake.set()
+            self._send(session, watch)
 
     # --- sending ----------------------------------------------------------------------------
 
-    async def _send_loop(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            sessions = list(self._pending)
-            self._pending = weakref.WeakSet()
-            await asyncio.gather(*(self._tell(session) for session in sessions))
+    def _send(self, session: ServerSession, watch: _Watch) -> None:
+        """Tell `session` what is pending, unless its sender runs (it will see it then)."""
+        if self._started and watch.sending is None:
+            watch.sending = asyncio.create_task(
+                self._tell(session, watch), name="agentroster-mcp-notify"
+            )
 
-    async def _tell(self, session: ServerSession) -> None:
-        watch = self._watches.get(session)
-        if watch is None:
-            return
-        list_changed, watch.list_changed = watch.list_changed, False
-        updated, watch.updated = watch.updated, set()
+    async def _tell(self, session: ServerSession, watch: _Watch) -> None:
         try:
-            async with asyncio.timeout(self.send_timeout_s):
-                if list_changed:
-                    await session.send_resource_list_changed()
-                for agent_id in sorted(updated):
-                    await session.send_resource_updated(AnyUrl(CARD_URI.format(agent_id=agent_id)))
+            while watch.pending:
+                list_changed, watch.list_changed = watch.list_changed, False
+                updated, watch.updated = watch.updated, set()
+                async with asyncio.timeout(self.send_timeout_s):
+                    if list_changed:
+                        await session.send_resource_list_changed()
+                    for agent_id in sorted(updated):
+                        uri = AnyUrl(CARD_URI.format(agent_id=agent_id))
+                        await session.send_resource_updated(uri)
         except Exception as exc:  # closed transport, a client not reading, ...
             log.info("MCP notifications: forgetting a session that could not be told: %r", exc)
             self._watches.pop(session, None)
+        finally:
+            watch.sending = None
