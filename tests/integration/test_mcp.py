@@ -364,3 +364,19 @@ async def test_an_idle_session_is_closed_and_frees_its_place(
             headers=MCP_HEADERS | {"mcp-session-id": idle, "mcp-protocol-version": "2025-06-18"},
         )
         assert gone.status_code == 404
+
+
+async def test_the_registry_stops_cleanly_with_mcp_sessions_open(
+    settings: Settings, cleanup: None
+) -> None:
+    """SIGTERM while a session holds its notification stream: the sessions end with the API's
+    lifespan and the process exits 0 (nothing waits for the client to hang up)."""
+    notifications = Notifications()
+    async with (
+        registry_server(settings) as server,
+        mcp_session(server.url, notifications=notifications) as session,
+    ):
+        await session.list_resources()  # watched: its stream is what would hold a shutdown
+        server.process.terminate()
+        async with asyncio.timeout(30):  # only against a hang
+            assert await server.process.wait() == 0
