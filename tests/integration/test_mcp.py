@@ -217,6 +217,13 @@ async def test_unknown_agents_and_bad_arguments_are_clear_tool_errors(
         with pytest.raises(McpError) as not_a_card:
             await session.read_resource(AnyUrl("agentroster://keys/admin"))
         assert not_a_card.value.error.code == types.INVALID_PARAMS
+        with pytest.raises(McpError) as bad_subscription:
+            await session.subscribe_resource(AnyUrl("agentroster://agents/NOT_AN_ID/card"))
+        assert bad_subscription.value.error.code == types.INVALID_PARAMS
+        assert "not an agent card URI" in bad_subscription.value.error.message
+        with pytest.raises(McpError) as bad_cursor:
+            await session.list_resources(cursor="../../etc")
+        assert bad_cursor.value.error.code == types.INVALID_PARAMS
         fine = await session.call_tool("discover_agents", {})
         assert not fine.isError
         assert fine.structuredContent is not None
