@@ -304,6 +304,27 @@ class Settings(BaseSettings):
         le=3600,
         description="An event stream whose client accepts nothing for this long is closed.",
     )
+    mcp_max_sessions: int = Field(
+        default=1000,
+        ge=1,
+        le=100_000,
+        description="MCP sessions (/mcp) one API process keeps open at once; over it, a new "
+        "session is refused with 503 while the open ones go on.",
+    )
+    mcp_session_idle_s: float = Field(
+        default=600.0,
+        gt=0,
+        le=86_400,
+        description="An MCP session with no request in flight and no open stream for this "
+        "long is closed; its client starts a new one.",
+    )
+    mcp_allowed_origins: list[str] = Field(
+        default=[],
+        max_length=64,
+        description='Browser origins allowed to use /mcp, e.g. `["https://app.example"]` '
+        "(JSON list); a request with any other Origin header is refused with 403 (DNS "
+        "rebinding). Clients that are not browsers send no Origin and are not affected.",
+    )
     discovery_source: Literal["memory", "redis"] = Field(
         default="memory",
         description="Where GET /v1/agents is answered from: `memory`, the API process's read "

@@ -28,6 +28,7 @@ BENCHES = [
     "bench.http_writes",
     "bench.latency",
     "bench.limits",
+    "bench.mcp",
     "bench.readmodel_lag",
     "bench.roster",
     "bench.streams",

@@ -3,7 +3,8 @@
 Built by `create_api(settings)`; nothing connects until the ASGI server runs the lifespan,
 which opens the Redis client (unless one was passed in: then the caller owns it), starts the
 process's one outbox follower (which feeds every event stream and the in-memory read model that
-discovery is answered from), and at shutdown stops them and closes the broker probe's
+discovery is answered from) and the MCP server at /mcp (whose sessions and notifications live
+inside the lifespan), and at shutdown stops them and closes the broker probe's
 connection and the client.
 """
 
@@ -15,6 +16,7 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
+from starlette.routing import Route
 
 from agentroster import __version__, tracing
 from agentroster.api.auth import READ_RESPONSES, ReadAccess
@@ -24,6 +26,7 @@ from agentroster.api.errors import NoSniffMiddleware, install_error_handlers
 from agentroster.api.follower import OutboxFollower
 from agentroster.api.gateway import CommandGateway, create_gateway
 from agentroster.api.key_verifier import KeyVerifier
+from agentroster.api.mcp_server import MCP_PATH, McpEndpoint, McpService
 from agentroster.api.metrics import ApiMetrics, MetricsMiddleware
 from agentroster.api.page_cache import PageCache
 from agentroster.api.params import reject_repeated_query_parameters
@@ -96,6 +99,7 @@ def create_api(
             settings.broker_url, prefix=settings.prefix, wait_s=settings.write_wait_s
         )
         await writes.start()
+        mcp = McpService(settings, reader, read_model, follower)
         app.state.agentroster = ApiState(
             settings=settings,
             redis=client,
@@ -114,9 +118,11 @@ def create_api(
                 bootstrap=bootstrap.get_secret_value() if bootstrap else None,
             ),
             gateway=writes,
+            mcp=mcp,
         )
         try:
-            yield
+            async with mcp.run():  # the SDK's session manager lives inside the lifespan
+                yield
         finally:
             app.state.agentroster = None
             if read_model is not None:
@@ -152,4 +158,6 @@ def create_api(
     app.include_router(writes.router)
     app.include_router(compat.router)
     app.include_router(jsonrpc.router)
+    # the MCP server (api/mcp_server): Streamable HTTP, every method on the one path
+    app.router.routes.append(Route(MCP_PATH, McpEndpoint(), include_in_schema=False))
     return app

@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 
 from agentroster.api.gateway import CommandGateway
 from agentroster.api.key_verifier import KeyVerifier
+from agentroster.api.mcp_server import McpService
 from agentroster.api.probes import BrokerProbe
 from agentroster.api.read_model import ReadModel
 from agentroster.api.streams import StreamHub
@@ -45,6 +46,8 @@ class ApiState:
     key_verifier: KeyVerifier
     #: Publishes HTTP writes onto the broker (api/routes/writes.py).
     gateway: CommandGateway
+    #: The MCP server at /mcp (api/mcp_server), running inside the lifespan.
+    mcp: McpService | None = None
 
 
 async def get_state(request: Request) -> ApiState:

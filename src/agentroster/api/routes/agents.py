@@ -16,9 +16,9 @@ from agentroster.api.a2a_version import (
     version_not_offered,
 )
 from agentroster.api.deps import AgentIdPath, ReaderDep, StateDep
+from agentroster.api.discovery import discovery_page
 from agentroster.api.errors import ERROR_RESPONSES, AgentNotFound, ErrorResponse
-from agentroster.api.models import AgentDetail, AgentList, detail_json, summary_json
-from agentroster.api.read_model import RevisionAhead
+from agentroster.api.models import AgentDetail, AgentList, detail_json
 from agentroster.contracts.ids import AGENT_ID_PATTERN
 from agentroster.registry.terms import TEXT_BUDGET, Filters
 from agentroster.store.reader import SCAN_BUDGET, ListStatus
@@ -197,25 +197,17 @@ async def list_agents(
         q=q,
         verified=verified,
     )
-    model = state.read_model
-    if model is not None and model.ready and min_revision is not None:
-        await model.reach(min_revision, state.settings.min_revision_wait_s)
-    body: dict[str, Any]
-    if model is not None and model.ready:
-        revision, cut = model.page(status, limit, cursor, filters)
-        body = {"revision": revision, "agents": cut.agents, "next_cursor": cut.next_cursor}
-    else:  # discovery from Redis, or the read model is (re)building: never a mix of two
-        page = await state.reader.list_agents(status, limit, cursor, filters)
-        if min_revision is not None and page.revision < min_revision:
-            raise RevisionAhead(min_revision, page.revision)  # Redis is the registry
-        body = {
-            "revision": page.revision,
-            "agents": [summary_json(agent) for agent in page.agents],
-            "next_cursor": page.next_cursor,
-        }
-    # built with orjson: pydantic validation of each already-validated stored view was a
-    # quarter of a page's CPU (bench/README.md, Discovery); the response model documents it
-    return Response(orjson.dumps(body, option=orjson.OPT_UTC_Z), media_type="application/json")
+    body = await discovery_page(
+        state.read_model,
+        state.reader,
+        status,
+        limit,
+        cursor,
+        filters,
+        min_revision=min_revision,
+        wait_s=state.settings.min_revision_wait_s,
+    )
+    return Response(body, media_type="application/json")
 
 
 def _label(item: str) -> tuple[str, str]:
