@@ -3,9 +3,12 @@
 One confirmed AMQP publish costs the API about 0.4 ms of CPU (bench/README.md, HTTP writes),
 more than the whole budget of an HTTP heartbeat. So heartbeats that arrive while a publish
 awaits its confirm wait for the next one and go together in one message: natural batching,
-no timer, so a lone heartbeat is published at once and a busy API pays one publish per
-confirm round trip. Each caller returns only once the message that carries its heartbeat was
-confirmed, or gets `BrokerUnavailable` (never a 202 before the broker has it).
+so a lone heartbeat is published at once and a busy API pays one publish per confirm round
+trip. Under load only (the last message carried more than one heartbeat), the next one
+waits `linger_s` to fill, as the worker's batches do: otherwise the first heartbeat after a
+confirm would go alone, and batches would alternate between one and the rest. Each caller
+returns only once the message that carries its heartbeat was confirmed, or gets
+`BrokerUnavailable` (never a 202 before the broker has it).
 """
 
 from __future__ import annotations
@@ -34,8 +37,12 @@ def batch_item(command: Heartbeat, principal: str) -> bytes:
 class HeartbeatBatches:
     """Queues heartbeat items and publishes them in batches, one publish in flight at a time."""
 
-    def __init__(self, publish: BatchPublisher, *, max_items: int, max_bytes: int) -> None:
+    def __init__(
+        self, publish: BatchPublisher, *, max_items: int, max_bytes: int, linger_s: float = 0.001
+    ) -> None:
         self._publish = publish
+        self._linger_s = linger_s
+        self._last_size = 0
         self._max_items = max_items
         self._max_bytes = max_bytes - len(_OPEN) - len(_CLOSE)
         self._queue: list[tuple[bytes, asyncio.Future[None]]] = []
@@ -62,7 +69,10 @@ class HeartbeatBatches:
     async def _run(self) -> None:
         try:
             while self._queue:
+                if self._last_size > 1 and len(self._queue) < self._max_items:
+                    await asyncio.sleep(self._linger_s)
                 batch = self._take()
+                self._last_size = len(batch)
                 try:
                     await self._publish(_OPEN + b",".join(item for item, _ in batch) + _CLOSE)
                 except BrokerUnavailable as exc:
