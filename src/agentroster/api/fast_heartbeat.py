@@ -10,9 +10,9 @@ OpenAPI description) of the endpoint:
 - no query string (so no `?wait`), no `root_path`, ids that match the route's patterns;
 - one `Authorization: Bearer` key the key verifier knows without I/O and within its rate
   (`KeyVerifier.verify_cached`), which may write the agent;
-- a `Content-Length` of at most `MAX_BODY_BYTES` (and the body limit), no or a JSON
-  content type, and a body that is empty or a JSON object of the route's fields with values
-  of exactly their types and bounds.
+- a `Content-Length` of at most `MAX_BODY_BYTES` (and the body limit), the content type
+  `application/json` (or none for an empty body), and a body that is empty or a JSON object
+  of the route's fields with values of exactly their types and bounds.
 
 Its answers are the route's, byte for byte (tests/unit/test_fast_heartbeat.py compares them):
 the same `write_answer`, the same error shape for a broker that does not confirm (503 with
@@ -211,6 +211,8 @@ def _common_headers(headers: list[tuple[bytes, bytes]], max_body: int) -> str | 
         or length is None
         or not length.isdigit()
         or int(length) > max_body
+        # FastAPI reads a body as JSON only with a JSON content type (else 422)
+        or (length != b"0" and content_type is None)
         or (content_type is not None and content_type.lower() != b"application/json")
     ):
         return None
