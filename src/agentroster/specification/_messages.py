@@ -387,8 +387,11 @@ def messages(topology: Topology, source: str) -> dict[str, MessageSpec]:
             "topic permission covers it), when HTTP heartbeats without `?wait` arrive while its "
             f"last publish awaits the broker's confirm: 1 to {MAX_BATCH_HEARTBEATS} items, each "
             f"an API key principal (what `{PRINCIPAL_HEADER}` names on a single command) and a "
-            "heartbeat. " + _properties(HEARTBEAT_BATCH_TYPE, user_id="the gateway's own broker "
-            "user as `user_id`") + " The registry applies it only from a gateway user "
+            "heartbeat. "
+            + _properties(
+                HEARTBEAT_BATCH_TYPE, user_id="the gateway's own broker user as `user_id`"
+            )
+            + " The registry applies it only from a gateway user "
             "(`AGENTROSTER_GATEWAY_USERS`); from anyone else it is dead-lettered whole as "
             "`forbidden`. Each item is applied exactly as its single heartbeat would be, with "
             "its principal's identity; an item the registry refuses is dead-lettered alone, as "
