@@ -12,9 +12,11 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
+import aio_pika
 import httpx
 import orjson
 import pytest
+from aiormq.exceptions import ChannelAccessRefused
 from pydantic import SecretStr
 
 from agentroster.contracts import DETAIL_HEADER, REASON_HEADER, ROUTING_KEY_HEADER, Topology
@@ -206,3 +208,23 @@ async def test_broker_down_is_503_for_a_heartbeat_and_its_retry_is_applied(
             assert await beat_and_wait(api, "hb-outage", 9, KEY) == "duplicate"
     finally:
         await proxy.close()
+
+
+async def test_an_agent_user_with_every_agent_id_cannot_publish_a_batch(
+    worker: Worker, admin: Admin
+) -> None:
+    """`_gateway` is no agent id: even `--agents '*'` does not cover the batch routing key, so
+    the broker refuses the publish itself (ACCESS_REFUSED) before the worker sees it."""
+    names = Topology(worker.settings.prefix)
+    agent = admin.grant("grant-agent", "agent", names.prefix, "--agents", "*")
+    connection = await aio_pika.connect(agent.url)
+    try:
+        channel = await connection.channel(publisher_confirms=True)
+        exchange = await channel.get_exchange(names.commands_exchange, ensure=False)
+        body = orjson.dumps({"heartbeats": [item("bootstrap", "anyone", 1)]})
+        with pytest.raises(ChannelAccessRefused):
+            await exchange.publish(
+                aio_pika.Message(body, user_id=agent.name), routing_key=HEARTBEAT_BATCH_KEY
+            )
+    finally:
+        await connection.close()
