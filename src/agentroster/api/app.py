@@ -140,10 +140,11 @@ def create_api(
         dependencies=[Depends(reject_repeated_query_parameters)],
     )
     install_error_handlers(app)
-    app.add_middleware(PageCache, metrics=metrics)  # innermost: metrics count its hits too
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(NoSniffMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_message_bytes)
+    # in front of the rest: a hit skips them (it counts itself in the request metrics)
+    app.add_middleware(PageCache, metrics=metrics)
     if not tracing.enabled():  # with tracing, heartbeats take the route, which makes spans
         # outermost but for tracing: a common heartbeat skips FastAPI (api/fast_heartbeat.py)
         app.add_middleware(
