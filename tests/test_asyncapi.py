@@ -28,6 +28,7 @@ from agentroster.contracts import (
     Skill,
     Topology,
 )
+from agentroster.contracts.gateway import HEARTBEAT_BATCH_TYPE, HeartbeatBatch
 from agentroster.settings import Settings
 from agentroster.specification import (
     DOCUMENTS,
@@ -279,6 +280,8 @@ def test_payload_examples_are_valid_models(committed: dict[str, dict[str, Any]])
             for example in message["examples"]:
                 if kind in COMMAND_KINDS:
                     COMMAND_MODELS[kind].model_validate(example["payload"])
+                elif kind == HEARTBEAT_BATCH_TYPE:
+                    HeartbeatBatch.model_validate(example["payload"])
                 elif kind is not None:
                     AgentEvent.model_validate(example["payload"])
 
@@ -383,7 +386,7 @@ def test_operations_bind_no_cc_and_only_receivers_ack(
 def test_registry_receives_commands_and_sends_events(registry: dict[str, Any]) -> None:
     receives = operations_by_kind(registry, "receive")
     sends = operations_by_kind(registry, "send")
-    assert set(receives) == set(COMMAND_KINDS)
+    assert set(receives) == {*COMMAND_KINDS, HEARTBEAT_BATCH_TYPE}  # and the gateway's batches
     assert {f"agent.{kind}" for kind in EVENT_KINDS} | {None} == set(sends)  # None: dead letters
     for operation_id, operation in registry["operations"].items():
         # replies to the write gateway are transient: none outlives the gateway's wait

@@ -415,6 +415,14 @@ class Settings(BaseSettings):
         description="An HTTP write with ?wait=true waits at most this long for the worker to "
         "apply it, then answers 202 without the outcome.",
     )
+    http_heartbeat_batch: int = Field(
+        default=256,
+        ge=0,
+        le=1000,
+        description="HTTP heartbeats (without ?wait) that arrive while the gateway's last "
+        "publish awaits its confirm go together in the next message, at most this many; 0: "
+        "one command per heartbeat (a worker older than heartbeat batches needs 0).",
+    )
     verify_cards: Literal["off", "requested", "all"] = Field(
         default="requested",
         description="Fetch an agent's well-known card once per registration and record whether "

@@ -187,9 +187,16 @@ async def test_the_page_cache_never_answers_from_an_older_revision(
         first = await api.get("/v1/agents")
         again = await api.get("/v1/agents")
         assert again.content == first.content
+        assert again.headers.raw == first.headers.raw  # X-Content-Type-Options included
+        assert (b"x-content-type-options", b"nosniff") in again.headers.raw
         assert [a["agent_id"] for a in again.json()["agents"]] == ["c1"]
         metrics = (await api.get("/metrics")).text
         assert 'agentroster_page_cache_total{result="hit"} 1.0' in metrics
+        # the hit, answered in front of the other middlewares, is a request like the miss
+        assert (
+            'agentroster_http_requests_total{method="GET",route="/v1/agents",status="200"} 2.0'
+            in metrics
+        )
 
         await store.apply([register("c2")])
         wanted = await last_revision(store)

@@ -72,11 +72,12 @@ async def test_stopping_the_worker_leaves_no_consumer(settings: Settings, cleanu
 
 
 def test_the_registry_document_keeps_the_commands_channel_and_its_messages() -> None:
-    """The handler-less subscriber still documents the commands channel, one message per kind."""
+    """The handler-less subscriber still documents the commands channel, one message per kind
+    and the API gateway's heartbeat batch."""
     doc = registry_document(default_settings())
     channel = doc["channels"]["agentroster.commands:consume"]
     assert channel["address"] == "agent.*.*"
-    assert sorted(channel["messages"]) == ["deregister", "heartbeat", "register"]
+    assert sorted(channel["messages"]) == ["deregister", "heartbeat", "heartbeatBatch", "register"]
 
 
 async def test_the_reaper_holds_while_the_commands_connection_is_down() -> None:

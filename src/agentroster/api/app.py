@@ -23,6 +23,7 @@ from agentroster.api.auth import READ_RESPONSES, ReadAccess
 from agentroster.api.body_limit import BodyLimitMiddleware
 from agentroster.api.deps import ApiState
 from agentroster.api.errors import NoSniffMiddleware, install_error_handlers
+from agentroster.api.fast_heartbeat import FastHeartbeat
 from agentroster.api.follower import OutboxFollower
 from agentroster.api.gateway import CommandGateway, create_gateway
 from agentroster.api.key_verifier import KeyVerifier
@@ -96,7 +97,11 @@ def create_api(
         )
         metrics.sse_streams.set_function(lambda: streams.open_streams)
         writes = gateway or create_gateway(
-            settings.broker_url, prefix=settings.prefix, wait_s=settings.write_wait_s
+            settings.broker_url,
+            prefix=settings.prefix,
+            wait_s=settings.write_wait_s,
+            batch_max=settings.http_heartbeat_batch,
+            batch_max_bytes=settings.max_message_bytes,
         )
         await writes.start()
         mcp = McpService(settings, reader, read_model, follower)
@@ -141,10 +146,16 @@ def create_api(
         dependencies=[Depends(reject_repeated_query_parameters)],
     )
     install_error_handlers(app)
-    app.add_middleware(PageCache, metrics=metrics)  # innermost: metrics count its hits too
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(NoSniffMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_message_bytes)
+    # in front of the rest: a hit skips them (it counts itself in the request metrics)
+    app.add_middleware(PageCache, metrics=metrics)
+    if not tracing.enabled():  # with tracing, heartbeats take the route, which makes spans
+        # outermost but for tracing: a common heartbeat skips FastAPI (api/fast_heartbeat.py)
+        app.add_middleware(
+            FastHeartbeat, metrics=metrics, max_body_bytes=settings.max_message_bytes
+        )
     if tracing.enabled():  # outermost: a SERVER span per request (api/http_tracing.py)
         from agentroster.api.http_tracing import instrument
 

@@ -13,6 +13,7 @@ with `Retry-After`.
 from __future__ import annotations
 
 from fastapi import Request
+from starlette.applications import Starlette
 
 from agentroster.api.auth import Principal
 from agentroster.api.errors import ApiError
@@ -25,9 +26,14 @@ from agentroster.registry.prepare import Limits, Rejected, prepare
 
 def seq_clock(request: Request) -> SeqClock:
     """The API process's one seq clock, shared with the REST writes (kept on the app)."""
-    clock: SeqClock | None = getattr(request.app.state, "agentroster_seq_clock", None)
+    return app_seq_clock(request.app)
+
+
+def app_seq_clock(app: Starlette) -> SeqClock:
+    """The seq clock kept on `app` (made on first use)."""
+    clock: SeqClock | None = getattr(app.state, "agentroster_seq_clock", None)
     if clock is None:
-        clock = request.app.state.agentroster_seq_clock = SeqClock()
+        clock = app.state.agentroster_seq_clock = SeqClock()
     return clock
 
 

@@ -33,6 +33,8 @@ from aio_pika.abc import (
 
 from agentroster import tracing
 from agentroster.api.auth import Principal
+from agentroster.api.gateway_errors import BrokerUnavailable
+from agentroster.api.heartbeat_batches import HeartbeatBatches, batch_item
 from agentroster.contracts import CommandKind, Topology
 from agentroster.contracts.commands import (
     Command,
@@ -41,8 +43,22 @@ from agentroster.contracts.commands import (
     Register,
     command_json,
 )
-from agentroster.contracts.gateway import DIRECT_REPLY_TO, PRINCIPAL_HEADER
+from agentroster.contracts.gateway import (
+    DIRECT_REPLY_TO,
+    HEARTBEAT_BATCH_KEY,
+    HEARTBEAT_BATCH_TYPE,
+    PRINCIPAL_HEADER,
+)
 from agentroster.contracts.ids import broker_user
+
+__all__ = [
+    "AmqpGateway",
+    "BrokerUnavailable",
+    "CommandGateway",
+    "Outcome",
+    "command_kind",
+    "create_gateway",
+]
 
 log = logging.getLogger(__name__)
 
@@ -51,14 +67,6 @@ BROKER_TIMEOUT_S = 5.0
 #: After a failed connection attempt, requests fail at once for this long instead of each
 #: trying again (a broker that is down must not be knocked on by every request).
 CONNECT_BACKOFF_S = 1.0
-
-
-class BrokerUnavailable(Exception):
-    """The broker did not take the command (down, or it refused the publish): retry later."""
-
-    def __init__(self, message: str, retry_after_s: int = 1) -> None:
-        super().__init__(message)
-        self.retry_after_s = retry_after_s
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +124,8 @@ class AmqpGateway(CommandGateway):
         prefix: str,
         wait_s: float,
         connection_name: str | None = None,
+        batch_max: int = 0,
+        batch_max_bytes: int = 256 * 1024,
     ) -> None:
         self._url = broker_url
         self._topology = Topology(prefix)
@@ -132,6 +142,12 @@ class AmqpGateway(CommandGateway):
         #: Correlation id -> the request waiting for the worker's reply.
         self._waiting: dict[str, asyncio.Future[Outcome]] = {}
         self._closing: set[asyncio.Task[None]] = set()
+        #: heartbeats without `wait` go in batches (off with tracing: a span per command)
+        self._batches = (
+            HeartbeatBatches(self._publish_batch, max_items=batch_max, max_bytes=batch_max_bytes)
+            if batch_max > 0 and not self._traced
+            else None
+        )
 
     async def start(self) -> None:
         """Connect now if the broker answers; otherwise the first write tries again."""
@@ -142,6 +158,8 @@ class AmqpGateway(CommandGateway):
 
     async def stop(self) -> None:
         """Close the connection; requests still waiting for a reply get `accepted`."""
+        if self._batches is not None:
+            await self._batches.stop()
         self._forget_waiting()
         connection, self._connection = self._connection, None
         self._channel = self._exchange = None
@@ -152,12 +170,16 @@ class AmqpGateway(CommandGateway):
     async def send(
         self, command: Command, principal: Principal | None, *, wait: bool = False
     ) -> Outcome:
-        """Publish with confirms (see `CommandGateway.send`)."""
+        """Publish with confirms (see `CommandGateway.send`); a heartbeat without `wait` goes
+        in the next heartbeat batch (api/heartbeat_batches.py)."""
+        name = principal.name if principal is not None else ""
+        if self._batches is not None and not wait and isinstance(command, Heartbeat):
+            await self._batches.send(batch_item(command, name))
+            return Outcome("accepted")
         exchange = await self._ready()
         kind = command_kind(command)
         correlation_id = uuid.uuid4().hex
         routing_key = Topology.command_key(command.agent_id, kind)
-        name = principal.name if principal is not None else ""
         headers: dict[str, Any] = {PRINCIPAL_HEADER: name}
         reply: asyncio.Future[Outcome] | None = None
         if wait:
@@ -180,12 +202,7 @@ class AmqpGateway(CommandGateway):
                     reply_to=DIRECT_REPLY_TO if wait else None,
                     correlation_id=correlation_id if wait else None,
                 )
-                try:
-                    async with asyncio.timeout(BROKER_TIMEOUT_S):
-                        await exchange.publish(message, routing_key=routing_key)
-                except Exception as exc:  # any failure to be confirmed: the client must retry
-                    await self._discard_channel()
-                    raise BrokerUnavailable(_describe(exc)) from None
+                await self._confirmed(exchange, message, routing_key)
             if reply is None:
                 return Outcome("accepted")
             try:
@@ -195,6 +212,31 @@ class AmqpGateway(CommandGateway):
                 return Outcome("accepted")
         finally:
             self._waiting.pop(correlation_id, None)
+
+    async def _publish_batch(self, body: bytes) -> None:
+        """Publish a heartbeat batch (as a gateway user, no principal header of its own)."""
+        exchange = await self._ready()
+        message = aio_pika.Message(
+            body,
+            content_type="application/json",
+            type=HEARTBEAT_BATCH_TYPE,
+            message_id=uuid.uuid4().hex,
+            timestamp=datetime.now(UTC),
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            user_id=self._user_id,
+        )
+        await self._confirmed(exchange, message, HEARTBEAT_BATCH_KEY)
+
+    async def _confirmed(
+        self, exchange: AbstractExchange, message: aio_pika.Message, routing_key: str
+    ) -> None:
+        """Publish and wait for the broker's confirm; `BrokerUnavailable` if none comes."""
+        try:
+            async with asyncio.timeout(BROKER_TIMEOUT_S):
+                await exchange.publish(message, routing_key=routing_key)
+        except Exception as exc:  # any failure to be confirmed: the client must retry
+            await self._discard_channel()
+            raise BrokerUnavailable(_describe(exc)) from None
 
     async def _ready(self) -> AbstractExchange:
         """The commands exchange on an open confirming channel, connecting if need be."""
@@ -298,6 +340,20 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"[:300]
 
 
-def create_gateway(broker_url: str, *, prefix: str, wait_s: float) -> AmqpGateway:
-    """The gateway of one API process (nothing connects until `start`)."""
-    return AmqpGateway(broker_url, prefix=prefix, wait_s=wait_s)
+def create_gateway(
+    broker_url: str,
+    *,
+    prefix: str,
+    wait_s: float,
+    batch_max: int = 0,
+    batch_max_bytes: int = 256 * 1024,
+) -> AmqpGateway:
+    """The gateway of one API process (nothing connects until `start`); `batch_max` > 0
+    publishes heartbeats without `wait` in batches of at most that many."""
+    return AmqpGateway(
+        broker_url,
+        prefix=prefix,
+        wait_s=wait_s,
+        batch_max=batch_max,
+        batch_max_bytes=batch_max_bytes,
+    )

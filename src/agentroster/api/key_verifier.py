@@ -94,6 +94,27 @@ class KeyVerifier:
             )
         return principal
 
+    def cached_principal(self, token: str) -> Principal | None:
+        """The principal of `token` when it is known without I/O: the bootstrap key, or a key
+        read less than the cache time ago whose secret matches. None for anything else, which
+        `verify` decides (a read, a refusal). Counts nothing: the caller takes its request from
+        `requests` (and on a 429 leaves it to `verify`).
+        """
+        if self._bootstrap is not None and hmac.compare_digest(token.encode(), self._bootstrap):
+            return BOOTSTRAP
+        parsed = parse_token(token)
+        if parsed is None:
+            return None
+        entry = self._known.get(parsed[0])
+        if (
+            entry is None
+            or entry.principal is None
+            or entry.expires <= self._clock()
+            or not _matches(parsed[1], entry)
+        ):
+            return None
+        return entry.principal
+
     async def _principal(self, token: str, client: str) -> Principal:
         if self._bootstrap is not None and hmac.compare_digest(token.encode(), self._bootstrap):
             return BOOTSTRAP

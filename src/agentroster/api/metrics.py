@@ -8,7 +8,7 @@ of series stays bounded; paths no route matches count as `<unmatched>`. Each API
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -45,6 +45,20 @@ class ApiMetrics:
             "Event streams (GET /v1/events) this API process serves now.",
             registry=self.registry,
         )
+
+    def observer(self, method: str, route: str) -> Callable[[int, float], None]:
+        """`observe` for one method and route, its label lookups done once per status."""
+        latency = self.latency.labels(method, route)
+        counters: dict[int, Counter] = {}
+
+        def observe(status: int, seconds: float) -> None:
+            counter = counters.get(status)
+            if counter is None:
+                counter = counters[status] = self.requests.labels(method, route, str(status))
+            counter.inc()
+            latency.observe(seconds)
+
+        return observe
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         """Count one answered request."""

@@ -6,6 +6,11 @@ questions (every replica of a caller polls "agents with skill X"), so `PageCache
 answer until the revision moves and replays it without routing, validating the parameters,
 querying the model or serialising again: a hit costs a dict lookup and the socket write.
 
+It sits in front of the app's other middlewares (only tracing's is outside it), so a hit also
+skips those, which cost as much again as the hit itself: it keeps the headers as the client
+got them (`X-Content-Type-Options` included) and counts the hit in the request metrics under
+the route's template itself.
+
 It stays out of the way whenever the answer could depend on more than (query, revision): the
 read model is not serving (Redis fallback while it loads), `min_revision` is asked (it may
 wait), reads need a key (`AGENTROSTER_READ_REQUIRES_KEY`), or the answer was not a 200. Bounded
@@ -14,8 +19,8 @@ in entries and bytes; a new revision or a rebuild of the model empties it.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -23,8 +28,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from agentroster.api.metrics import ApiMetrics
 
 PATH = "/v1/agents"
-#: What MetricsMiddleware reads to label a request answered here (routing never ran).
-_ROUTE = SimpleNamespace(path=PATH)
 
 
 @dataclass(slots=True)
@@ -48,6 +51,9 @@ class PageCache:
         self.max_entries = max_entries
         self.max_bytes = max_bytes
         self.metrics = metrics
+        self._observe = metrics.observer("GET", PATH)
+        self._hits = metrics.page_cache.labels("hit")
+        self._misses = metrics.page_cache.labels("miss")
         self._pages: dict[bytes, _Page] = {}
         self._bytes = 0
         self._version: tuple[int, int] | None = None
@@ -64,12 +70,13 @@ class PageCache:
         query: bytes = scope["query_string"]
         page = self._pages.get(query)
         if page is not None:
-            self.metrics.page_cache.labels("hit").inc()
-            scope["route"] = _ROUTE
+            started = time.perf_counter()
+            self._hits.inc()
             await send({"type": "http.response.start", "status": 200, "headers": page.headers[:]})
+            self._observe(200, time.perf_counter() - started)
             await send({"type": "http.response.body", "body": page.body})
             return
-        self.metrics.page_cache.labels("miss").inc()
+        self._misses.inc()
         start: Message | None = None
         start_headers: list[tuple[bytes, bytes]] = []
         chunks: list[bytes] = []
@@ -78,7 +85,7 @@ class PageCache:
             nonlocal start
             if message["type"] == "http.response.start":
                 start = message
-                # copied before outer middleware adds its headers to the same message
+                # copied: a server may add its own headers to the same message
                 start_headers[:] = list(message.get("headers", ()))
             elif message["type"] == "http.response.body":
                 chunks.append(message.get("body", b""))

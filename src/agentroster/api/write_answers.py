@@ -1,11 +1,13 @@
 """What HTTP writes need besides the gateway: seq numbers when the client sends none, when to
-heartbeat next, and which HTTP status answers a worker's outcome. Pure: no I/O."""
+heartbeat next, and which HTTP status and body answer a worker's outcome. Pure: no I/O."""
 
 from __future__ import annotations
 
 import math
 import time
 from collections.abc import Callable
+
+import orjson
 
 from agentroster.api.errors import ApiError
 from agentroster.api.gateway import Outcome
@@ -61,3 +63,39 @@ def rejected_error(outcome: Outcome, details: dict[str, object]) -> ApiError:
     status = REJECTED_STATUS.get(reason, 422)
     message = outcome.message or f"the registry rejected the command: {reason}"
     return ApiError(status, reason, message, {**details, "reason": reason})
+
+
+def write_answer(
+    ids: dict[str, object],
+    outcome: Outcome,
+    *,
+    ttl_s: float | None,
+    next_s: float | None,
+    created: bool = False,
+) -> tuple[int, bytes, dict[str, str]]:
+    """Status, JSON body (`WriteAnswer`) and headers of a write's answer; raises the `ApiError`
+    a worker's outcome means (`ids`: agent_id, instance_id, seq).
+
+    The body is written with orjson, not validated against the response model again: that
+    would cost the hot path of every heartbeat.
+    """
+    if outcome.status == "rejected":
+        raise rejected_error(outcome, ids)
+    if outcome.reason == "unknown-agent":
+        raise ApiError(
+            404,
+            "unknown-agent",
+            f"agent {ids['agent_id']!r} is not registered: register the instance first",
+            ids,
+        )
+    applied = outcome.status == "applied"
+    body = {
+        **ids,
+        "ttl_s": ttl_s,
+        "heartbeat_in_s": next_s,
+        "outcome": outcome.status,
+        "reason": outcome.reason if applied else None,
+    }
+    headers = {"Retry-After": retry_after(next_s)} if next_s is not None else {}
+    status = (201 if created else 200) if applied else 202
+    return status, orjson.dumps(body), headers

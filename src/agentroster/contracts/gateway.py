@@ -15,6 +15,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from agentroster.contracts.commands import Heartbeat
+
 #: The header naming the API key principal a gateway command speaks for.
 PRINCIPAL_HEADER = "x-agentroster-principal"
 #: Identities of API key principals start with this; broker users' identities are their names.
@@ -49,3 +51,41 @@ class CommandReply(BaseModel):
     outcome: Literal["applied", "rejected"]
     reason: str = Field(max_length=64)
     message: str = Field(default="", max_length=1024)
+
+
+#: Routing key of a gateway's heartbeat batch. It matches the commands queue's binding
+#: `agent.*.*`, so the topology is unchanged, and `_gateway` is no agent id (a DNS label cannot
+#: start with `_`), so no agent's topic permission covers it.
+HEARTBEAT_BATCH_KEY = "agent._gateway.heartbeats"
+#: The AMQP `type` of a heartbeat batch.
+HEARTBEAT_BATCH_TYPE = "heartbeats"
+#: Most heartbeats one batch may carry.
+MAX_BATCH_HEARTBEATS = 1000
+
+
+class BatchedHeartbeat(BaseModel):
+    """One HTTP heartbeat of a batch: the API key principal it speaks for, and the command."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    principal: str = Field(
+        max_length=128,
+        description="The API key principal, as the `x-agentroster-principal` header names it "
+        "on a single command (empty: no identity).",
+    )
+    command: Heartbeat = Field(description="The heartbeat, exactly as it would be published.")
+
+
+class HeartbeatBatch(BaseModel):
+    """Heartbeats of HTTP agents the API's write gateway publishes as one message.
+
+    Gateway-only: the registry applies it only from a gateway user
+    (`AGENTROSTER_GATEWAY_USERS`); from anyone else it is dead-lettered `forbidden`. Each item
+    is applied exactly as the single heartbeat would be, with its own principal's identity,
+    and an item the registry refuses is dead-lettered alone, as that single heartbeat (routing
+    key `agent.<agent_id>.heartbeat`, the principal header), with its reason.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    heartbeats: list[BatchedHeartbeat] = Field(min_length=1, max_length=MAX_BATCH_HEARTBEATS)

@@ -22,6 +22,7 @@ from pydantic import BaseModel
 
 from agentroster import __version__
 from agentroster.contracts import COMMAND_KINDS, AgentEvent, Topology
+from agentroster.contracts.gateway import HeartbeatBatch
 from agentroster.contracts.ids import AGENT_ID_PATTERN, is_agent_id
 from agentroster.contracts.topology import DEFAULT_PREFIX
 from agentroster.settings import Settings
@@ -32,6 +33,7 @@ from agentroster.specification._messages import (
     DEAD_LETTER_HEADERS,
     DEAD_LETTER_MESSAGE,
     DEAD_LETTER_PAYLOAD,
+    HEARTBEAT_BATCH_MESSAGE,
     REPLY_MESSAGE,
     TRACE_CONTEXT_HEADERS,
     cloud_events_headers_schema,
@@ -128,8 +130,9 @@ def registry_document(settings: Settings) -> dict[str, Any]:
     channels = [
         Channel(
             worker.subscriber,
-            command_ids,
-            summary="Consume the agents' commands from the shared quorum queue.",
+            (*command_ids, HEARTBEAT_BATCH_MESSAGE),
+            summary="Consume the agents' commands (and the API gateway's heartbeat batches) "
+            "from the shared quorum queue.",
         ),
         *(
             Channel(
@@ -165,6 +168,8 @@ def registry_document(settings: Settings) -> dict[str, Any]:
             CLOUD_EVENTS_HEADERS: cloud_events_headers_schema(worker.names, settings.event_source),
             DEAD_LETTER_HEADERS: dead_letter_headers_schema(),
             TRACE_CONTEXT_HEADERS: trace_context_headers_schema(),
+            # the gateway's batches have no publisher in the worker to type them
+            **_model_schemas(HeartbeatBatch),
         },
     )
 

@@ -36,6 +36,13 @@ from agentroster.contracts import (
     card_digest,
 )
 from agentroster.contracts.events import CE_SPECVERSION
+from agentroster.contracts.gateway import (
+    HEARTBEAT_BATCH_KEY,
+    HEARTBEAT_BATCH_TYPE,
+    MAX_BATCH_HEARTBEATS,
+    PRINCIPAL_HEADER,
+    HeartbeatBatch,
+)
 from agentroster.contracts.ids import AGENT_ID_PATTERN
 from agentroster.store.outbox import OutboxEvent
 from agentroster.tracing import MAX_TRACESTATE, TRACEPARENT, TRACEPARENT_PATTERN, TRACESTATE
@@ -74,6 +81,7 @@ def event_message_id(kind: EventKind) -> str:
 
 
 DEAD_LETTER_MESSAGE = "rejectedCommand"
+HEARTBEAT_BATCH_MESSAGE = "heartbeatBatch"
 REPLY_MESSAGE = "commandReply"
 DEAD_LETTER_PAYLOAD = "RejectedCommand"
 
@@ -325,6 +333,22 @@ EVENT_USER_ID = (
 )
 
 
+def heartbeat_batch_example() -> dict[str, Any]:
+    """A valid heartbeat batch: the example heartbeat, for two principals."""
+    heartbeat = command_example("heartbeat")
+    other = {**heartbeat, "agent_id": "rain", "instance_id": "rain-1"}
+    return _dump(
+        HeartbeatBatch.model_validate(
+            {
+                "heartbeats": [
+                    {"principal": "weather-team", "command": heartbeat},
+                    {"principal": "rain-team", "command": other},
+                ]
+            }
+        )
+    )
+
+
 def _properties(message_type: str, *, user_id: str) -> str:
     return (
         f"AMQP properties: `content_type: {JSON}`, `type: {message_type}`, persistent "
@@ -358,6 +382,35 @@ def messages(topology: Topology, source: str) -> dict[str, MessageSpec]:
                 "payload": command_example(command),
             },
         )
+    catalog[HEARTBEAT_BATCH_MESSAGE] = MessageSpec(
+        id=HEARTBEAT_BATCH_MESSAGE,
+        title="heartbeat batch (gateway only)",
+        summary="HTTP agents' heartbeats the API's write gateway publishes as one message.",
+        description=(
+            f"Published by the API's write gateway to `{topology.commands_exchange}` with "
+            f"routing key `{HEARTBEAT_BATCH_KEY}` (`_gateway` is no agent id, so no agent's "
+            "topic permission covers it), when HTTP heartbeats without `?wait` arrive while its "
+            f"last publish awaits the broker's confirm: 1 to {MAX_BATCH_HEARTBEATS} items, each "
+            f"an API key principal (what `{PRINCIPAL_HEADER}` names on a single command) and a "
+            "heartbeat. "
+            + _properties(
+                HEARTBEAT_BATCH_TYPE, user_id="the gateway's own broker user as `user_id`"
+            )
+            + " The registry applies it only from a gateway user "
+            "(`AGENTROSTER_GATEWAY_USERS`); from anyone else it is dead-lettered whole as "
+            "`forbidden`. Each item is applied exactly as its single heartbeat would be, with "
+            "its principal's identity; an item the registry refuses is dead-lettered alone, as "
+            "that single heartbeat (its routing key, body, `type: heartbeat` and principal "
+            "header), with the reason."
+        ),
+        payload=HeartbeatBatch.__name__,
+        message_type=HEARTBEAT_BATCH_TYPE,
+        example={
+            "name": "two-keys",
+            "summary": "Heartbeats of two HTTP agents with different keys",
+            "payload": heartbeat_batch_example(),
+        },
+    )
     for kind in EVENT_KINDS:
         message_type = Topology.event_name(kind)  # as the outbox relay publishes it
         catalog[event_message_id(kind)] = MessageSpec(
@@ -396,7 +449,10 @@ def messages(topology: Topology, source: str) -> dict[str, MessageSpec]:
             "before the original is acknowledged. The body is the original's, unchanged (it "
             "may be malformed: that can be the reason), and so are its routing key and its "
             "properties (`content_type`, `type`, `message_id`, `timestamp`); the message is "
-            "persistent and gains the `x-agentroster-*` headers."
+            "persistent and gains the `x-agentroster-*` headers. An item of a heartbeat batch "
+            "refused alone is parked as its single heartbeat: the item's command as body, "
+            "`agent.<agent_id>.heartbeat` as routing key, `type: heartbeat`, and its principal "
+            f"in `{PRINCIPAL_HEADER}`."
         ),
         payload=DEAD_LETTER_PAYLOAD,
         message_type=None,  # the original's `type`
@@ -439,5 +495,6 @@ def payload_examples() -> dict[str, list[dict[str, Any]]]:
     """Examples of the payload schemas, by schema name."""
     return {
         **{COMMAND_MODELS[kind].__name__: [command_example(kind)] for kind in COMMAND_KINDS},
+        HeartbeatBatch.__name__: [heartbeat_batch_example()],
         AgentEvent.__name__: [event_example("joined")],
     }

@@ -37,7 +37,13 @@ from redis.exceptions import ResponseError
 
 from agentroster import tracing
 from agentroster.cancellation import raise_if_cancelling
-from agentroster.contracts.gateway import PRINCIPAL_HEADER, REPLY_TO_PREFIX, CommandReply
+from agentroster.contracts.gateway import (
+    HEARTBEAT_BATCH_KEY,
+    PRINCIPAL_HEADER,
+    REPLY_TO_PREFIX,
+    CommandReply,
+)
+from agentroster.registry.batch import BatchPart, split_batch
 from agentroster.registry.prepare import Limits, Prepared, Rejected, prepare, speaker
 from agentroster.store.redis_store import (
     AGENT_QUOTA,
@@ -76,6 +82,10 @@ class _Item:
     code: int | None = None
     #: Its CONSUMER span, with tracing on (ended once its batch is settled).
     span: Span | None = None
+    #: One heartbeat of a gateway's batch (`registry.batch`): what its dead letter carries.
+    part: BatchPart | None = None
+    #: The last item of its message: only this one settles the delivery.
+    last: bool = True
 
 
 class CommandBatcher:
@@ -133,6 +143,9 @@ class CommandBatcher:
                     f"commands are taken only from the exchange {self._exchange!r}, "
                     f"not {message.exchange!r}",
                 )
+            if message.routing_key == HEARTBEAT_BATCH_KEY:
+                self._queue_batch(message, span)
+                return
             user = message.user_id
             headers = message.headers
             principal = headers.get(PRINCIPAL_HEADER) if headers else None
@@ -152,6 +165,25 @@ class CommandBatcher:
             log.exception("could not validate a command")
             item = _Item(message, None, Rejected("internal-error", repr(exc)), span=span)
         self._pending.append(item)
+        self._idle.clear()
+        self._wakeup.set()
+
+    def _queue_batch(self, message: AbstractIncomingMessage, span: Span | None) -> None:
+        """Queue each heartbeat of a gateway's batch as an item of its own, in order; the
+        delivery is settled with its last item (they are never split across flushes)."""
+        parts = split_batch(message.body, message.user_id, self._limits)  # Rejected: all of it
+        last = len(parts) - 1
+        for n, part in enumerate(parts):
+            self._pending.append(
+                _Item(
+                    message,
+                    part.prepared,
+                    part.rejected,
+                    span=span if n == last else None,
+                    part=part,
+                    last=n == last,
+                )
+            )
         self._idle.clear()
         self._wakeup.set()
 
@@ -183,9 +215,13 @@ class CommandBatcher:
 
     def _batch_size(self) -> int:
         pending = self._pending[: self._batch_max]
-        return batch_length(
+        size = batch_length(
             [item.command for item in pending], self._batch_max, self._batch_max_bytes
         )
+        # a gateway's batch is one delivery: it is applied and settled in one flush
+        while size < len(self._pending) and not self._pending[size - 1].last:
+            size += 1
+        return size
 
     async def drained(self) -> None:
         """Wait until every queued command is settled (used on graceful shutdown)."""
@@ -222,19 +258,26 @@ class CommandBatcher:
         rejects = [item for item in batch if item.rejected is not None]
         if rejects:
             parked = await asyncio.gather(
-                *(self._dead_letters.park(i.message, i.rejected) for i in rejects if i.rejected),
+                *(
+                    self._dead_letters.park(i.message, i.rejected, i.part)
+                    for i in rejects
+                    if i.rejected
+                ),
                 return_exceptions=True,
             )
             for item, result in zip(rejects, parked, strict=True):
                 if isinstance(result, BaseException):
                     log.warning("could not dead-letter a command (%s); requeueing it", result)
                     item.requeue = True
-        for item in batch:
-            if item.requeue:
-                await item.message.nack(requeue=True)
-        await _ack_all(batch)
+        # a delivery is requeued once, however many of its heartbeats failed (a batch's
+        # applied ones come back as duplicates: ignored by their seq)
+        requeued = {id(i.message): i.message for i in batch if i.requeue}
+        for message in requeued.values():
+            await message.nack(requeue=True)
+        settled = [i for i in batch if id(i.message) not in requeued]
+        await _ack_all(settled)
         if self._replier is not None:
-            await self._reply([item for item in batch if item.reply_to and not item.requeue])
+            await self._reply([item for item in settled if item.reply_to])
         if self._tracing:
             _end_spans(batch)
 
@@ -379,9 +422,9 @@ def _end_spans(batch: list[_Item], *, failed: bool = False) -> None:
 
 async def _settle_unsettled(batch: list[_Item]) -> None:
     """Return a failed batch to the queue; a closed channel returns it by itself."""
-    for item in batch:
+    for message in {id(item.message): item.message for item in batch}.values():
         try:
-            await item.message.nack(requeue=True)
+            await message.nack(requeue=True)
         except Exception as exc:  # already settled, or the channel is gone
             log.debug("could not requeue a command: %s", exc)
 
@@ -390,7 +433,7 @@ async def _ack_all(batch: list[_Item]) -> None:
     """Acknowledge a batch with one multiple-ack per channel (a reconnect starts a new one)."""
     last_per_channel: dict[int, AbstractIncomingMessage] = {}
     for item in batch:
-        if not item.requeue:
+        if not item.requeue and item.last:
             last_per_channel[id(item.message.channel)] = item.message
     for message in last_per_channel.values():
         try:

@@ -27,6 +27,7 @@ from agentroster.contracts import (
     ROUTING_KEY_HEADER,
     USER_ID_HEADER,
 )
+from agentroster.registry.batch import BatchPart
 from agentroster.registry.prepare import Rejected
 from agentroster.worker.amqp_decoding import printable
 from agentroster.worker.metrics import WorkerMetrics
@@ -45,25 +46,34 @@ class DeadLetters:
         self._metrics = metrics
         self._logged: set[str] = set()
 
-    async def park(self, message: AbstractIncomingMessage, rejected: Rejected) -> None:
-        """Publish `message` with its reason; returns once RabbitMQ confirmed it."""
+    async def park(
+        self, message: AbstractIncomingMessage, rejected: Rejected, part: BatchPart | None = None
+    ) -> None:
+        """Publish `message` with its reason; returns once RabbitMQ confirmed it.
+
+        With `part` (one heartbeat of a gateway's batch), what is parked is that heartbeat as
+        its own message would have been: its body, routing key, type and principal header,
+        with the batch's other properties.
+        """
         reason, detail = rejected.reason, rejected.detail
-        headers = publishable_headers(message.headers or {})
+        headers = publishable_headers(
+            message.headers if part is None else {**(message.headers or {}), **part.headers}
+        )
         headers[REASON_HEADER] = reason
         headers[DETAIL_HEADER] = printable(detail)[:DETAIL_MAX_CHARS]
-        routing_key = printable(message.routing_key or "")
+        routing_key = printable((message.routing_key or "") if part is None else part.routing_key)
         headers[ROUTING_KEY_HEADER] = routing_key
         if message.user_id:
             # user_id cannot travel as a property: the broker checks it against our own user
             headers[USER_ID_HEADER] = printable(message.user_id)
         await self._publisher.publish(
-            message.body,
+            message.body if part is None else part.body,
             routing_key=routing_key,
             headers=headers,
             content_type=_printable_or_none(message.content_type),
             message_id=_printable_or_none(message.message_id),
             timestamp=message.timestamp,
-            message_type=_printable_or_none(message.type),
+            message_type=_printable_or_none(message.type) if part is None else "heartbeat",
             persist=True,
         )
         self._metrics.dead_lettered.labels(reason).inc()

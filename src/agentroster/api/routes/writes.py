@@ -15,7 +15,6 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, TypeVar
 
-import orjson
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -23,14 +22,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from agentroster.api.auth import Principal, authenticate, authorize_write
 from agentroster.api.deps import AgentIdPath, StateDep
 from agentroster.api.dispatch import publish, seq_clock
-from agentroster.api.errors import ERROR_RESPONSES, ApiError, ErrorResponse
+from agentroster.api.errors import ERROR_RESPONSES, ErrorResponse
 from agentroster.api.gateway import Outcome
-from agentroster.api.write_answers import (
-    MAX_SEQ,
-    heartbeat_in_s,
-    rejected_error,
-    retry_after,
-)
+from agentroster.api.write_answers import MAX_SEQ, heartbeat_in_s, write_answer
 from agentroster.contracts.commands import (
     MAX_ENDPOINTS,
     Command,
@@ -187,32 +181,10 @@ def _answer(
     next_s: float | None,
     created: bool = False,
 ) -> Response:
-    """The answer (`WriteAnswer`), or the error a worker's outcome means.
-
-    Written with orjson straight into the response: the route's `response_model` documents it,
-    and validating what was just built would cost the hot path of every heartbeat.
-    """
+    """The answer (`WriteAnswer`), or the error a worker's outcome means (`write_answer`)."""
     ids = {"agent_id": command.agent_id, "instance_id": command.instance_id, "seq": command.seq}
-    if outcome.status == "rejected":
-        raise rejected_error(outcome, ids)
-    if outcome.reason == "unknown-agent":
-        raise ApiError(
-            404,
-            "unknown-agent",
-            f"agent {command.agent_id!r} is not registered: register the instance first",
-            ids,
-        )
-    applied = outcome.status == "applied"
-    body = {
-        **ids,
-        "ttl_s": ttl_s,
-        "heartbeat_in_s": next_s,
-        "outcome": outcome.status,
-        "reason": outcome.reason if applied else None,
-    }
-    headers = {"Retry-After": retry_after(next_s)} if next_s is not None else None
-    status = (201 if created else 200) if applied else 202
-    return Response(orjson.dumps(body), status, headers, media_type="application/json")
+    status, body, headers = write_answer(ids, outcome, ttl_s=ttl_s, next_s=next_s, created=created)
+    return Response(body, status, headers or None, media_type="application/json")
 
 
 def _build(model: type[C], **fields: Any) -> C:
