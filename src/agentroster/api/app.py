@@ -31,6 +31,7 @@ from agentroster.api.probes import PROBE_TIMEOUT_S, BrokerProbe
 from agentroster.api.read_model import ReadModel
 from agentroster.api.routes import agents, compat, events, health, jsonrpc, keys, wellknown, writes
 from agentroster.api.streams import StreamHub
+from agentroster.metrics_export import exporting_metrics
 from agentroster.settings import Settings
 from agentroster.store.api_keys import KeyStore
 from agentroster.store.outbox import Outbox
@@ -116,7 +117,9 @@ def create_api(
             gateway=writes,
         )
         try:
-            yield
+            # pushed over OpenTelemetry too when OTEL_* variables ask (metrics_export.py)
+            async with exporting_metrics(app.state.agentroster.registries):
+                yield
         finally:
             app.state.agentroster = None
             if read_model is not None:
