@@ -66,6 +66,25 @@ def test_cleanup_refuses_a_prefix_no_run_made(prefix: str) -> None:
     assert parse_args(["--cleanup", "bench-0123456789"]).cleanup == "bench-0123456789"
 
 
+@pytest.mark.parametrize("counts", ["0", "1,1", "9", "x", "", "1,-2"])
+def test_heartbeats_refuses_worker_counts_it_cannot_run(counts: str) -> None:
+    """`--workers`: distinct process counts from 1 to 8; anything else is refused."""
+    from bench.heartbeats.__main__ import parse_args
+
+    with pytest.raises(SystemExit) as exit_:
+        parse_args(["--workers", counts])
+    assert exit_.value.code == 2
+
+
+def test_heartbeats_scale_out_measures_the_worker_at_each_count() -> None:
+    from bench.heartbeats.__main__ import parse_args
+
+    args = parse_args(["--workers", "1,2,3"])
+    assert (args.workers, args.variants) == ([1, 2, 3], ["worker"])
+    assert parse_args([]).variants == ["worker", "ceiling"]
+    assert parse_args(["--workers", "2", "--variants", "ceiling"]).variants == ["ceiling"]
+
+
 def test_glob_escape_makes_every_pattern_character_literal() -> None:
     """A prefix with glob characters matches only itself in SCAN."""
     assert glob_escape("{a*b?[c]\\d}:") == "{a\\*b\\?\\[c\\]\\\\d}:"
