@@ -85,6 +85,36 @@ def test_heartbeats_scale_out_measures_the_worker_at_each_count() -> None:
     assert parse_args(["--workers", "2", "--variants", "ceiling"]).variants == ["ceiling"]
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--api-processes", "0"],
+        ["--api-processes", "5"],
+        ["--api-processes", "1,1"],
+        ["--api-processes", "1,2", "--api-variant", "x=src"],
+    ],
+)
+def test_discovery_refuses_api_process_counts_it_cannot_run(argv: list[str]) -> None:
+    """`--api-processes`: distinct counts from 1 to 4, of the installed API only."""
+    from bench.discovery.__main__ import parse_args
+
+    with pytest.raises(SystemExit) as exit_:
+        parse_args(argv)
+    assert exit_.value.code == 2
+
+
+def test_discovery_scale_out_is_one_api_variant_per_process_count() -> None:
+    from bench.discovery.__main__ import parse_args
+    from bench.discovery.report import api_path, processes_of
+
+    args = parse_args(["--api-processes", "1,2"])
+    assert args.api_variants == [("1-proc", ""), ("2-proc", "")]
+    assert args.api_processes_of == {"1-proc": 1, "2-proc": 2}
+    assert [processes_of(api_path(name)) for name, _ in args.api_variants] == [1, 2]
+    assert processes_of("api") is None
+    assert parse_args([]).api_processes_of == {}
+
+
 def test_glob_escape_makes_every_pattern_character_literal() -> None:
     """A prefix with glob characters matches only itself in SCAN."""
     assert glob_escape("{a*b?[c]\\d}:") == "{a\\*b\\?\\[c\\]\\\\d}:"
