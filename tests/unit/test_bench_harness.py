@@ -29,6 +29,7 @@ BENCHES = [
     "bench.latency",
     "bench.limits",
     "bench.readmodel_lag",
+    "bench.redis_memory",
     "bench.roster",
     "bench.streams",
 ]
