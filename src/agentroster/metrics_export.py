@@ -10,16 +10,18 @@ already scrapes them, so sending them twice is a choice. `OTEL_SDK_DISABLED=true
 
 OpenTelemetry's Python SDK has no bridge from prometheus-client (Go's SDK has one: a metric
 producer), and its observable instruments cannot carry a histogram. So this module is that
-producer: each export reads the registries (`collect()`) and translates them as OpenTelemetry's
-Prometheus compatibility rules say: a counter becomes a monotonic cumulative sum named like its
-`_total` series, starting at its `_created` time; a gauge a gauge; a histogram a cumulative
-histogram with the same bucket bounds. Labels become attributes. The SDK's exporters send the
-result, with the resource the SDK reads (`OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`).
+producer: each export reads the registries (`collect()`) and maps the types as OpenTelemetry's
+Prometheus compatibility does: a counter becomes a monotonic cumulative sum starting at its
+`_created` time, a gauge a gauge, a histogram a cumulative histogram with the same bucket
+bounds; labels become attributes. Names stay those of `/metrics`, a counter's with its `_total`
+(as Go's bridge keeps them), so the dashboard and alerts read the same series either way.
+The SDK's exporters send the result, with the resource the SDK reads (`OTEL_SERVICE_NAME`,
+`OTEL_RESOURCE_ATTRIBUTES`).
 
 The exports run in a daemon thread of their own (the OTLP exporter's HTTP call blocks), one at
 a time, as the SDK's periodic reader does: a slow or unreachable collector delays only the next
-export, never the event loop (`OTEL_METRIC_EXPORT_TIMEOUT` and the exporter's
-`OTEL_EXPORTER_OTLP_TIMEOUT` bound each export), and holds up a stop by LAST_EXPORT_TIMEOUT_MS
+export, never the event loop (the OTLP exporter bounds an export, retries included, by
+`OTEL_EXPORTER_OTLP_TIMEOUT`, 10 s by default), and holds up a stop by LAST_EXPORT_TIMEOUT_MS
 at most.
 """
 
@@ -57,10 +59,8 @@ DEFAULT_INTERVAL_MS = 60_000
 MIN_INTERVAL_MS = 50
 #: The longest interval accepted (a day): beyond, a typo rather than a wish.
 MAX_INTERVAL_MS = 86_400_000
-#: OpenTelemetry's default for one export (OTEL_METRIC_EXPORT_TIMEOUT), milliseconds.
-DEFAULT_TIMEOUT_MS = 30_000
-#: The most the last export (as the process stops) may take: an unreachable collector must
-#: not hold up a stop (the OTLP exporter otherwise retries for up to its 10 s timeout).
+#: How long a stop waits for the last export: an unreachable collector must not hold it up
+#: (the OTLP exporter retries for up to its own timeout, 10 s by default).
 LAST_EXPORT_TIMEOUT_MS = 2_000
 #: The instrumentation scope the exported metrics carry.
 SCOPE = "agentroster"
@@ -222,16 +222,14 @@ class MetricsExport:
         resource: Resource,
         *,
         interval_s: float,
-        timeout_ms: float = DEFAULT_TIMEOUT_MS,
     ) -> None:
         self.registries = registries
         self.exporters = exporters
         self.resource = resource
         self.interval_s = interval_s
-        self.timeout_ms = timeout_ms
         self.started_ns = time.time_ns()
         self.exports = 0  # attempts so far
-        self._one_at_a_time = threading.Lock()  # the periodic export and the last one
+        self._one_at_a_time = threading.Lock()  # a direct export_once and the thread's
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -247,23 +245,19 @@ class MetricsExport:
         scope = InstrumentationScope(SCOPE, __version__)
         return MetricsData([ResourceMetrics(self.resource, [ScopeMetrics(scope, metrics, "")], "")])
 
-    def export_once(self, timeout_ms: float | None = None) -> None:
-        """Send the values now to every exporter, each within `timeout_ms` (default: the
-        export timeout). Blocking."""
+    def export_once(self) -> None:
+        """Send the values now to every exporter (blocking)."""
         with self._one_at_a_time:
-            self._export(timeout_ms or self.timeout_ms)
-
-    def _export(self, timeout_ms: float) -> None:
-        data = self.snapshot()
-        self.exports += 1
-        for exporter in self.exporters:
-            try:
-                exporter.export(data, timeout_millis=timeout_ms)
-            except Exception:  # a failing exporter must not stop the next export
-                log.exception("exporting metrics with %s failed", type(exporter).__name__)
+            data = self.snapshot()
+            self.exports += 1
+            for exporter in self.exporters:
+                try:
+                    exporter.export(data)
+                except Exception:  # a failing exporter must not stop the next export
+                    log.exception("exporting metrics with %s failed", type(exporter).__name__)
 
     def start(self) -> None:
-        """Export every interval from a thread of its own, until `stop`."""
+        """Export every interval from a thread of its own, and once more at `stop`."""
         self._thread = threading.Thread(
             target=self._every_interval, name="agentroster-metrics-export", daemon=True
         )
@@ -272,25 +266,30 @@ class MetricsExport:
     def _every_interval(self) -> None:
         while not self._stopping.wait(self.interval_s):
             self.export_once()
+        self.export_once()  # the values at the stop
 
-    def stop(self) -> None:
-        """Stop exporting: one last export with the values now, then close the exporters;
-        LAST_EXPORT_TIMEOUT_MS at most in all (blocking).
+    def stop(self) -> bool:
+        """Stop exporting after one last export with the values now, then close the
+        exporters; waits LAST_EXPORT_TIMEOUT_MS at most (blocking). True if all that was done.
 
-        An export still in flight then (a collector that hangs) is left to its thread, a
-        daemon that does not hold up the process's exit; the last export is skipped.
+        An export still going then (a collector that hangs or refuses, and the exporter
+        retrying: the OTLP exporter bounds an export by its own timeout, 10 s by default) is
+        left to the thread, a daemon that does not hold up the process's exit.
         """
         self._stopping.set()
-        deadline = time.monotonic() + LAST_EXPORT_TIMEOUT_MS / 1000
-        if self._one_at_a_time.acquire(timeout=LAST_EXPORT_TIMEOUT_MS / 1000):
-            try:
-                self._export(max(1.0, (deadline - time.monotonic()) * 1000))
-            finally:
-                self._one_at_a_time.release()
-        else:
-            log.warning("metrics export: the collector did not answer; last values not sent")
+        if self._thread is None:
+            return True
+        self._thread.join(LAST_EXPORT_TIMEOUT_MS / 1000)
+        if self._thread.is_alive():
+            log.warning(
+                "metrics export: the collector did not take the last values within %d ms; "
+                "stopping without them",
+                LAST_EXPORT_TIMEOUT_MS,
+            )
+            return False
         for exporter in self.exporters:
             exporter.shutdown()
+        return True
 
 
 def _exporters(environ: Mapping[str, str]) -> list[MetricExporter]:
@@ -338,7 +337,6 @@ async def exporting_metrics(
         exporters,
         sdk_resource(),
         interval_s=interval_ms(environ) / 1000,
-        timeout_ms=_timeout_ms(environ),
     )
     log.info(
         "metrics export on: %s every %.1fs",
@@ -350,14 +348,3 @@ async def exporting_metrics(
         yield export
     finally:
         await asyncio.to_thread(export.stop)
-
-
-def _timeout_ms(environ: Mapping[str, str]) -> float:
-    """OTEL_METRIC_EXPORT_TIMEOUT, or the default when it is not a positive number of
-    milliseconds up to ten times the default."""
-    text = environ.get("OTEL_METRIC_EXPORT_TIMEOUT", "").strip()
-    try:
-        value = float(text) if text else DEFAULT_TIMEOUT_MS
-    except ValueError:
-        value = DEFAULT_TIMEOUT_MS
-    return value if 0 < value <= DEFAULT_TIMEOUT_MS * 10 else DEFAULT_TIMEOUT_MS
