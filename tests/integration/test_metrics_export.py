@@ -1,12 +1,15 @@
 """Issue 15: the registry's Prometheus metrics reach an OTLP/HTTP receiver when
 `OTEL_METRICS_EXPORTER=otlp` asks, with their values: the worker's and the API's from
-`agentroster up`, the worker's from `agentroster worker`. The processes are real, the
-receiver runs in this test and decodes what the OTLP exporter sends."""
+`agentroster up`, the worker's from `agentroster worker`, the API's from `agentroster api`.
+The processes are real, the receiver runs in this test and decodes what the OTLP exporter
+sends."""
 
 from __future__ import annotations
 
 import asyncio
 import gzip
+import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -24,7 +27,7 @@ from starlette.routing import Route
 
 from agentroster.contracts import Topology
 from agentroster.settings import Settings
-from tests.helpers import WorkerProcess, registry_server, serve_http
+from tests.helpers import RunningProgram, WorkerProcess, free_port, registry_server, serve_http
 from tests.integration.agents import command_body
 
 #: Guards against a hang only: the processes export every 100 ms.
@@ -197,3 +200,33 @@ async def test_agentroster_worker_exports_its_metrics_over_otlp(
         finally:
             assert await process.stop() == 0
         assert not any(p.metric.startswith("agentroster_http_") for p in receiver.points)
+
+
+async def test_agentroster_api_exports_its_metrics_over_otlp(
+    settings: Settings, cleanup: None
+) -> None:
+    receiver = OtlpMetricsReceiver()
+    port = free_port()
+    async with serve_http(receiver.app()) as endpoint:
+        env = {
+            **os.environ,
+            "AGENTROSTER_BROKER_URL": settings.broker_url,
+            "AGENTROSTER_REDIS_URL": settings.redis_url,
+            "AGENTROSTER_PREFIX": settings.prefix,
+            **metrics_env(endpoint, "api"),
+        }
+        argv = (sys.executable, "-m", "agentroster", "api", "--host", "127.0.0.1")
+        async with RunningProgram.run(*argv, "--port", str(port), env=env) as api:
+            await api.wait_for_line(lambda line: "Uvicorn running" in line)
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+                assert (await http.get("/healthz")).status_code == 200
+            requests = await receiver.wait_for(
+                lambda p: (
+                    p.metric == "agentroster_http_requests_total"
+                    and p.attributes.get("route") == "/healthz"
+                )
+            )
+            assert (requests.service, requests.value) == ("api", 1)
+            assert await api.stop() == 0
+        # the API process owns no worker: none of the worker's metrics
+        assert not any(p.metric == "agentroster_commands_total" for p in receiver.points)
