@@ -178,7 +178,8 @@ class Bench:
         pre-loaded round together (their CPU summed)."""
         finals = round_.final_seqs()
         # agents whose last heartbeat is among the last 2 * PREFETCH published: once nothing is
-        # ready, whatever is not applied yet is among the unacknowledged (at most PREFETCH)
+        # ready, whatever is not applied yet is among the unacknowledged (at most PREFETCH per
+        # process; with several, the check of every instance below waits for the rest)
         tail = sorted(
             {
                 round_.target(j)[0]
