@@ -197,7 +197,13 @@ def _env_value(value: object) -> str:
 class WorkerProcess:
     """`python -m agentroster worker` in a subprocess, for multi-replica and kill -9 tests."""
 
-    def __init__(self, settings: Settings, name: str = "worker", health_port: int = 0) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        name: str = "worker",
+        health_port: int = 0,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.name = name
         self._env = {
             **os.environ,
@@ -208,6 +214,7 @@ class WorkerProcess:
             },
             # replicas run side by side: the health port only when a test asks for one
             "AGENTROSTER_WORKER_PORT": str(health_port),
+            **(env or {}),
         }
         self.process: asyncio.subprocess.Process | None = None
 

@@ -13,7 +13,7 @@ from typing import Any
 from agentroster.cli import run_server
 from bench.discovery import __doc__ as DOC
 from bench.discovery.ceiling import role_ceiling
-from bench.discovery.report import KINDS, PATHS
+from bench.discovery.report import KINDS, PATHS, processes_name
 from bench.discovery.run import Bench
 from bench.discovery.targets import HTTP_CLIENTS
 from bench.harness.services import add_service_options, check_cleanup, cleanup_left_behind
@@ -36,6 +36,24 @@ def _names(choices: dict[str, str]) -> Any:
         return names
 
     return parse
+
+
+#: The most API processes one scale-out variant starts (each holds its own read model).
+MAX_API_PROCESSES = 4
+
+
+def _process_counts(text: str) -> list[int]:
+    try:
+        counts = [int(c) for c in text.split(",") if c.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError("comma-separated process counts, e.g. 1,2") from None
+    if (
+        not counts
+        or len(set(counts)) < len(counts)
+        or not all(1 <= c <= MAX_API_PROCESSES for c in counts)
+    ):
+        raise argparse.ArgumentTypeError(f"distinct counts from 1 to {MAX_API_PROCESSES}, e.g. 1,2")
+    return counts
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -93,6 +111,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         " repeat to compare several on the same data, measured in turn",
     )
     parser.add_argument(
+        "--api-processes",
+        type=_process_counts,
+        metavar="COUNTS",
+        help="scale-out: the installed API as 1, 2, ... processes on as many ports, the "
+        f"clients spread over them, e.g. 1,2 (at most {MAX_API_PROCESSES} each)",
+    )
+    parser.add_argument(
         "--api-env",
         dest="api_env_list",
         metavar="NAME=KEY=VALUE",
@@ -114,6 +139,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     if args.agents is not None:
         args.sizes = _sizes(str(args.agents))
     args.api_variants = [("", args.api_pythonpath or "")]
+    args.api_processes_of = {}  # variant name -> its processes (1 unless --api-processes)
+    if args.api_processes:
+        if args.api_variant or args.api_pythonpath:
+            parser.error("--api-processes measures the installed code: no --api-variant")
+        args.api_variants = [(processes_name(n), "") for n in args.api_processes]
+        args.api_processes_of = {processes_name(n): n for n in args.api_processes}
     if args.api_variant:
         if args.api_pythonpath:
             parser.error("--api-pythonpath and --api-variant exclude each other")

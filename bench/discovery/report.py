@@ -28,6 +28,18 @@ def api_path(name: str) -> str:
     return f"api:{name}" if name else "api"
 
 
+def processes_name(count: int) -> str:
+    """The API variant of `--api-processes`: the installed API as `count` processes."""
+    return f"{count}-proc"
+
+
+def processes_of(path: str) -> int | None:
+    """The process count of an `--api-processes` path (`api:2-proc`), else None."""
+    if path.startswith("api:") and path.endswith("-proc") and path[4:-5].isdigit():
+        return int(path[4:-5])
+    return None
+
+
 def path_label(path: str) -> str:
     """A path's name in the table."""
     if path.startswith("api:"):
@@ -112,6 +124,13 @@ def print_table(args: argparse.Namespace, size: int, results: Sequence[Measureme
                 if m.wall_s
             )
             print(f"  whole walks: {walks}")
+        scaled = {n: m for path, m in rows.items() if (n := processes_of(path))}
+        if len(scaled) > 1 and (one := scaled.get(1)) and one.rate:
+            cells = ", ".join(
+                f"{n} proc {m.rate:,.0f} req/s (x{m.rate / one.rate:.2f})"
+                for n, m in sorted(scaled.items())
+            )
+            print(f"  scale-out: {cells}")
         for api in (path for path in rows if is_api(path)):
             name = "API" if api == "api" else api[4:]
             ratios = ", ".join(

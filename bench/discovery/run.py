@@ -45,7 +45,8 @@ class Bench:
         self.keys = Keys(self.prefix)
         self.population = Population(args.seed)
         self.registered = 0
-        self.apis: dict[str, tuple[Service, str]] = {}  # path -> (process, base URL)
+        # path -> its processes and their base URLs (one, unless --api-processes)
+        self.apis: dict[str, list[tuple[Service, str]]] = {}
 
     async def run(self) -> dict[int, list[Measurement]]:
         """Every size in turn; deletes what the run created, also when it is cancelled."""
@@ -64,22 +65,29 @@ class Bench:
             for size in self.args.sizes:
                 await self.register(connection, redis, size)
                 # a fresh API per size: its read model loads this size (load time, RSS)
-                for api, _ in self.apis.values():
-                    await api.stop()
-                self.apis.clear()
+                await self.stop_apis()
                 for name, pythonpath in self.args.api_variants:
-                    self.apis[api_path(name)] = await self.start_api(name, pythonpath)
+                    count = self.args.api_processes_of.get(name, 1)
+                    self.apis[api_path(name)] = [
+                        await self.start_api(name, pythonpath) for _ in range(count)
+                    ]
                 results[size] = await self.measure_size(size, redis)
                 print_table(self.args, size, results[size])
             return results
         finally:
             try:
-                for api, _ in self.apis.values():
-                    await api.stop()
+                await self.stop_apis()
             finally:
                 await cleanup_prefix(connection, redis, self.prefix)
                 await redis.aclose()
                 await connection.close()
+
+    async def stop_apis(self) -> None:
+        """Stop every API process started so far."""
+        for group in self.apis.values():
+            for api, _ in group:
+                await api.stop()
+        self.apis.clear()
 
     async def register(self, connection: AbstractConnection, redis: Redis, size: int) -> None:
         """Register agents `registered..size-1` through a worker process, then stop it."""
@@ -190,10 +198,11 @@ class Bench:
         path: str,
         clients: Sequence[HttpTarget | BareHttpTarget],
         queries: Queries,
-        api: Service,
+        apis: Sequence[Service],
         redis: Redis,
     ) -> Measurement:
-        """Warm up, then measure one kind against one API process (its CPU, ours, Redis's)."""
+        """Warm up, then measure one kind against the processes of one API path (their CPU
+        summed, ours, Redis's)."""
         args = self.args
         await drive(
             kind,
@@ -204,10 +213,14 @@ class Bench:
             args.seed + 1,
             complete_walks=False,
         )
-        before = (process_cpu_s(api.pid), time.process_time(), await redis_cpu_s(redis))
+
+        def server_cpu_s() -> float:
+            return sum(process_cpu_s(api.pid) for api in apis)
+
+        before = (server_cpu_s(), time.process_time(), await redis_cpu_s(redis))
         load = await drive(kind, clients, queries, args.seconds, args.max_requests, args.seed)
         usage = {
-            "server_cpu_s": process_cpu_s(api.pid) - before[0],
+            "server_cpu_s": server_cpu_s() - before[0],
             "client_cpu_s": time.process_time() - before[1],
             "redis_cpu_s": await redis_cpu_s(redis) - before[2],
         }
@@ -217,9 +230,13 @@ class Bench:
         """Every kind at one size: each API, then each ceiling, `--repeat` times."""
         args = self.args
         queries = Queries(self.population, size, args.seed)
+        # the clients of a path spread over its processes, one base URL each in turn
         clients = {
-            path: [HTTP_CLIENTS[args.client](base_url) for _ in range(args.concurrency)]
-            for path, (_, base_url) in self.apis.items()
+            path: [
+                HTTP_CLIENTS[args.client](group[number % len(group)][1])
+                for number in range(args.concurrency)
+            ]
+            for path, group in self.apis.items()
         }
         ceilings = [CeilingProcess(args, v, self.prefix, size) for v in args.ceilings]
         results: list[Measurement] = []
@@ -228,17 +245,19 @@ class Bench:
                 await ceiling.start()
             for kind in args.kinds:
                 for _ in range(args.repeat):  # each API, then each ceiling, in turn
-                    for path, (api, _) in self.apis.items():
+                    for path, group in self.apis.items():
+                        apis = [api for api, _ in group]
                         results.append(
-                            await self.measure_api(kind, path, clients[path], queries, api, redis)
+                            await self.measure_api(kind, path, clients[path], queries, apis, redis)
                         )
                         report(size, results[-1])
                     for ceiling in ceilings:
                         results.append(await ceiling.measure(kind))
                         report(size, results[-1])
-                for api, _ in self.apis.values():
-                    if not api.alive():
-                        raise RuntimeError(f"the API process exited: {api.output()}")
+                for group in self.apis.values():
+                    for api, _ in group:
+                        if not api.alive():
+                            raise RuntimeError(f"the API process exited: {api.output()}")
         finally:
             for targets in clients.values():
                 for client in targets:

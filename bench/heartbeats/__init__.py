@@ -8,6 +8,9 @@ Run from the repository root: `.venv/bin/python -m bench.heartbeats` (see bench/
    process of that variant, and measures it from the moment the queue starts to drain to the
    moment the last heartbeat is in Redis (wall time, and the consumer process's CPU time from
    /proc/<pid>/stat over the same window).
+   Scale-out (`--workers 1,2,3`): the same with that many processes of the variant (the
+   worker by default) started together, held at a gate until every one is up, their CPU
+   summed; the table adds heartbeats/s per count and the ratio to one process.
 3. Prints heartbeats/s and CPU us/heartbeat per variant and the ratio worker/ceiling, checks
    that every heartbeat was applied, and deletes everything it created (queues, exchanges and
    Redis keys of its own unique prefix, nothing else).

@@ -14,6 +14,24 @@ from bench.heartbeats.report import print_table
 from bench.heartbeats.roles import DEFAULT_VARIANTS, VARIANTS, run_role
 from bench.heartbeats.run import Bench
 
+#: The most consumer processes one measurement starts (the machine's cores bound it anyway).
+MAX_PROCESSES = 8
+
+
+def _counts(text: str) -> list[int]:
+    """`1,2,3`: distinct process counts from 1 to MAX_PROCESSES, in the order given."""
+    try:
+        counts = [int(c) for c in text.split(",") if c.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError("comma-separated process counts, e.g. 1,2,3") from None
+    if (
+        not counts
+        or len(set(counts)) < len(counts)
+        or not all(1 <= c <= MAX_PROCESSES for c in counts)
+    ):
+        raise argparse.ArgumentTypeError(f"distinct counts from 1 to {MAX_PROCESSES}, e.g. 1,2,3")
+    return counts
+
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """The options of a run (or of a role process, with the hidden --role and --prefix)."""
@@ -27,9 +45,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--variants",
         type=lambda s: [v for v in s.split(",") if v],
-        default=list(DEFAULT_VARIANTS),
         help=f"comma-separated, in order, from {', '.join(VARIANTS)} "
-        f"(default {','.join(DEFAULT_VARIANTS)})",
+        f"(default {','.join(DEFAULT_VARIANTS)}; with --workers: worker)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=_counts,
+        default=[1],
+        metavar="COUNTS",
+        help="scale-out: measure each variant with this many consumer processes at once, "
+        f"e.g. 1,2,3 (1; at most {MAX_PROCESSES})",
     )
     parser.add_argument(
         "--repeat",
@@ -42,8 +67,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--profile", metavar="DIR", help="run each consumer under cProfile, stats to DIR"
     )
     parser.add_argument("--role", choices=list(VARIANTS), help=argparse.SUPPRESS)
+    parser.add_argument("--gate", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--prefix", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.variants is None:
+        args.variants = ["worker"] if args.workers != [1] else list(DEFAULT_VARIANTS)
     if unknown := [v for v in args.variants if v not in VARIANTS]:
         parser.error(f"unknown variants {unknown}; choose from {list(VARIANTS)}")
     check_cleanup(parser, args)

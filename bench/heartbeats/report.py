@@ -32,17 +32,60 @@ def print_table(args: argparse.Namespace, results: Sequence[Result]) -> None:
     print(TABLE.rule())
     for r in results:
         print(
-            TABLE.row(VARIANTS[r.variant], r.rate, r.cpu_us, r.redis_cpu_us, r.batch_size, r.load)
+            TABLE.row(
+                _label(r.variant, r.processes),
+                r.rate,
+                r.cpu_us,
+                r.redis_cpu_us,
+                r.batch_size,
+                r.load,
+            )
         )
-    rate: dict[str, float] = {}
-    cpu: dict[str, float] = {}
-    for variant in dict.fromkeys(r.variant for r in results):
-        rate[variant] = statistics.median(r.rate for r in results if r.variant == variant)
-        cpu[variant] = statistics.median(r.cpu_us for r in results if r.variant == variant)
+    rate: dict[tuple[str, int], float] = {}
+    cpu: dict[tuple[str, int], float] = {}
+    for key in dict.fromkeys((r.variant, r.processes) for r in results):
+        rate[key] = statistics.median(r.rate for r in results if (r.variant, r.processes) == key)
+        cpu[key] = statistics.median(r.cpu_us for r in results if (r.variant, r.processes) == key)
     if args.repeat > 1:
         print(f"medians of {args.repeat} measurements:")
-        for variant in rate:
-            print(TABLE.row(VARIANTS[variant], rate[variant], cpu[variant]))
+        for key in rate:
+            print(TABLE.row(_label(*key), rate[key], cpu[key]))
+    print_scale_out(rate)
+    rate1 = {variant: r for (variant, n), r in rate.items() if n == 1}
+    cpu1 = {variant: c for (variant, n), c in cpu.items() if n == 1}
+    _print_ratio(rate1, cpu1)
+
+
+def _label(variant: str, processes: int) -> str:
+    """A row's name: the variant, and its process count when more than one."""
+    return VARIANTS[variant] if processes == 1 else f"{variant}, {processes} processes"
+
+
+def print_scale_out(rate: dict[tuple[str, int], float]) -> None:
+    """Per variant measured with several process counts: heartbeats/s per count, and the
+    ratio to one process (1.00 at one; N would be linear scaling)."""
+    for variant in dict.fromkeys(v for v, _ in rate):
+        counts = sorted(n for v, n in rate if v == variant)
+        if len(counts) < 2:
+            continue
+        one = rate.get((variant, 1))
+        cells = ", ".join(
+            f"{n} proc {rate[variant, n]:,.0f}/s"
+            + (f" (x{rate[variant, n] / one:.2f})" if one else "")
+            for n in counts
+        )
+        print(f"scale-out, {variant}: {cells}; load {load_note()}")
+
+
+def load_note() -> str:
+    """The load averages now (1, 5, 15 min) against the cores: others' work shares them."""
+    with open("/proc/loadavg") as loadavg:
+        one, five, fifteen = loadavg.read().split()[:3]
+    return f"{one} {five} {fifteen} on {os.cpu_count()} cores"
+
+
+def _print_ratio(rate: dict[str, float], cpu: dict[str, float]) -> None:
+    """The worker against the ceiling, one process each, when both were measured."""
     if "worker" in rate and "ceiling" in rate:
         ratio = rate["worker"] / rate["ceiling"]
         print(

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import sys
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -244,7 +245,14 @@ async def role_faststream(args: argparse.Namespace, *, batched: bool) -> dict[st
 
 
 async def run_role(args: argparse.Namespace) -> None:
-    """Run the consumer of `--role` until SIGTERM, then print its report as JSON."""
+    """Run the consumer of `--role` until SIGTERM, then print its report as JSON.
+
+    With `--gate` it first prints `ready` and waits for a line on stdin: the processes of one
+    scale-out measurement start consuming together, not one interpreter start-up apart.
+    """
+    if args.gate:
+        print("ready", flush=True)
+        await asyncio.to_thread(sys.stdin.readline)
     roles: dict[str, Callable[[argparse.Namespace], Awaitable[dict[str, Any]]]] = {
         "worker": role_worker,
         "ceiling": role_ceiling,

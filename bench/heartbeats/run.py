@@ -33,6 +33,8 @@ from bench.heartbeats.agents import Agents, Round, heartbeat_command, register_c
 from bench.heartbeats.roles import PREFETCH
 
 DRAIN_TIMEOUT_S = 600.0
+#: How long the consumer processes may take to start their interpreters.
+GATE_TIMEOUT_S = 120.0
 
 
 @dataclass
@@ -46,7 +48,8 @@ class Result:
     redis_cpu_s: float
     load: float = 0.0  # 1-minute load average at the end (other processes share the cores)
     outcomes: dict[str, int] = field(default_factory=dict)
-    batches: int = 0  # apply.lua calls of the consumer process
+    batches: int = 0  # apply.lua calls of the consumer processes
+    processes: int = 1  # consumer processes draining the queue together
 
     @property
     def batch_size(self) -> float:
@@ -60,7 +63,7 @@ class Result:
 
     @property
     def cpu_us(self) -> float:
-        """The consumer's CPU microseconds per heartbeat."""
+        """The consumers' CPU microseconds per heartbeat (all their processes)."""
         return self.cpu_s / self.heartbeats * 1e6
 
     @property
@@ -98,10 +101,16 @@ class Bench:
             channel = await connection.channel()
             await self.register(publisher, redis)
             results = []
-            for number, variant in enumerate(self.args.variants * self.args.repeat):
+            plan = [
+                (variant, count)
+                for _ in range(self.args.repeat)
+                for count in self.args.workers
+                for variant in self.args.variants
+            ]
+            for number, (variant, count) in enumerate(plan):
                 round_ = Round(self.agents, self.args.heartbeats, 2 + number * self.per_round)
                 await self.preload(publisher, channel, round_)
-                result = await self.measure(variant, round_, channel, redis, number)
+                result = await self.measure(variant, round_, channel, redis, number, count)
                 results.append(result)
             return results
         finally:
@@ -157,12 +166,20 @@ class Bench:
         )
 
     async def measure(
-        self, variant: str, round_: Round, channel: AbstractChannel, redis: Redis, number: int
+        self,
+        variant: str,
+        round_: Round,
+        channel: AbstractChannel,
+        redis: Redis,
+        number: int,
+        processes: int = 1,
     ) -> Result:
-        """Start one consumer process of `variant` and time it draining the pre-loaded round."""
+        """Start `processes` consumer processes of `variant` and time them draining the
+        pre-loaded round together (their CPU summed)."""
         finals = round_.final_seqs()
         # agents whose last heartbeat is among the last 2 * PREFETCH published: once nothing is
-        # ready, whatever is not applied yet is among the unacknowledged (at most PREFETCH)
+        # ready, whatever is not applied yet is among the unacknowledged (at most PREFETCH per
+        # process; with several, the check of every instance below waits for the rest)
         tail = sorted(
             {
                 round_.target(j)[0]
@@ -174,14 +191,83 @@ class Bench:
         all_keys = [self.instance_key(k) for k in finals]
         all_seqs = list(finals.values())
 
+        consumers = [
+            await self.start_consumer(variant, f"{number}-{variant}-{n}") for n in range(processes)
+        ]
+        label = f"{variant} x{processes}" if processes > 1 else variant
+
+        def cpu_s() -> float:
+            return sum(process_cpu_s(p.pid) for p in consumers)
+
+        def exited() -> bool:
+            return any(p.returncode is not None for p in consumers)
+
+        try:
+            await self.release(consumers)
+            queue = self.names.commands_queue
+            total = round_.heartbeats
+            deadline = time.monotonic() + DRAIN_TIMEOUT_S
+            # start: the last sample before the queue began to drain (start-up excluded; at
+            # most one poll interval of start-up is counted against the consumer)
+            before = (time.perf_counter(), cpu_s(), await redis_cpu_s(redis))
+            while await queue_ready(channel, queue) == total:
+                if exited() or time.monotonic() > deadline:
+                    raise RuntimeError(f"{label}: the consumer never started consuming")
+                await asyncio.sleep(0.01)
+                before = (time.perf_counter(), cpu_s(), await redis_cpu_s(redis))
+            # end: the first sample where nothing is ready and every tail heartbeat is applied
+            while await queue_ready(channel, queue) > 0:
+                if exited() or time.monotonic() > deadline:
+                    raise RuntimeError(f"{label}: the consumer did not drain the queue")
+                await asyncio.sleep(0.025)
+            while True:
+                if await self.applied(redis, tail_keys, tail_seqs):
+                    after = (time.perf_counter(), cpu_s(), await redis_cpu_s(redis))
+                    # checked once the tail is in (in-order consumers are then done), so the
+                    # check itself is not timed; a concurrent consumer may still be behind
+                    if await self.applied(redis, all_keys, all_seqs):
+                        break
+                if exited() or time.monotonic() > deadline:
+                    raise RuntimeError(f"{label}: the last heartbeats were never applied")
+                await asyncio.sleep(0.025)
+        finally:
+            reports = [await self.stop_consumer(p) for p in consumers]
+        outcomes: dict[str, int] = {}
+        for report in reports:
+            for outcome, n in report.get("outcomes", {}).items():
+                outcomes[outcome] = outcomes.get(outcome, 0) + n
+        result = Result(
+            variant,
+            round_.heartbeats,
+            wall_s=after[0] - before[0],
+            cpu_s=after[1] - before[1],
+            redis_cpu_s=after[2] - before[2],
+            load=load_average(),
+            outcomes=outcomes,
+            batches=sum(report.get("batches", 0) for report in reports),
+            processes=processes,
+        )
+        print(
+            f"[{label}] {result.rate:,.0f} heartbeats/s, {result.cpu_us:.1f} CPU us/heartbeat "
+            f"(wall {result.wall_s:.2f}s, CPU {result.cpu_s:.2f}s, load {result.load:.1f}); "
+            f"outcomes {result.outcomes} in {result.batches:,} apply.lua calls",
+            flush=True,
+        )
+        if (ready := await queue_ready(channel, self.names.commands_queue)) != 0:
+            raise RuntimeError(f"{label}: {ready} messages left in the queue")
+        return result
+
+    async def start_consumer(self, variant: str, name: str) -> asyncio.subprocess.Process:
+        """One consumer process of `variant`, started but held at its gate (see `release`)."""
         profile = None
         if self.args.profile:
             os.makedirs(self.args.profile, exist_ok=True)
-            profile = os.path.join(self.args.profile, f"{number}-{variant}.prof")
+            profile = os.path.join(self.args.profile, f"{name}.prof")
         command = role_command(
             "bench.heartbeats",
             "--role",
             variant,
+            "--gate",
             "--prefix",
             self.prefix,
             "--broker-url",
@@ -190,69 +276,31 @@ class Bench:
             self.args.redis_url,
             profile=profile,
         )
-        process = await asyncio.create_subprocess_exec(
-            *command, cwd=ROOT, stdout=asyncio.subprocess.PIPE
+        return await asyncio.create_subprocess_exec(
+            *command, cwd=ROOT, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
         )
-        try:
-            queue = self.names.commands_queue
-            total = round_.heartbeats
-            deadline = time.monotonic() + DRAIN_TIMEOUT_S
-            # start: the last sample before the queue began to drain (start-up excluded; at
-            # most one poll interval of start-up is counted against the consumer)
-            before = (time.perf_counter(), process_cpu_s(process.pid), await redis_cpu_s(redis))
-            while await queue_ready(channel, queue) == total:
-                if process.returncode is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"{variant}: the consumer never started consuming")
-                await asyncio.sleep(0.01)
-                before = (
-                    time.perf_counter(),
-                    process_cpu_s(process.pid),
-                    await redis_cpu_s(redis),
-                )
-            # end: the first sample where nothing is ready and every tail heartbeat is applied
-            while await queue_ready(channel, queue) > 0:
-                if process.returncode is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"{variant}: the consumer did not drain the queue")
-                await asyncio.sleep(0.025)
-            while True:
-                if await self.applied(redis, tail_keys, tail_seqs):
-                    after = (
-                        time.perf_counter(),
-                        process_cpu_s(process.pid),
-                        await redis_cpu_s(redis),
-                    )
-                    # checked once the tail is in (in-order consumers are then done), so the
-                    # check itself is not timed; a concurrent consumer may still be behind
-                    if await self.applied(redis, all_keys, all_seqs):
-                        break
-                if process.returncode is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"{variant}: the last heartbeats were never applied")
-                await asyncio.sleep(0.025)
-        finally:
-            if process.returncode is None:
-                process.send_signal(signal.SIGTERM)
-            stdout, _ = await process.communicate()
+
+    async def release(self, consumers: list[asyncio.subprocess.Process]) -> None:
+        """Once every consumer has started its interpreter and says `ready`, let them all go:
+        a scale-out measurement does not count one start-up against the others."""
+        async with asyncio.timeout(GATE_TIMEOUT_S):
+            for process in consumers:
+                assert process.stdout is not None
+                if (await process.stdout.readline()).strip() != b"ready":
+                    raise RuntimeError("a consumer process exited before it was ready")
+        for process in consumers:
+            assert process.stdin is not None
+            process.stdin.write(b"go\n")
+            await process.stdin.drain()
+
+    async def stop_consumer(self, process: asyncio.subprocess.Process) -> dict[str, Any]:
+        """SIGTERM, and the report the consumer prints as it stops ({} if it printed none)."""
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+        stdout, _ = await process.communicate()
         lines = stdout.decode().strip().splitlines()
-        report: dict[str, Any] = json.loads(lines[-1]) if lines else {}
-        result = Result(
-            variant,
-            round_.heartbeats,
-            wall_s=after[0] - before[0],
-            cpu_s=after[1] - before[1],
-            redis_cpu_s=after[2] - before[2],
-            load=load_average(),
-            outcomes=report.get("outcomes", {}),
-            batches=report.get("batches", 0),
-        )
-        print(
-            f"[{variant}] {result.rate:,.0f} heartbeats/s, {result.cpu_us:.1f} CPU us/heartbeat "
-            f"(wall {result.wall_s:.2f}s, CPU {result.cpu_s:.2f}s, load {result.load:.1f}); "
-            f"outcomes {result.outcomes} in {result.batches:,} apply.lua calls",
-            flush=True,
-        )
-        if (ready := await queue_ready(channel, self.names.commands_queue)) != 0:
-            raise RuntimeError(f"{variant}: {ready} messages left in the queue")
-        return result
+        report: dict[str, Any] = json.loads(lines[-1]) if lines and lines[-1] != "ready" else {}
+        return report
 
     def instance_key(self, k: int) -> str:
         """Agent k's instance hash key."""

@@ -117,6 +117,7 @@ def worker() -> None:
     as you like on the same broker and Redis; SIGTERM or Ctrl-C stops it gracefully.
     """
     require_server("worker")
+    from agentroster.metrics_export import exporting_metrics
     from agentroster.worker import create_worker
     from agentroster.worker.health import HealthPortUnavailable, serve_health
 
@@ -130,6 +131,7 @@ def worker() -> None:
         async with (
             create_worker(settings) as worker,
             serve_health(worker, settings.worker_host, settings.worker_port),
+            exporting_metrics([worker.metrics.registry]),  # if OTEL_* variables ask
         ):
             await stop.wait()
 

@@ -17,6 +17,10 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.resources import Resource
 
 log = logging.getLogger(__name__)
 
@@ -24,9 +28,14 @@ log = logging.getLogger(__name__)
 DEFAULT_SERVICE = "agentroster"
 
 
+def disabled(environ: Mapping[str, str] = os.environ) -> bool:
+    """Whether `OTEL_SDK_DISABLED=true` turns OpenTelemetry off, whatever else is set."""
+    return environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"
+
+
 def wanted(environ: Mapping[str, str] = os.environ) -> bool:
     """Whether the environment asks for traces (see the module docstring)."""
-    if environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+    if disabled(environ):
         return False
     exporter = environ.get("OTEL_TRACES_EXPORTER", "").strip().lower()
     if exporter:
@@ -43,7 +52,6 @@ def configure_tracing(environ: Mapping[str, str] = os.environ) -> bool:
         return False
     try:
         from opentelemetry import trace
-        from opentelemetry.sdk.resources import SERVICE_NAME, Resource
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import (
             BatchSpanProcessor,
@@ -69,12 +77,21 @@ def configure_tracing(environ: Mapping[str, str] = os.environ) -> bool:
             log.warning("OTEL_TRACES_EXPORTER: unknown exporter %r ignored", name)
     if not exporters:
         return False
-    resource = Resource.create()  # with OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES
-    if str(resource.attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):
-        resource = resource.merge(Resource({SERVICE_NAME: DEFAULT_SERVICE}))
-    provider = TracerProvider(resource=resource)
+    provider = TracerProvider(resource=sdk_resource())
     for exporter in exporters:
         provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
     log.info("tracing on: %s", ", ".join(type(e).__name__ for e in exporters))
     return True
+
+
+def sdk_resource() -> Resource:
+    """The resource of this process's traces and metrics: what the SDK reads from
+    `OTEL_SERVICE_NAME` and `OTEL_RESOURCE_ATTRIBUTES`, the service named `agentroster` when
+    they do not name it. Needs the `otel` extra."""
+    from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+
+    resource = Resource.create()
+    if str(resource.attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):
+        resource = resource.merge(Resource({SERVICE_NAME: DEFAULT_SERVICE}))
+    return resource

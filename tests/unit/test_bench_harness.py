@@ -30,6 +30,7 @@ BENCHES = [
     "bench.limits",
     "bench.mcp",
     "bench.readmodel_lag",
+    "bench.redis_memory",
     "bench.roster",
     "bench.streams",
 ]
@@ -65,6 +66,55 @@ def test_cleanup_refuses_a_prefix_no_run_made(prefix: str) -> None:
         parse_args(["--cleanup", prefix])
     assert exit_.value.code == 2
     assert parse_args(["--cleanup", "bench-0123456789"]).cleanup == "bench-0123456789"
+
+
+@pytest.mark.parametrize("counts", ["0", "1,1", "9", "x", "", "1,-2"])
+def test_heartbeats_refuses_worker_counts_it_cannot_run(counts: str) -> None:
+    """`--workers`: distinct process counts from 1 to 8; anything else is refused."""
+    from bench.heartbeats.__main__ import parse_args
+
+    with pytest.raises(SystemExit) as exit_:
+        parse_args(["--workers", counts])
+    assert exit_.value.code == 2
+
+
+def test_heartbeats_scale_out_measures_the_worker_at_each_count() -> None:
+    from bench.heartbeats.__main__ import parse_args
+
+    args = parse_args(["--workers", "1,2,3"])
+    assert (args.workers, args.variants) == ([1, 2, 3], ["worker"])
+    assert parse_args([]).variants == ["worker", "ceiling"]
+    assert parse_args(["--workers", "2", "--variants", "ceiling"]).variants == ["ceiling"]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--api-processes", "0"],
+        ["--api-processes", "5"],
+        ["--api-processes", "1,1"],
+        ["--api-processes", "1,2", "--api-variant", "x=src"],
+    ],
+)
+def test_discovery_refuses_api_process_counts_it_cannot_run(argv: list[str]) -> None:
+    """`--api-processes`: distinct counts from 1 to 4, of the installed API only."""
+    from bench.discovery.__main__ import parse_args
+
+    with pytest.raises(SystemExit) as exit_:
+        parse_args(argv)
+    assert exit_.value.code == 2
+
+
+def test_discovery_scale_out_is_one_api_variant_per_process_count() -> None:
+    from bench.discovery.__main__ import parse_args
+    from bench.discovery.report import api_path, processes_of
+
+    args = parse_args(["--api-processes", "1,2"])
+    assert args.api_variants == [("1-proc", ""), ("2-proc", "")]
+    assert args.api_processes_of == {"1-proc": 1, "2-proc": 2}
+    assert [processes_of(api_path(name)) for name, _ in args.api_variants] == [1, 2]
+    assert processes_of("api") is None
+    assert parse_args([]).api_processes_of == {}
 
 
 def test_glob_escape_makes_every_pattern_character_literal() -> None:

@@ -35,6 +35,7 @@ from agentroster.api.probes import PROBE_TIMEOUT_S, BrokerProbe
 from agentroster.api.read_model import ReadModel
 from agentroster.api.routes import agents, compat, events, health, jsonrpc, keys, wellknown, writes
 from agentroster.api.streams import StreamHub
+from agentroster.metrics_export import exporting_metrics
 from agentroster.settings import Settings
 from agentroster.store.api_keys import KeyStore
 from agentroster.store.outbox import Outbox
@@ -126,7 +127,11 @@ def create_api(
             mcp=mcp,
         )
         try:
-            async with mcp.run():  # the SDK's session manager lives inside the lifespan
+            # pushed over OpenTelemetry too when OTEL_* variables ask (metrics_export.py)
+            async with (
+                mcp.run(),  # the SDK's session manager lives inside the lifespan
+                exporting_metrics(app.state.agentroster.registries),
+            ):
                 yield
         finally:
             app.state.agentroster = None
