@@ -413,6 +413,33 @@ class Settings(BaseSettings):
         description="Card verification: the whole time of one check, name resolution, every "
         "path tried and redirect included, connect to last byte.",
     )
+    signature_jwks: str = Field(
+        default="",
+        max_length=1024 * 1024,
+        description="The trust store for signed A2A cards: the path of a JWKS file, or a JWKS "
+        "as inline JSON (starting with `{`); public keys only, read when the worker starts.",
+    )
+    signature_jku: bool = Field(
+        default=True,
+        description="Signed cards: fetch the signer's JWKS URL (`jku`) when the trust store "
+        "has no key with the signature's `kid`, only from a host of the agent's own endpoints "
+        "and through the same guard as card verification (AGENTROSTER_VERIFY_NETWORKS, "
+        "AGENTROSTER_VERIFY_TIMEOUT_S).",
+    )
+    signature_jwks_max_bytes: int = Field(
+        default=64 * 1024,
+        ge=1024,
+        le=1024 * 1024,
+        description="Signed cards: the largest JWKS fetched from a `jku`; a larger one makes "
+        "the signature invalid.",
+    )
+    signature_jwks_cache_s: float = Field(
+        default=300.0,
+        ge=0,
+        le=86400,
+        description="Signed cards: how long a key set fetched from a `jku` (or the failure to "
+        "fetch it) is kept before it is fetched again.",
+    )
 
     @property
     def public_base_url(self) -> str:

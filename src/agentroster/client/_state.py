@@ -45,6 +45,7 @@ class EventData(_Reader):
     agent: AgentInfo = Field(default_factory=AgentInfo)
     card: dict[str, Any] | None = None
     verified: bool | None = None
+    signature: str | None = None
 
 
 class BadEvent(ValueError):
@@ -139,11 +140,12 @@ def entry_of(agent: Agent) -> Entry:
 
 def _same(a: Agent, b: Agent) -> bool:
     """Whether two records of one agent say the same, apart from the revision numbering."""
-    return (a.status, a.live_instances, a.card_digest, a.verified, a.agent) == (
+    return (a.status, a.live_instances, a.card_digest, a.verified, a.signature, a.agent) == (
         b.status,
         b.live_instances,
         b.card_digest,
         b.verified,
+        b.signature,
         b.agent,
     )
 
@@ -275,6 +277,7 @@ class RosterState:
                 "live_instances": event.live_instances,
                 "agent": event.agent,
                 "verified": event.verified,
+                "signature": event.signature,
             }
             if event.card is not None:
                 update["card_digest"] = card_digest(event.card)

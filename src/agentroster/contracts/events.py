@@ -40,13 +40,26 @@ ChangeReason = TypeAliasType(
             "recovered",
             "retention",
             "verified",
+            "signature",
         ],
         Field(
             description="`registered`, `recovered` (back after the registry lost its data), "
             "`card-changed`, `scaled-to-zero` (now idle), `woke` (idle, now live again), "
             "`deregistered`, `expired` (its last lease, or its idle TTL, ran out), `retention` "
             "(agent.deleted: offline for the retention period, its record is deleted), `verified` "
-            "(agent.updated: the check of its well-known card changed `verified`)."
+            "(agent.updated: the check of its well-known card changed `verified`), `signature` "
+            "(agent.updated: the check of its signed card's signatures changed `signature`)."
+        ),
+    ],
+)
+SignatureStatus = TypeAliasType(
+    "SignatureStatus",
+    Annotated[
+        Literal["valid", "invalid", "unsigned"],
+        Field(
+            description="The agent's card signatures (A2A `signatures`, JWS over the JCS form "
+            "of the card): `valid` (one verifies with a trusted key), `invalid` (none does, or "
+            "none could be checked), `unsigned` (the card has none)."
         ),
     ],
 )
@@ -110,4 +123,9 @@ class AgentEvent(BaseModel):
         default=None,
         description="Whether the agent's well-known card, fetched by the registry, matched the "
         "registered one; absent or null while not checked (or after the card changed).",
+    )
+    signature: SignatureStatus | None = Field(
+        default=None,
+        description="The check of the card's signatures; absent or null while a signed card "
+        "is not checked yet.",
     )

@@ -19,6 +19,7 @@ from agentroster.api.deps import AgentIdPath, ReaderDep, StateDep
 from agentroster.api.errors import ERROR_RESPONSES, AgentNotFound, ErrorResponse
 from agentroster.api.models import AgentDetail, AgentList, detail_json, summary_json
 from agentroster.api.read_model import RevisionAhead
+from agentroster.contracts.events import SignatureStatus
 from agentroster.contracts.ids import AGENT_ID_PATTERN
 from agentroster.registry.terms import TEXT_BUDGET, Filters
 from agentroster.store.reader import SCAN_BUDGET, ListStatus
@@ -38,6 +39,7 @@ LIST_PARAMETERS = frozenset(
         "q",
         "label",
         "verified",
+        "signature",
         "min_revision",
     }
 )
@@ -172,6 +174,14 @@ async def list_agents(
             "neither)."
         ),
     ] = None,
+    signature: Annotated[
+        SignatureStatus | None,
+        Query(
+            description="`valid`: one of its card's signatures verified with a trusted key; "
+            "`invalid`: none did; `unsigned`: its card has none (a signed card not checked "
+            "yet has none of them)."
+        ),
+    ] = None,
     min_revision: Annotated[
         int | None,
         Query(
@@ -191,6 +201,7 @@ async def list_agents(
         labels=tuple(_label(item) for item in label),
         q=q,
         verified=verified,
+        signature=signature,
     )
     model = state.read_model
     if model is not None and model.ready and min_revision is not None:

@@ -1,0 +1,196 @@
+"""Signature verification of signed A2A cards in the background, as card checks are done.
+
+apply.lua records `signature: unsigned` itself for a card without `signatures` (nothing to
+check, no extra event). A registration of a signed card is offered here once its batch
+committed (`offer`, no I/O); a few tasks take checks from a bounded queue, skip a state that is
+no longer the agent's or was already checked (`RedisStore.needs_signature_check`), find the
+keys (`signature_keys.KeySource`: trust store, or the signer's JWKS URL behind the SSRF guard),
+verify (`registry.card_signature`) and record `valid` or `invalid` with signature.lua, which
+bumps the revision and writes `agent.updated` (reason `signature`) when the value changed.
+
+What this costs the write path: an append to a queue. What it may lose: a full queue drops the
+check (counted, `result="dropped"`), a stopping worker the checks not done yet; the agent then
+shows `signature: null` (not checked) until its card changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import orjson
+
+from agentroster.cancellation import cancel_and_wait
+from agentroster.registry.card_signature import (
+    SignatureError,
+    Verdict,
+    payload_b64,
+    signatures_of,
+    verify,
+)
+from agentroster.registry.prepare import Prepared
+from agentroster.store.redis_store import RedisStore
+from agentroster.worker.loops import REDIS_UNAVAILABLE, report_flapping
+from agentroster.worker.metrics import WorkerMetrics
+from agentroster.worker.signature_keys import KeySource
+
+log = logging.getLogger(__name__)
+
+#: Checks waiting at most; past it a check is dropped (bounded memory under a flood).
+QUEUE_SIZE = 1000
+#: Checks in flight at once per worker (a slow JWKS URL holds one of them, never a batch).
+CONCURRENCY = 8
+
+
+@dataclass(frozen=True, slots=True)
+class SignatureCheck:
+    """One signed registration to check: the state it is for, its card, its endpoint hosts."""
+
+    agent_id: str
+    state_digest: str
+    card: bytes
+    hosts: frozenset[str]
+
+
+def check_for(command: Prepared) -> SignatureCheck:
+    """What to check for an applied registration of a signed card."""
+    try:
+        view = orjson.loads(command.view)
+    except orjson.JSONDecodeError:
+        view = {}
+    endpoints = view.get("endpoints") if isinstance(view, dict) else None
+    urls = [e.get("url") for e in endpoints or [] if isinstance(e, dict)]
+    hosts = set()
+    for url in urls:
+        if isinstance(url, str):
+            try:
+                host = urlsplit(url).hostname
+            except ValueError:
+                continue
+            if host:
+                hosts.add(host.lower())
+    return SignatureCheck(command.agent_id, command.state_digest, command.card, frozenset(hosts))
+
+
+class SignatureChecker:
+    """Decides one card's verdict with a `KeySource` (no queue, no store: the unit of
+    verification that the verifier runs and tests call directly)."""
+
+    def __init__(self, keys: KeySource) -> None:
+        self.keys = keys
+
+    async def verdict(self, card: bytes, hosts: frozenset[str]) -> Verdict:
+        """`valid` if one signature verifies, else `invalid` with the first reason found."""
+        try:
+            document = orjson.loads(card)
+            if not isinstance(document, dict):
+                return Verdict("unsigned")
+            signatures = signatures_of(document)
+            payload = payload_b64(document)
+        except SignatureError as exc:
+            return Verdict("invalid", exc.reason, str(exc))
+        except orjson.JSONDecodeError:  # stored cards are JSON: defensive only
+            return Verdict("unsigned")
+        first: SignatureError | None = None
+        for signature in signatures:
+            try:
+                verify(signature, payload, await self.keys.for_signature(signature, hosts))
+            except SignatureError as exc:
+                first = first or exc
+                continue
+            return Verdict("valid")
+        assert first is not None  # signatures_of never returns an empty list
+        return Verdict("invalid", first.reason, str(first))
+
+
+class SignatureVerifier:
+    """The bounded background signature verifier of one worker (see the module docstring)."""
+
+    def __init__(
+        self,
+        store: RedisStore,
+        checker: SignatureChecker,
+        metrics: WorkerMetrics,
+        *,
+        queue_size: int = QUEUE_SIZE,
+        concurrency: int = CONCURRENCY,
+    ) -> None:
+        self._store = store
+        self.checker = checker
+        self._metrics = metrics
+        self._queue: asyncio.Queue[SignatureCheck] = asyncio.Queue(queue_size)
+        self._concurrency = concurrency
+        self._pending: set[tuple[str, str]] = set()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def offer(self, command: Prepared) -> None:
+        """Queue the check of an applied registration of a signed card; never waits."""
+        if command.kind != "register" or command.signature != "":
+            return  # unsigned: apply.lua recorded it
+        key = (command.agent_id, command.state_digest)
+        if key in self._pending:
+            return
+        try:
+            self._queue.put_nowait(check_for(command))
+        except asyncio.QueueFull:
+            self._metrics.signature_checks.labels("dropped").inc()
+            log.warning("signature check of %s dropped: the queue is full", command.agent_id)
+            return
+        self._pending.add(key)
+        self._idle.clear()
+
+    def start(self) -> None:
+        """Start the checking tasks."""
+        self._tasks = [
+            asyncio.create_task(self._run(), name=f"agentroster-signature-check-{n}")
+            for n in range(self._concurrency)
+        ]
+
+    async def stop(self, timeout_s: float = 5.0) -> None:
+        """Stop checking (pending checks are lost); the key fetcher is closed by its owner."""
+        await cancel_and_wait(self._tasks, timeout_s)
+        self._tasks = []
+        if self.checker.keys.fetcher is not None:
+            await self.checker.keys.fetcher.aclose()
+
+    async def idle(self) -> None:
+        """Return once no check is queued or in flight (for tests and shutdown)."""
+        await self._idle.wait()
+
+    async def _run(self) -> None:
+        while True:
+            check = await self._queue.get()
+            try:
+                await self._check(check)
+            except asyncio.CancelledError:
+                raise
+            except REDIS_UNAVAILABLE as exc:
+                log.warning(
+                    "signature check of %s lost: Redis unavailable (%s)", check.agent_id, exc
+                )
+            except Exception:
+                log.exception("signature check of %s failed", check.agent_id)
+            finally:
+                self._pending.discard((check.agent_id, check.state_digest))
+                if not self._pending:
+                    self._idle.set()
+
+    async def _check(self, check: SignatureCheck) -> None:
+        if not await self._store.needs_signature_check(check.agent_id, check.state_digest):
+            return
+        verdict = await self.checker.verdict(check.card, check.hosts)
+        label = verdict.status if verdict.reason is None else verdict.reason.value
+        self._metrics.signature_checks.labels(label).inc()
+        recorded = await self._store.record_signature(
+            check.agent_id, check.state_digest, verdict.status
+        )
+        report_flapping(self._metrics, list(recorded.damped))
+        if verdict.reason is None:
+            log.info("signature of %s: %s", check.agent_id, verdict.status)
+        else:
+            why = verdict.why
+            log.info("signature of %s: invalid, %s (%s)", check.agent_id, verdict.reason, why)
