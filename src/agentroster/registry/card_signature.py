@@ -7,6 +7,12 @@ and optionally an unprotected `header`. The payload is detached: it is the card 
 `protected || '.' || BASE64URL(JCS(card - signatures))` (A2A specification, "Agent Card
 signing"; a2a-sdk's `a2a.utils.signing` builds the same input).
 
+a2a-sdk (1.x) signs a card it holds as a protobuf message: its payload is the JCS form of the
+card with empty strings, lists and objects (and nulls) removed, since protobuf cannot tell them
+from absent. A card the SDK serves may still carry such empty members (`"capabilities": {}`),
+so a signature that does not verify over the card as registered is tried over that form too:
+an empty member added to a signed card does not make it invalid, nothing else does.
+
 A card is `valid` when at least one of its signatures verifies with a key the registry trusts
 for it (a2a-sdk's verifier has the same rule), `invalid` when none does, and `unsigned` when it
 has no `signatures`. Only asymmetric algorithms count: `none` and the HMAC family never (a
@@ -39,6 +45,9 @@ ALGORITHMS = frozenset(
 MAX_SIGNATURES = 8
 #: A protected header longer than this is not a header but an attempt to make us decode.
 MAX_PROTECTED_CHARS = 4096
+#: Nesting a card may have to be canonicalized (a2a-sdk's bound): deeper is malformed, and
+#: never a recursion error.
+MAX_DEPTH = 128
 
 
 class Reason(enum.StrEnum):
@@ -130,28 +139,47 @@ def _signature(entry: Any) -> Signature:
     return Signature(protected=protected, signature=signature, alg=alg, kid=kid, jku=jku)
 
 
-def payload_b64(card: Mapping[str, Any]) -> bytes:
-    """BASE64URL of the JCS canonical form of the card without `signatures`: the detached
-    payload every signature of the card covers."""
+def payloads_b64(card: Mapping[str, Any]) -> tuple[bytes, ...]:
+    """BASE64URL of what a signature of the card may cover: the JCS form of the card without
+    `signatures`, then, if different, a2a-sdk's form of it (empty members removed; see the
+    module docstring); `SignatureError` when the card has no JCS form."""
     unsigned = {key: value for key, value in card.items() if key != "signatures"}
+    cleaned = _without_empty(unsigned, 1)
+    forms = [unsigned] if cleaned == unsigned else [unsigned, cleaned or {}]
     try:
-        canonical = rfc8785.dumps(unsigned)
-    except rfc8785.CanonicalizationError as exc:  # e.g. an integer beyond IEEE 754's range
+        encoded = [rfc8785.dumps(form) for form in forms]
+    except (rfc8785.CanonicalizationError, RecursionError) as exc:  # e.g. a huge integer
         raise SignatureError(Reason.MALFORMED, f"the card has no JCS form: {exc}") from None
-    return base64.urlsafe_b64encode(canonical).rstrip(b"=")
+    return tuple(base64.urlsafe_b64encode(form).rstrip(b"=") for form in encoded)
 
 
-def verify(signature: Signature, payload: bytes, keys: Sequence[PyJWK]) -> None:
-    """Check one signature over `payload` (`payload_b64`) with each candidate key; returns if
-    one verifies, `SignatureError` if none does."""
-    token = f"{signature.protected}.{payload.decode()}.{signature.signature}"
-    for key in keys:
-        try:
-            # the key object, not the PyJWK: PyJWT would use the JWK's own (or guessed) alg
-            jwt.api_jws.PyJWS().decode_complete(token, key=key.key, algorithms=[signature.alg])
-        except jwt.PyJWTError:
-            continue
-        return
+def _without_empty(value: Any, depth: int) -> Any:
+    """The value without empty strings, lists, objects and nulls, recursively (None if it
+    is itself empty), as a2a-sdk cleans a card before canonicalizing it."""
+    if isinstance(value, (dict, list)) and depth > MAX_DEPTH:
+        raise SignatureError(Reason.MALFORMED, f"the card nests deeper than {MAX_DEPTH}")
+    if isinstance(value, dict):
+        kept = {k: c for k, v in value.items() if (c := _without_empty(v, depth + 1)) is not None}
+        return kept or None
+    if isinstance(value, list):
+        items = [c for v in value if (c := _without_empty(v, depth + 1)) is not None]
+        return items or None
+    return None if value == "" else value
+
+
+def verify(signature: Signature, payloads: Sequence[bytes], keys: Sequence[PyJWK]) -> None:
+    """Check one signature over each of `payloads` (`payloads_b64`) with each candidate key;
+    returns if one verifies, `SignatureError` if none does."""
+    for payload in payloads:
+        token = f"{signature.protected}.{payload.decode()}.{signature.signature}"
+        for key in keys:
+            try:
+                # the key object, not the PyJWK: PyJWT would use the JWK's own (or guessed) alg
+                jws = jwt.api_jws.PyJWS()
+                jws.decode_complete(token, key=key.key, algorithms=[signature.alg])
+            except jwt.PyJWTError:
+                continue
+            return
     raise SignatureError(Reason.MISMATCH, f"no key with kid {signature.kid!r} verifies it")
 
 

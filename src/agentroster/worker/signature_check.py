@@ -26,7 +26,7 @@ from agentroster.cancellation import cancel_and_wait
 from agentroster.registry.card_signature import (
     SignatureError,
     Verdict,
-    payload_b64,
+    payloads_b64,
     signatures_of,
     verify,
 )
@@ -88,7 +88,7 @@ class SignatureChecker:
             if not isinstance(document, dict):
                 return Verdict("unsigned")
             signatures = signatures_of(document)
-            payload = payload_b64(document)
+            payloads = payloads_b64(document)
         except SignatureError as exc:
             return Verdict("invalid", exc.reason, str(exc))
         except orjson.JSONDecodeError:  # stored cards are JSON: defensive only
@@ -96,7 +96,7 @@ class SignatureChecker:
         first: SignatureError | None = None
         for signature in signatures:
             try:
-                verify(signature, payload, await self.keys.for_signature(signature, hosts))
+                verify(signature, payloads, await self.keys.for_signature(signature, hosts))
             except SignatureError as exc:
                 first = first or exc
                 continue
