@@ -35,7 +35,8 @@ async def members(store: RedisStore) -> dict[str, set[Any]]:
 
 async def field(store: RedisStore, agent_id: str, name: str) -> bytes | None:
     """One field of the agent's hash."""
-    value: bytes | None = await store.redis.hget(store.keys.agent(agent_id), name)
+    value = await store.redis.hget(store.keys.agent(agent_id), name)
+    assert value is None or isinstance(value, bytes)
     return value
 
 
