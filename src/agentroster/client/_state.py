@@ -24,7 +24,7 @@ from pydantic import Field, ValidationError
 
 from agentroster.client.models import Agent, AgentInfo, _Reader
 from agentroster.contracts.cards import card_digest
-from agentroster.registry.terms import Filters, index_terms, search_text
+from agentroster.registry.terms import Filters, index_terms, search_text, signature_term
 
 #: Statuses a filter may ask for; `all` is every agent.
 STATUSES = ("live", "idle", "offline", "all")
@@ -97,6 +97,7 @@ def make_filters(
     transport: str | None = None,
     q: str | None = None,
     labels: Mapping[str, str] | None = None,
+    signature: str | None = None,
 ) -> Filters:
     """`Filters` from the keyword arguments `DiscoveryClient.find` takes."""
     skills = (skill,) if isinstance(skill, str) else tuple(skill or ())
@@ -107,6 +108,7 @@ def make_filters(
         transport=transport,
         labels=tuple((labels or {}).items()),
         q=q,
+        signature=signature,
     )
 
 
@@ -135,7 +137,10 @@ def paused_gc() -> Iterator[None]:
 
 
 def entry_of(agent: Agent) -> Entry:
-    return Entry(agent, frozenset(index_terms(agent.agent)), search_text(agent.agent))
+    terms = index_terms(agent.agent)
+    if agent.signature is not None:  # as the registry indexes it (apply.lua, signature.lua)
+        terms.append(signature_term(agent.signature))
+    return Entry(agent, frozenset(terms), search_text(agent.agent))
 
 
 def _same(a: Agent, b: Agent) -> bool:

@@ -183,13 +183,21 @@ class Roster:
         q: str | None = None,
         labels: Mapping[str, str] | None = None,
         status: str = "live",
+        signature: str | None = None,
     ) -> list[Agent]:
         """The agents held that match, in agent id order: `GET /v1/agents`'s rules, locally.
 
-        `status` is `live` by default, as in the API; `all` for any.
+        `status` is `live` by default, as in the API; `all` for any. `signature` is `valid`,
+        `invalid` or `unsigned` (the registry's check of the card's signatures).
         """
         filters = make_filters(
-            skill=skill, tag=tag, protocol=protocol, transport=transport, q=q, labels=labels
+            skill=skill,
+            tag=tag,
+            protocol=protocol,
+            transport=transport,
+            q=q,
+            labels=labels,
+            signature=signature,
         )
         return self._state.find(filters, check_status(status))
 
