@@ -12,8 +12,10 @@ log's age are parsed, and settings that only make sense together are checked tog
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
 import re
+from pathlib import Path
 from typing import Literal, Self
 from urllib.parse import SplitResult as _SplitResult
 from urllib.parse import urlsplit
@@ -478,6 +480,27 @@ class Settings(BaseSettings):
                 raise ValueError(
                     f"{cidr!r} is not a network in CIDR form, e.g. 10.0.0.0/8"
                 ) from None
+        return value
+
+    @field_validator("signature_jwks")
+    @classmethod
+    def _trust_store(cls, value: str) -> str:
+        """A readable file, or inline JSON that is a JWKS (`{"keys": [...]}`): a typo stops
+        the worker here rather than making every signed card invalid."""
+        text = value.strip()
+        if not text:
+            return value
+        if not text.startswith("{"):
+            try:
+                text = Path(text).read_text(encoding="utf-8")
+            except OSError as exc:
+                raise ValueError(f"cannot read the JWKS file: {exc.strerror}") from None
+        try:
+            document = json.loads(text)
+        except ValueError:
+            raise ValueError("not JSON: a JWKS is an object with a keys list") from None
+        if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
+            raise ValueError("not a JWKS: an object with a keys list")
         return value
 
     @field_validator("log_level")

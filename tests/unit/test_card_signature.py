@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 import pytest
+from pydantic import ValidationError
 
 from agentroster.api.read_model.index import entry_from_record, record_from_event
 from agentroster.contracts import Register, agent_view
@@ -20,6 +21,7 @@ from agentroster.contracts.commands import command_json
 from agentroster.registry.card_signature import MAX_SIGNATURES, Reason, Verdict
 from agentroster.registry.prepare import Limits, prepare
 from agentroster.registry.terms import Filters
+from agentroster.settings import Settings
 from agentroster.store.outbox import OutboxEvent
 from agentroster.worker.card_fetch import CardFetcher, FetchPolicy
 from agentroster.worker.net_guard import parse_networks
@@ -66,7 +68,10 @@ async def verdict_of(
 ) -> Verdict:
     """The checker's verdict with these keys trusted (and `fetcher` for `jku`)."""
     keys = KeySource(load_jwks(orjson.dumps(key_set(*trusted)).decode()), fetcher)
-    return await SignatureChecker(keys).verdict(orjson.dumps(document), hosts_of(document))
+    try:
+        return await SignatureChecker(keys).verdict(orjson.dumps(document), hosts_of(document))
+    finally:
+        await keys.aclose()
 
 
 @pytest.fixture
@@ -224,7 +229,7 @@ async def test_jku_served_where_the_guard_allows_is_valid(server: CardServer) ->
         assert found == Verdict("valid")
     assert [r.path for r in server.requests] == [JWKS]
     assert keys.fetches == 1
-    await keys.fetcher.aclose()  # type: ignore[union-attr]
+    await keys.aclose()
 
 
 async def test_jku_at_a_forbidden_address_is_not_fetched(server: CardServer) -> None:
@@ -326,7 +331,7 @@ async def test_one_fetch_for_concurrent_checks_and_cached_failures(server: CardS
         found = await checker.verdict(orjson.dumps(broken), hosts)
         assert found.reason is Reason.JKU_UNREACHABLE
     assert [r.path for r in server.requests] == [JWKS, "/broken.json"]
-    await keys.fetcher.aclose()  # type: ignore[union-attr]
+    await keys.aclose()
 
 
 async def test_cache_bounded() -> None:
@@ -351,10 +356,20 @@ def test_trust_store_setting(tmp_path: Path) -> None:
     assert [k.key_id for k in load_jwks(inline)] == ["k1"]
     assert [k.key_id for k in load_jwks(str(path))] == ["k1"]
     assert load_jwks("") == []
-    assert load_jwks('{"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}') == []
-    for bad, says in [("{nope", "not JSON"), ('{"k": 1}', "not a JWKS"), ("/no/such", "cannot")]:
+    assert load_jwks('{"keys": []}') == []
+    secret_only = '{"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}'
+    for bad, says in [
+        ("{nope", "not JSON"),
+        ('{"k": 1}', "not a JWKS"),
+        ("/no/such", "cannot"),
+        (secret_only, "no usable public key"),
+    ]:
         with pytest.raises(ValueError, match=says):
             load_jwks(bad)
+    for bad, says in [("{nope", "not JSON"), ('{"k": 1}', "not a JWKS"), ("/no/such", "cannot")]:
+        with pytest.raises(ValidationError, match=says):  # stops the worker at its settings
+            Settings(signature_jwks=bad)
+    assert Settings(signature_jwks=str(path)).signature_jwks == str(path)
 
 
 def test_signature_filter_in_memory() -> None:

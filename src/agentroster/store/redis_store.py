@@ -234,11 +234,16 @@ class RedisStore:
             damped=tuple(a.decode() for a in damped),
         )
 
-    async def needs_signature_check(self, agent_id: str, state_digest: str) -> bool:
-        """Whether the agent still has this state and its signatures were not checked yet."""
-        sdigest, gdigest = await self.redis.hmget(self.keys.agent(agent_id), ["sdigest", "gdigest"])
+    async def card_to_check(self, agent_id: str, state_digest: str) -> bytes | None:
+        """The agent's card while it still has this state and its signatures were not checked
+        yet; None otherwise (read here, not kept in the queue: a queue of cards could hold
+        1,000 cards of 64 KiB)."""
+        sdigest, gdigest, card = await self.redis.hmget(
+            self.keys.agent(agent_id), ["sdigest", "gdigest", "card"]
+        )
         state = state_digest.encode()
-        return sdigest == state and gdigest != state
+        fresh = sdigest == state and gdigest != state
+        return card if fresh and isinstance(card, bytes) and card else None
 
     async def record_signature(
         self, agent_id: str, state_digest: str, signature: str

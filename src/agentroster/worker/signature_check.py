@@ -3,7 +3,8 @@
 apply.lua records `signature: unsigned` itself for a card without `signatures` (nothing to
 check, no extra event). A registration of a signed card is offered here once its batch
 committed (`offer`, no I/O); a few tasks take checks from a bounded queue, skip a state that is
-no longer the agent's or was already checked (`RedisStore.needs_signature_check`), find the
+no longer the agent's or was already checked (`RedisStore.card_to_check`, which reads the card
+then: the queue holds no cards), find the
 keys (`signature_keys.KeySource`: trust store, or the signer's JWKS URL behind the SSRF guard),
 verify (`registry.card_signature`) and record `valid` or `invalid` with signature.lua, which
 bumps the revision and writes `agent.updated` (reason `signature`) when the value changed.
@@ -46,11 +47,10 @@ CONCURRENCY = 8
 
 @dataclass(frozen=True, slots=True)
 class SignatureCheck:
-    """One signed registration to check: the state it is for, its card, its endpoint hosts."""
+    """One signed registration to check: the state it is for and its endpoint hosts."""
 
     agent_id: str
     state_digest: str
-    card: bytes
     hosts: frozenset[str]
 
 
@@ -71,7 +71,7 @@ def check_for(command: Prepared) -> SignatureCheck:
                 continue
             if host:
                 hosts.add(host.lower())
-    return SignatureCheck(command.agent_id, command.state_digest, command.card, frozenset(hosts))
+    return SignatureCheck(command.agent_id, command.state_digest, frozenset(hosts))
 
 
 class SignatureChecker:
@@ -151,11 +151,10 @@ class SignatureVerifier:
         ]
 
     async def stop(self, timeout_s: float = 5.0) -> None:
-        """Stop checking (pending checks are lost); the key fetcher is closed by its owner."""
+        """Stop checking (pending checks are lost), cancel key set fetches, close the fetcher."""
         await cancel_and_wait(self._tasks, timeout_s)
         self._tasks = []
-        if self.checker.keys.fetcher is not None:
-            await self.checker.keys.fetcher.aclose()
+        await self.checker.keys.aclose()
 
     async def idle(self) -> None:
         """Return once no check is queued or in flight (for tests and shutdown)."""
@@ -180,9 +179,10 @@ class SignatureVerifier:
                     self._idle.set()
 
     async def _check(self, check: SignatureCheck) -> None:
-        if not await self._store.needs_signature_check(check.agent_id, check.state_digest):
+        card = await self._store.card_to_check(check.agent_id, check.state_digest)
+        if card is None:
             return
-        verdict = await self.checker.verdict(check.card, check.hosts)
+        verdict = await self.checker.verdict(card, check.hosts)
         label = verdict.status if verdict.reason is None else verdict.reason.value
         self._metrics.signature_checks.labels(label).inc()
         recorded = await self._store.record_signature(

@@ -45,7 +45,8 @@ _FETCH_REASONS = {
 
 def load_jwks(setting: str) -> list[PyJWK]:
     """The trust store from its setting: '' for none, inline JSON (starting with `{`), or the
-    path of a JWKS file; ValueError naming what is wrong."""
+    path of a JWKS file; ValueError naming what is wrong (also when none of its keys is a
+    public key PyJWT can use: a store that could never verify anything is a mistake)."""
     text = setting.strip()
     if not text:
         return []
@@ -59,9 +60,12 @@ def load_jwks(setting: str) -> list[PyJWK]:
     except orjson.JSONDecodeError as exc:
         raise ValueError(f"the trust store is not JSON: {exc}") from None
     try:
-        return parse_jwks(document)
+        keys = parse_jwks(document)
     except SignatureError as exc:
         raise ValueError(f"the trust store is not a JWKS: {exc}") from None
+    if document["keys"] and not keys:  # a store of only secrets or unknown key types
+        raise ValueError("the trust store has no usable public key (RSA, EC or OKP)")
+    return keys
 
 
 class KeySource:
@@ -105,6 +109,15 @@ class KeySource:
             raise SignatureError(Reason.NO_KEY, f"the jku key set has no kid {signature.kid!r}")
         return found
 
+    async def aclose(self) -> None:
+        """Cancel the fetches under way and close the fetcher's connections."""
+        running = list(self._inflight.values())
+        for future in running:
+            future.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+        if self.fetcher is not None:
+            await self.fetcher.aclose()
+
     async def jwks(self, url: str) -> list[PyJWK]:
         """The key set at `url`, from the cache or fetched once; `SignatureError` why not."""
         cached = self._cache.get(url)
@@ -117,8 +130,15 @@ class KeySource:
         if running is None:
             running = asyncio.ensure_future(self._fetch(url))
             self._inflight[url] = running
-            running.add_done_callback(lambda _: self._inflight.pop(url, None))
+            running.add_done_callback(lambda done: self._settled(url, done))
         return await asyncio.shield(running)
+
+    def _settled(self, url: str, done: asyncio.Future[list[PyJWK]]) -> None:
+        """A fetch ended: no longer shared; its outcome is read here too, so a fetch whose
+        waiters were all cancelled does not log an exception never retrieved."""
+        self._inflight.pop(url, None)
+        if not done.cancelled():
+            done.exception()
 
     async def _fetch(self, url: str) -> list[PyJWK]:
         assert self.fetcher is not None  # for_signature checked it
