@@ -30,6 +30,7 @@ BENCHES = [
     "bench.limits",
     "bench.readmodel_lag",
     "bench.roster",
+    "bench.signatures",
     "bench.streams",
 ]
 

@@ -67,11 +67,14 @@ async def verdict_of(
     fetcher: CardFetcher | None = None,
 ) -> Verdict:
     """The checker's verdict with these keys trusted (and `fetcher` for `jku`)."""
-    keys = KeySource(load_jwks(orjson.dumps(key_set(*trusted)).decode()), fetcher)
+    checker = SignatureChecker(
+        KeySource(load_jwks(orjson.dumps(key_set(*trusted)).decode()), fetcher)
+    )
     try:
-        return await SignatureChecker(keys).verdict(orjson.dumps(document), hosts_of(document))
+        return await checker.verdict(orjson.dumps(document), hosts_of(document))
     finally:
-        await keys.aclose()
+        await checker.keys.aclose()
+        checker.close()
 
 
 @pytest.fixture
@@ -91,6 +94,18 @@ async def test_signed_with_a_trusted_key_is_valid(kind: str) -> None:
     """ES256, RS256 and EdDSA signatures verify with the trust store's key of their kid."""
     key = SigningKey.new(kind)
     assert await verdict_of(key.sign(card()), [key]) == Verdict("valid")
+
+
+async def test_exact_jcs_where_it_differs_from_sorted_json() -> None:
+    """A card whose JCS form is not orjson's sorted form (a number JCS writes `1e+21`, keys
+    beyond the BMP sorted by UTF-16 code units): signed over the exact JCS, it is valid."""
+    import rfc8785
+
+    key = SigningKey.new()
+    odd = {**card(), "x-extension": {"\U0001f600": 1, "\uffff": 2, "big": 1e21, "f": 0.5}}
+    unsigned = {k: v for k, v in odd.items() if k != "signatures"}
+    assert rfc8785.dumps(unsigned) != orjson.dumps(unsigned, option=orjson.OPT_SORT_KEYS)
+    assert await verdict_of(key.sign(odd), [key]) == Verdict("valid")
 
 
 async def test_tampered_after_signing_is_invalid() -> None:
@@ -230,6 +245,7 @@ async def test_jku_served_where_the_guard_allows_is_valid(server: CardServer) ->
     assert [r.path for r in server.requests] == [JWKS]
     assert keys.fetches == 1
     await keys.aclose()
+    checker.close()
 
 
 async def test_jku_at_a_forbidden_address_is_not_fetched(server: CardServer) -> None:
@@ -332,6 +348,7 @@ async def test_one_fetch_for_concurrent_checks_and_cached_failures(server: CardS
         assert found.reason is Reason.JKU_UNREACHABLE
     assert [r.path for r in server.requests] == [JWKS, "/broken.json"]
     await keys.aclose()
+    checker.close()
 
 
 async def test_cache_bounded() -> None:

@@ -18,18 +18,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import orjson
+from jwt.api_jwk import PyJWK
 
 from agentroster.cancellation import cancel_and_wait
 from agentroster.registry.card_signature import (
+    Reason,
     SignatureError,
     Verdict,
-    payloads_b64,
     signatures_of,
-    verify,
+    verify_any,
 )
 from agentroster.registry.prepare import Prepared
 from agentroster.store.redis_store import RedisStore
@@ -76,33 +78,57 @@ def check_for(command: Prepared) -> SignatureCheck:
 
 class SignatureChecker:
     """Decides one card's verdict with a `KeySource` (no queue, no store: the unit of
-    verification that the verifier runs and tests call directly)."""
+    verification that the verifier runs and tests call directly).
+
+    Canonicalizing and verifying are CPU work (tens of ms for a card near the size limit:
+    bench/signatures.py), so they run in one thread of the checker's own, never on the event
+    loop that applies commands; one thread, so checks share one core at most."""
 
     def __init__(self, keys: KeySource) -> None:
         self.keys = keys
+        self._cpu = ThreadPoolExecutor(1, thread_name_prefix="agentroster-signatures")
 
     async def verdict(self, card: bytes, hosts: frozenset[str]) -> Verdict:
-        """`valid` if one signature verifies, else `invalid` with the first reason found."""
+        """`valid` if one signature verifies, else `invalid` with the reason of the first
+        signature in the card's order."""
         try:
             document = orjson.loads(card)
             if not isinstance(document, dict):
                 return Verdict("unsigned")
             signatures = signatures_of(document)
-            payloads = payloads_b64(document)
         except SignatureError as exc:
             return Verdict("invalid", exc.reason, str(exc))
         except orjson.JSONDecodeError:  # stored cards are JSON: defensive only
             return Verdict("unsigned")
-        first: SignatureError | None = None
+        outcomes: list[list[PyJWK] | SignatureError] = []
         for signature in signatures:
             try:
-                verify(signature, payloads, await self.keys.for_signature(signature, hosts))
+                outcomes.append(await self.keys.for_signature(signature, hosts))
             except SignatureError as exc:
-                first = first or exc
-                continue
-            return Verdict("valid")
-        assert first is not None  # signatures_of never returns an empty list
+                outcomes.append(exc)
+        candidates = [
+            (signature, keys)
+            for signature, keys in zip(signatures, outcomes, strict=True)
+            if not isinstance(keys, SignatureError)
+        ]
+        if candidates:
+            loop = asyncio.get_running_loop()
+            try:
+                if await loop.run_in_executor(self._cpu, verify_any, document, candidates):
+                    return Verdict("valid")
+            except SignatureError as exc:
+                return Verdict("invalid", exc.reason, str(exc))
+        first = next(
+            outcome
+            if isinstance(outcome, SignatureError)
+            else SignatureError(Reason.MISMATCH, f"no key with kid {signature.kid!r} verifies it")
+            for signature, outcome in zip(signatures, outcomes, strict=True)
+        )
         return Verdict("invalid", first.reason, str(first))
+
+    def close(self) -> None:
+        """Stop the verification thread (after the check under way, if any)."""
+        self._cpu.shutdown(wait=False, cancel_futures=True)
 
 
 class SignatureVerifier:
@@ -155,6 +181,7 @@ class SignatureVerifier:
         await cancel_and_wait(self._tasks, timeout_s)
         self._tasks = []
         await self.checker.keys.aclose()
+        self.checker.close()
 
     async def idle(self) -> None:
         """Return once no check is queued or in flight (for tests and shutdown)."""
