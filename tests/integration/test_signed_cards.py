@@ -54,6 +54,11 @@ def checked(*agent_ids: str) -> Callable[[list[ReceivedEvent]], bool]:
     return done
 
 
+def joined(agent_id: str) -> Callable[[list[ReceivedEvent]], bool]:
+    """A predicate: the agent's `agent.joined` arrived."""
+    return lambda evs: any(e.kind == "joined" and e.agent_id == agent_id for e in evs)
+
+
 def signatures(events: list[ReceivedEvent]) -> dict[str, str]:
     """Each agent's signature as its `signature` events told it."""
     return {e.agent_id: e.data["signature"] for e in events if e.data["reason"] == "signature"}
@@ -87,13 +92,15 @@ async def test_trusted_valid_tampered_invalid_unsigned(
         await register(settings, "good", good)
         await register(settings, "tampered", tampered)
         await register(settings, "plain", card_at("plain"))
-        collected = await events.wait_until(checked("good", "tampered"))
+        collected = await events.wait_until(
+            lambda evs: checked("good", "tampered")(evs) and joined("plain")(evs)
+        )
         await w.signatures.idle()
         assert metric(w, "valid") == 1
         assert metric(w, "bad-signature") == 1
     assert signatures(collected) == {"good": "valid", "tampered": "invalid"}
-    joined = {e.agent_id: e.data.get("signature") for e in collected if e.kind == "joined"}
-    assert joined == {"good": None, "tampered": None, "plain": "unsigned"}
+    on_join = {e.agent_id: e.data.get("signature") for e in collected if e.kind == "joined"}
+    assert on_join == {"good": None, "tampered": None, "plain": "unsigned"}
     assert [e.agent_id for e in events.of("updated")] in (
         ["good", "tampered"],
         ["tampered", "good"],
@@ -186,10 +193,7 @@ async def test_hostile_signers_do_not_delay_others(
                 await register(settings, "none", none)
                 await register(settings, "moved", moved)
                 collected = await events.wait_until(
-                    lambda evs: (
-                        checked("quick", "none", "moved")(evs)
-                        and any(e.kind == "joined" and e.agent_id == "plain" for e in evs)
-                    )
+                    lambda evs: checked("quick", "none", "moved")(evs) and joined("plain")(evs)
                 )
                 assert not checked("slow")(collected)  # still held
                 assert signatures(collected) == {

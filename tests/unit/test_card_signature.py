@@ -6,6 +6,7 @@ the `signature` filter in memory; a card signed by a2a-sdk's own signer."""
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -270,6 +271,23 @@ async def test_jku_on_a_host_not_the_agents_is_not_fetched(server: CardServer) -
     assert server.requests == []
 
 
+async def test_jku_over_plain_http_to_a_public_address_refused() -> None:
+    """A jku `http://` URL whose host resolves to a public address: refused before any
+    connection (RFC 7515 wants TLS for a key set); https would be fetched."""
+    resolved: list[str] = []
+
+    async def public(host: str, port: int) -> list[Any]:
+        resolved.append(host)
+        return [ipaddress.ip_address("93.184.216.34")]
+
+    key = SigningKey.new(kid="remote")
+    signed = key.sign(card("http://agent.example/a2a"), jku="http://agent.example/jwks.json")
+    plain = CardFetcher(FetchPolicy(max_redirects=0, timeout_s=5), resolver=public)
+    found = await verdict_of(signed, fetcher=plain)
+    assert (found.reason, resolved) == (Reason.JKU_REFUSED, ["agent.example"])
+    assert "https only" in found.why
+
+
 async def test_jku_redirect_refused(server: CardServer) -> None:
     """A jku answering with a redirect (even to the same origin): refused, not followed."""
     key = SigningKey.new(kid="remote")
@@ -355,7 +373,7 @@ async def test_cache_bounded() -> None:
     """At most `cache_size` key sets are kept; the oldest goes first."""
 
     class Served(CardFetcher):
-        async def fetch(self, url: str) -> bytes:
+        async def fetch(self, url: str, *, public_needs_tls: bool = False) -> bytes:
             return orjson.dumps({"keys": []})
 
     keys = KeySource([], Served(FetchPolicy()), cache_size=2)

@@ -147,14 +147,19 @@ class CardFetcher:
             log.info("card check of %s: unreachable (%s)", base_url, exc)
             return Result.UNREACHABLE
 
-    async def fetch(self, url: str) -> bytes:
+    async def fetch(self, url: str, *, public_needs_tls: bool = False) -> bytes:
         """GET one URL under the same guard, deadline and size cap as a card check, following
         no redirect (one is refused: a key set must come from where it was named); the body,
-        or `FetchFailed`."""
+        or `FetchFailed`. `public_needs_tls`: plain http only to an address of the allowed
+        networks, never a public one (RFC 7515 wants a key set fetched with TLS; inside the
+        operator's own networks they may choose otherwise)."""
         try:
             async with asyncio.timeout(self.policy.timeout_s):
                 target = check_url(url)
-                response = await self._send(target, await self._address(target))
+                address = await self._address(target)
+                if public_needs_tls and target.scheme == "http" and address.is_global:
+                    raise Refused(f"plain http to the public address {address}: https only")
+                response = await self._send(target, address)
                 try:
                     if response.status_code in _REDIRECTS:
                         location = response.headers.get("location", "")

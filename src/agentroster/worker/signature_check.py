@@ -4,8 +4,8 @@ apply.lua records `signature: unsigned` itself for a card without `signatures` (
 check, no extra event). A registration of a signed card is offered here once its batch
 committed (`offer`, no I/O); a few tasks take checks from a bounded queue, skip a state that is
 no longer the agent's or was already checked (`RedisStore.card_to_check`, which reads the card
-then: the queue holds no cards), find the
-keys (`signature_keys.KeySource`: trust store, or the signer's JWKS URL behind the SSRF guard),
+then: the queue holds no cards), find the keys of every signature at once
+(`signature_keys.KeySource`: trust store, or the signer's JWKS URL behind the SSRF guard),
 verify (`registry.card_signature`) and record `valid` or `invalid` with signature.lua, which
 bumps the revision and writes `agent.updated` (reason `signature`) when the value changed.
 
@@ -28,6 +28,7 @@ from jwt.api_jwk import PyJWK
 from agentroster.cancellation import cancel_and_wait
 from agentroster.registry.card_signature import (
     Reason,
+    Signature,
     SignatureError,
     Verdict,
     signatures_of,
@@ -40,6 +41,8 @@ from agentroster.worker.metrics import WorkerMetrics
 from agentroster.worker.signature_keys import KeySource
 
 log = logging.getLogger(__name__)
+
+KeysOrError = list[PyJWK] | SignatureError
 
 #: Checks waiting at most; past it a check is dropped (bounded memory under a flood).
 QUEUE_SIZE = 1000
@@ -80,9 +83,9 @@ class SignatureChecker:
     """Decides one card's verdict with a `KeySource` (no queue, no store: the unit of
     verification that the verifier runs and tests call directly).
 
-    Canonicalizing and verifying are CPU work (tens of ms for a card near the size limit:
-    bench/signatures.py), so they run in one thread of the checker's own, never on the event
-    loop that applies commands; one thread, so checks share one core at most."""
+    Canonicalizing and verifying are CPU work (milliseconds for a card near the size limit,
+    more for a tampered one: bench/signatures.py), so they run in one thread of the checker's
+    own, not on the event loop that applies commands; one thread, so checks share one."""
 
     def __init__(self, keys: KeySource) -> None:
         self.keys = keys
@@ -100,12 +103,8 @@ class SignatureChecker:
             return Verdict("invalid", exc.reason, str(exc))
         except orjson.JSONDecodeError:  # stored cards are JSON: defensive only
             return Verdict("unsigned")
-        outcomes: list[list[PyJWK] | SignatureError] = []
-        for signature in signatures:
-            try:
-                outcomes.append(await self.keys.for_signature(signature, hosts))
-            except SignatureError as exc:
-                outcomes.append(exc)
+        # at once: a card of 8 signatures naming 8 slow key sets waits one deadline, not 8
+        outcomes = await asyncio.gather(*(self._keys(s, hosts) for s in signatures))
         candidates = [
             (signature, keys)
             for signature, keys in zip(signatures, outcomes, strict=True)
@@ -125,6 +124,12 @@ class SignatureChecker:
             for signature, outcome in zip(signatures, outcomes, strict=True)
         )
         return Verdict("invalid", first.reason, str(first))
+
+    async def _keys(self, signature: Signature, hosts: frozenset[str]) -> KeysOrError:
+        try:
+            return await self.keys.for_signature(signature, hosts)
+        except SignatureError as exc:
+            return exc
 
     def close(self) -> None:
         """Stop the verification thread (after the check under way, if any)."""

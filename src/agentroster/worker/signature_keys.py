@@ -1,16 +1,17 @@
 """The keys a signed card may be checked with: the trust store, and signers' JWKS URLs.
 
-    keys = KeySource(trusted=load_jwks(settings.signature_jwks), fetcher=..., jku=True)
+    keys = KeySource(load_jwks(settings.signature_jwks), fetcher)  # fetcher None: no jku
     candidates = await keys.for_signature(signature, agent_hosts)
 
 The trust store is the operator's JWKS (`AGENTROSTER_SIGNATURE_JWKS`: a file or inline JSON),
 read once at start. A signature whose `kid` is not in it may name where its key set lives
 (`jku`); that URL is fetched through the SSRF guard (`CardFetcher.fetch`: checked addresses
-only, one deadline, a size cap, no redirect), and only when its host is one of the agent's own
-endpoint hosts: a `jku` anywhere else would let anyone vouch for any card with a key of their
-own. Fetched key sets are cached per URL for `cache_s`, at most `cache_size` of them (the
-oldest goes first), failures too, so a registration flood naming one slow or hostile URL costs
-one fetch, and concurrent checks naming one URL share one fetch.
+only, one deadline, a size cap, no redirect, https to public addresses: RFC 7515 4.1.2), and
+only when its host is one of the agent's own endpoint hosts: a `jku` anywhere else would let
+anyone vouch for any card with a key of their own. Fetched key sets are cached per URL for
+`cache_s`, at most `cache_size` of them (the oldest goes first), failures too, so a
+registration flood naming one slow or hostile URL costs one fetch, and concurrent checks
+naming one URL share one fetch.
 """
 
 from __future__ import annotations
@@ -145,7 +146,8 @@ class KeySource:
         self.fetches += 1
         outcome: list[PyJWK] | SignatureError
         try:
-            outcome = parse_jwks(orjson.loads(await self.fetcher.fetch(url)))
+            body = await self.fetcher.fetch(url, public_needs_tls=True)
+            outcome = parse_jwks(orjson.loads(body))
         except FetchFailed as exc:
             reason = _FETCH_REASONS.get(exc.result, Reason.JKU_UNREACHABLE)
             outcome = SignatureError(reason, f"jku {url[:200]!r}: {exc}")
