@@ -24,9 +24,11 @@ from agentroster.registry.prepare import Limits, prepare
 from agentroster.registry.terms import Filters
 from agentroster.settings import Settings
 from agentroster.store.outbox import OutboxEvent
+from agentroster.store.redis_store import VerifyResult
 from agentroster.worker.card_fetch import CardFetcher, FetchPolicy
+from agentroster.worker.metrics import WorkerMetrics
 from agentroster.worker.net_guard import parse_networks
-from agentroster.worker.signature_check import SignatureChecker, check_for
+from agentroster.worker.signature_check import SignatureChecker, SignatureVerifier, check_for
 from agentroster.worker.signature_keys import KeySource, load_jwks
 from tests.card_server import CardServer, Reply
 from tests.signing import SigningKey, encode_header, key_set
@@ -438,3 +440,63 @@ def test_signature_filter_in_memory() -> None:
         Filters(signature=s).matches(pending.terms, pending.text)
         for s in ("valid", "invalid", "unsigned")
     )
+
+
+class GatedStore:
+    """What the verifier asks of the store: the card of a state (after `gate` opens), and the
+    recorded results."""
+
+    def __init__(self, cards: dict[str, bytes], gate: asyncio.Event) -> None:
+        self.cards = cards
+        self.gate = gate
+        self.recorded: list[tuple[str, str]] = []
+
+    async def card_to_check(self, agent_id: str, state_digest: str) -> bytes | None:
+        await self.gate.wait()
+        return self.cards[agent_id]
+
+    async def record_signature(self, agent_id: str, state_digest: str, signature: str) -> Any:
+        self.recorded.append((agent_id, signature))
+        return VerifyResult(recorded=True, changed=True)
+
+
+async def test_queue_bounded_and_unsigned_never_queued() -> None:
+    """A flood of signed registrations holds at most the queue's bound (the rest dropped and
+    counted), the same registration is queued once, an unsigned one not at all."""
+    key = SigningKey.new()
+    documents = {f"a{n}": key.sign(card(name=f"A{n}")) for n in range(1, 4)}
+    gate = asyncio.Event()
+    store = GatedStore({a: orjson.dumps(d) for a, d in documents.items()}, gate)
+    checker = SignatureChecker(KeySource(load_jwks(orjson.dumps(key_set(key)).decode()), None))
+    metrics = WorkerMetrics()
+    made = SignatureVerifier(store, checker, metrics, queue_size=1, concurrency=1)  # type: ignore[arg-type]
+
+    def registration(agent_id: str, document: dict[str, Any]) -> Any:
+        body = Register(
+            agent_id=agent_id,
+            instance_id="i-1",
+            seq=1,
+            ttl_s=30,
+            card=document,
+            sent_at=datetime.now(UTC),
+        )
+        return prepare(f"agent.{agent_id}.register", command_json(body), None, Limits())
+
+    made.start()
+    try:
+        made.offer(registration("plain", card()))  # unsigned: recorded by apply.lua
+        first = registration("a1", documents["a1"])
+        made.offer(first)
+        await asyncio.sleep(0)  # the one task takes it: the queue is empty again
+        made.offer(first)  # pending: not queued twice
+        made.offer(registration("a2", documents["a2"]))  # fills the queue
+        made.offer(registration("a3", documents["a3"]))  # dropped
+        dropped = metrics.registry.get_sample_value(
+            "agentroster_signature_checks_total", {"result": "dropped"}
+        )
+        assert dropped == 1
+        gate.set()
+        await made.idle()
+    finally:
+        await made.stop()
+    assert store.recorded == [("a1", "valid"), ("a2", "valid")]
