@@ -1,16 +1,19 @@
 """Signing A2A cards in tests: keys generated per test, signatures made as the A2A
 specification and a2a-sdk make them (JWS, detached payload: the JCS form of the card without
-`signatures`), and key sets to trust or serve.
+`signatures`), key sets to trust or serve, and the worker's verdict on a card.
 
     key = SigningKey.new("EC", kid="k1")
-    signed = key.sign(card, jku="http://127.0.0.1:8080/jwks.json")
+    signed = key.sign(card(), jku="http://127.0.0.1:8080/jwks.json")
     jwks = key_set(key)                    # {"keys": [public JWK]}
+    await verdict_of(signed, [key])        # Verdict("valid")
 """
 
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import jwt
@@ -18,6 +21,14 @@ import orjson
 import rfc8785
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
+
+from agentroster.contracts import Register
+from agentroster.contracts.commands import command_json
+from agentroster.registry.card_signature import Verdict
+from agentroster.registry.prepare import Limits, prepare
+from agentroster.worker.card_fetch import CardFetcher
+from agentroster.worker.signature_check import SignatureChecker, check_for
+from agentroster.worker.signature_keys import KeySource, load_jwks
 
 _ALG = {"EC": "ES256", "RSA": "RS256", "OKP": "EdDSA"}
 
@@ -76,3 +87,46 @@ def key_set(*keys: SigningKey) -> dict[str, Any]:
 def encode_header(header: dict[str, Any]) -> str:
     """A protected header encoded as JWS does, for hand-made hostile signatures."""
     return base64.urlsafe_b64encode(orjson.dumps(header)).rstrip(b"=").decode()
+
+
+def card(url: str = "https://weather.example/a2a", name: str = "Weather") -> dict[str, Any]:
+    """An A2A v1.0 card with one interface at `url`."""
+    return {
+        "name": name,
+        "description": "Forecasts, señor",  # non-ASCII: JCS keeps it as UTF-8
+        "version": "1.0.0",
+        "supportedInterfaces": [
+            {"url": url, "protocolBinding": "JSONRPC", "protocolVersion": "1.0"}
+        ],
+        "capabilities": {},
+        "skills": [{"id": "forecast", "name": "Forecast", "description": "d", "tags": ["w"]}],
+    }
+
+
+def hosts_of(document: dict[str, Any]) -> frozenset[str]:
+    """The endpoint hosts the worker gives the checker, from a prepared registration."""
+    body = Register(
+        agent_id="weather",
+        instance_id="i-1",
+        seq=1,
+        ttl_s=30,
+        card=document,
+        sent_at=datetime.now(UTC),
+    )
+    return check_for(prepare("agent.weather.register", command_json(body), None, Limits())).hosts
+
+
+async def verdict_of(
+    document: dict[str, Any],
+    trusted: Sequence[SigningKey] = (),
+    fetcher: CardFetcher | None = None,
+) -> Verdict:
+    """The checker's verdict with these keys trusted (and `fetcher` for `jku`)."""
+    checker = SignatureChecker(
+        KeySource(load_jwks(orjson.dumps(key_set(*trusted)).decode()), fetcher)
+    )
+    try:
+        return await checker.verdict(orjson.dumps(document), hosts_of(document))
+    finally:
+        await checker.keys.aclose()
+        checker.close()
