@@ -229,48 +229,53 @@ class GatedStore:
     def __init__(self, cards: dict[str, bytes], gate: asyncio.Event) -> None:
         self.cards = cards
         self.gate = gate
-        self.recorded: list[tuple[str, str]] = []
+        self.recorded: list[tuple[str, str, str]] = []
 
     async def card_to_check(self, agent_id: str, state_digest: str) -> bytes | None:
         await self.gate.wait()
         return self.cards[agent_id]
 
     async def record_signature(self, agent_id: str, state_digest: str, signature: str) -> Any:
-        self.recorded.append((agent_id, signature))
+        self.recorded.append((agent_id, state_digest, signature))
         return VerifyResult(recorded=True, changed=True)
 
 
-async def test_queue_bounded_and_unsigned_never_queued() -> None:
-    """A flood of signed registrations holds at most the queue's bound (the rest dropped and
-    counted), the same registration is queued once, an unsigned one not at all."""
+def registration(agent_id: str, document: dict[str, Any], seq: int = 1) -> Any:
+    """A prepared registration of `document`."""
+    body = Register(
+        agent_id=agent_id,
+        instance_id="i-1",
+        seq=seq,
+        ttl_s=30,
+        card=document,
+        sent_at=datetime.now(UTC),
+    )
+    return prepare(f"agent.{agent_id}.register", command_json(body), None, Limits())
+
+
+async def test_queue_bounded_one_place_per_agent() -> None:
+    """An agent registering 50 new signed cards while its check waits holds one place (its
+    newest state is the one checked); past the bound of distinct agents a check is dropped and
+    counted; an unsigned registration is never queued."""
     key = SigningKey.new()
-    documents = {f"a{n}": key.sign(card(name=f"A{n}")) for n in range(1, 4)}
+    documents = {a: key.sign(card(name=a)) for a in ("first", "greedy", "other", "late")}
     gate = asyncio.Event()
     store = GatedStore({a: orjson.dumps(d) for a, d in documents.items()}, gate)
     checker = SignatureChecker(KeySource(load_jwks(orjson.dumps(key_set(key)).decode()), None))
     metrics = WorkerMetrics()
-    made = SignatureVerifier(store, checker, metrics, queue_size=1, concurrency=1)  # type: ignore[arg-type]
-
-    def registration(agent_id: str, document: dict[str, Any]) -> Any:
-        body = Register(
-            agent_id=agent_id,
-            instance_id="i-1",
-            seq=1,
-            ttl_s=30,
-            card=document,
-            sent_at=datetime.now(UTC),
-        )
-        return prepare(f"agent.{agent_id}.register", command_json(body), None, Limits())
-
+    made = SignatureVerifier(store, checker, metrics, queue_size=2, concurrency=1)  # type: ignore[arg-type]
     made.start()
     try:
         made.offer(registration("plain", card()))  # unsigned: recorded by apply.lua
-        first = registration("a1", documents["a1"])
-        made.offer(first)
-        await asyncio.sleep(0)  # the one task takes it: the queue is empty again
-        made.offer(first)  # pending: not queued twice
-        made.offer(registration("a2", documents["a2"]))  # fills the queue
-        made.offer(registration("a3", documents["a3"]))  # dropped
+        made.offer(registration("first", documents["first"]))
+        await asyncio.sleep(0)  # the one task takes it and waits at the gate: the queue is empty
+        greedy = [
+            registration("greedy", key.sign(card(name=f"greedy {n}")), seq=n) for n in range(1, 51)
+        ]
+        for command in greedy:
+            made.offer(command)  # one place, the newest state
+        made.offer(registration("other", documents["other"]))  # the second place
+        made.offer(registration("late", documents["late"]))  # dropped: two agents wait
         dropped = metrics.registry.get_sample_value(
             "agentroster_signature_checks_total", {"result": "dropped"}
         )
@@ -279,4 +284,9 @@ async def test_queue_bounded_and_unsigned_never_queued() -> None:
         await made.idle()
     finally:
         await made.stop()
-    assert store.recorded == [("a1", "valid"), ("a2", "valid")]
+    assert [(a, s) for a, _, s in store.recorded] == [
+        ("first", "valid"),
+        ("greedy", "valid"),
+        ("other", "valid"),
+    ]
+    assert store.recorded[1][1] == greedy[-1].state_digest

@@ -238,12 +238,13 @@ class RedisStore:
         """The agent's card while it still has this state and its signatures were not checked
         yet; None otherwise (read here, not kept in the queue: a queue of cards could hold
         1,000 cards of 64 KiB)."""
-        sdigest, gdigest, card = await self.redis.hmget(
-            self.keys.agent(agent_id), ["sdigest", "gdigest", "card"]
-        )
+        key = self.keys.agent(agent_id)
+        sdigest, gdigest = await self.redis.hmget(key, ["sdigest", "gdigest"])
         state = state_digest.encode()
-        fresh = sdigest == state and gdigest != state
-        return card if fresh and isinstance(card, bytes) and card else None
+        if sdigest != state or gdigest == state:
+            return None  # the common case (a Beacon re-registering its card): the card unread
+        card = await self.redis.hget(key, "card")
+        return card if isinstance(card, bytes) and card else None
 
     async def record_signature(
         self, agent_id: str, state_digest: str, signature: str

@@ -44,7 +44,8 @@ log = logging.getLogger(__name__)
 
 KeysOrError = list[PyJWK] | SignatureError
 
-#: Checks waiting at most; past it a check is dropped (bounded memory under a flood).
+#: Agents waiting for a check at most (one place each); past it a check is dropped (bounded
+#: memory under a flood).
 QUEUE_SIZE = 1000
 #: Checks in flight at once per worker (a slow JWKS URL holds one of them, never a batch).
 CONCURRENCY = 8
@@ -151,27 +152,33 @@ class SignatureVerifier:
         self._store = store
         self.checker = checker
         self._metrics = metrics
-        self._queue: asyncio.Queue[SignatureCheck] = asyncio.Queue(queue_size)
+        #: agents with a check waiting, in order; their newest check in `_waiting`
+        self._queue: asyncio.Queue[str] = asyncio.Queue(queue_size)
+        self._waiting: dict[str, SignatureCheck] = {}
+        self._busy = 0
         self._concurrency = concurrency
-        self._pending: set[tuple[str, str]] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._idle = asyncio.Event()
         self._idle.set()
 
     def offer(self, command: Prepared) -> None:
-        """Queue the check of an applied registration of a signed card; never waits."""
+        """Queue the check of an applied registration of a signed card; never waits. An agent
+        holds one place in the queue at most: a newer registration of an agent already
+        waiting replaces its check (only the newest state can be recorded anyway), so one
+        agent re-registering new cards in a loop cannot crowd the others out."""
         if command.kind != "register" or command.signature != "":
             return  # unsigned: apply.lua recorded it
-        key = (command.agent_id, command.state_digest)
-        if key in self._pending:
+        agent_id = command.agent_id
+        if agent_id in self._waiting:
+            self._waiting[agent_id] = check_for(command)
             return
         try:
-            self._queue.put_nowait(check_for(command))
+            self._queue.put_nowait(agent_id)
         except asyncio.QueueFull:
             self._metrics.signature_checks.labels("dropped").inc()
-            log.warning("signature check of %s dropped: the queue is full", command.agent_id)
+            log.warning("signature check of %s dropped: the queue is full", agent_id)
             return
-        self._pending.add(key)
+        self._waiting[agent_id] = check_for(command)
         self._idle.clear()
 
     def start(self) -> None:
@@ -194,7 +201,8 @@ class SignatureVerifier:
 
     async def _run(self) -> None:
         while True:
-            check = await self._queue.get()
+            check = self._waiting.pop(await self._queue.get())
+            self._busy += 1
             try:
                 await self._check(check)
             except asyncio.CancelledError:
@@ -206,8 +214,8 @@ class SignatureVerifier:
             except Exception:
                 log.exception("signature check of %s failed", check.agent_id)
             finally:
-                self._pending.discard((check.agent_id, check.state_digest))
-                if not self._pending:
+                self._busy -= 1
+                if not self._waiting and not self._busy:
                     self._idle.set()
 
     async def _check(self, check: SignatureCheck) -> None:
