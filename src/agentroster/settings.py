@@ -12,8 +12,10 @@ log's age are parsed, and settings that only make sense together are checked tog
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
 import re
+from pathlib import Path
 from typing import Literal, Self
 from urllib.parse import SplitResult as _SplitResult
 from urllib.parse import urlsplit
@@ -442,6 +444,33 @@ class Settings(BaseSettings):
         description="Card verification: the whole time of one check, name resolution, every "
         "path tried and redirect included, connect to last byte.",
     )
+    signature_jwks: str = Field(
+        default="",
+        max_length=1024 * 1024,
+        description="The trust store for signed A2A cards: the path of a JWKS file, or a JWKS "
+        "as inline JSON (starting with `{`); public keys only, read when the worker starts.",
+    )
+    signature_jku: bool = Field(
+        default=True,
+        description="Signed cards: fetch the signer's JWKS URL (`jku`) when the trust store "
+        "has no key with the signature's `kid`, only from a host of the agent's own endpoints "
+        "and through the same guard as card verification (AGENTROSTER_VERIFY_NETWORKS, "
+        "AGENTROSTER_VERIFY_TIMEOUT_S).",
+    )
+    signature_jwks_max_bytes: int = Field(
+        default=64 * 1024,
+        ge=1024,
+        le=1024 * 1024,
+        description="Signed cards: the largest JWKS fetched from a `jku`; a larger one makes "
+        "the signature invalid.",
+    )
+    signature_jwks_cache_s: float = Field(
+        default=300.0,
+        ge=0,
+        le=86400,
+        description="Signed cards: how long a key set fetched from a `jku` (or the failure to "
+        "fetch it) is kept before it is fetched again.",
+    )
 
     @property
     def public_base_url(self) -> str:
@@ -480,6 +509,27 @@ class Settings(BaseSettings):
                 raise ValueError(
                     f"{cidr!r} is not a network in CIDR form, e.g. 10.0.0.0/8"
                 ) from None
+        return value
+
+    @field_validator("signature_jwks")
+    @classmethod
+    def _trust_store(cls, value: str) -> str:
+        """A readable file, or inline JSON that is a JWKS (`{"keys": [...]}`): a typo stops
+        the worker here rather than making every signed card invalid."""
+        text = value.strip()
+        if not text:
+            return value
+        if not text.startswith("{"):
+            try:
+                text = Path(text).read_text(encoding="utf-8")
+            except OSError as exc:
+                raise ValueError(f"cannot read the JWKS file: {exc.strerror}") from None
+        try:
+            document = json.loads(text)
+        except ValueError:
+            raise ValueError("not JSON: a JWKS is an object with a keys list") from None
+        if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
+            raise ValueError("not a JWKS: an object with a keys list")
         return value
 
     @field_validator("log_level")

@@ -32,6 +32,7 @@ BENCHES = [
     "bench.readmodel_lag",
     "bench.redis_memory",
     "bench.roster",
+    "bench.signatures",
     "bench.streams",
 ]
 

@@ -417,3 +417,18 @@ async def test_an_unreachable_api_raises_httpx_transport_errors() -> None:
     async with client(handler) as registry:
         with pytest.raises(httpx.TransportError):
             await registry.list_page()
+
+
+async def test_signature_filter_passed_and_read() -> None:
+    """`find(signature="valid")` asks the API for it, and each agent's `signature` is read."""
+    requests: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        requests.append(request)
+        agents = [summary("signed", signature="valid"), summary("old-registry")]
+        return httpx.Response(200, json={"revision": 1, "agents": agents, "next_cursor": None})
+
+    async with client(handler) as registry:
+        found = [(a.agent_id, a.signature) async for a in registry.find(signature="valid")]
+    assert found == [("signed", "valid"), ("old-registry", None)]
+    assert requests[0].url.params.get_list("signature") == ["valid"]

@@ -60,6 +60,7 @@ def sse(
     revision: int,
     status: str = "live",
     verified: bool | None = None,
+    signature: str | None = None,
     **kw: Any,
 ) -> bytes:
     """One server-sent event as `GET /v1/events` writes it."""
@@ -74,6 +75,8 @@ def sse(
     }
     if verified is not None:  # absent while the registry has not checked the card
         data["verified"] = verified
+    if signature is not None:  # absent while a signed card is not checked
+        data["signature"] = signature
     return (
         f"id: {revision}\r\nevent: agent.{kind}\r\ndata: ".encode()
         + orjson.dumps(data)
@@ -209,6 +212,36 @@ async def test_a_verification_event_updates_the_copy() -> None:
         agent = live.get("a")
         assert agent is not None
         assert agent.verified is None
+
+
+async def test_a_signature_event_updates_the_copy() -> None:
+    """agent.updated (reason signature) changes only `signature`: the copy shows it and the
+    change is reported; a later event without it (a new signed card, not checked) resets it."""
+    api = FakeApi()
+    api.lists((1, [listed("a", 1)]))
+    api.streams.append(
+        [sse("updated", "a", 2, signature="invalid"), sse("updated", "a", 3, skills=("new",))]
+    )
+    async with following(api) as (_live, changes):
+        got = await take(changes, 2)
+        assert got[0].before is not None
+        assert got[0].before.signature is None
+        assert got[0].after is not None
+        assert got[0].after.signature == "invalid"
+        assert got[1].after is not None
+        assert got[1].after.signature is None
+
+
+async def test_find_by_signature_locally() -> None:
+    """`find(signature=...)` matches the signature the copy holds, as the API's filter does."""
+    api = FakeApi()
+    api.lists((1, [listed("a", 1), listed("b", 1)]))
+    api.streams.append([sse("updated", "a", 2, signature="valid")])
+    async with following(api) as (live, changes):
+        await take(changes, 1)
+        assert [a.agent_id for a in live.find(signature="valid")] == ["a"]
+        assert live.find(signature="invalid") == []
+        assert [a.agent_id for a in live.find()] == ["a", "b"]
 
 
 async def test_events_already_in_a_later_page_are_skipped() -> None:

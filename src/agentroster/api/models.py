@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.config import JsonDict
 
 from agentroster.contracts import AgentView, Status
+from agentroster.contracts.events import SignatureStatus
 from agentroster.store.reader import StoredAgent, StoredAgentDetail, StoredInstance
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ _SUMMARY_EXAMPLE: JsonDict = {
     "last_seen": "2025-05-01T09:30:10Z",
     "lease": {"ttl_s": 30.0, "interval_s": 10.0, "idle_ttl_s": None},
     "verified": True,
+    "signature": "valid",
     "agent": _VIEW_EXAMPLE,
 }
 _INSTANCE_EXAMPLE: JsonDict = {
@@ -109,6 +111,12 @@ class AgentSummary(BaseModel):
         default=None,
         description="Whether the agent's well-known card, fetched by the registry, matched "
         "the registered one (same name, a common endpoint url); null while not checked.",
+    )
+    signature: SignatureStatus | None = Field(
+        default=None,
+        description="The check of the card's signatures (JWS over its JCS form, keys from the "
+        "registry's trust store or the signer's JWKS URL): `valid`, `invalid` or `unsigned`; "
+        "null while a signed card is not checked yet.",
     )
     agent: AgentView = Field(description="Name, description, endpoints, skills, tags, labels.")
 
@@ -303,6 +311,7 @@ def _record_fields(record: StoredAgent, agent: Any) -> dict[str, Any]:
             "idle_ttl_s": record.idle_ttl_ms / 1000 or None,
         },
         "verified": record.verified,
+        "signature": record.signature,
         "agent": agent,
     }
 

@@ -24,7 +24,13 @@ from pydantic import Field, ValidationError
 
 from agentroster.client.models import Agent, AgentInfo, _Reader
 from agentroster.contracts.cards import card_digest
-from agentroster.registry.terms import Filters, index_terms, search_text, verified_term
+from agentroster.registry.terms import (
+    Filters,
+    index_terms,
+    search_text,
+    signature_term,
+    verified_term,
+)
 
 #: Statuses a filter may ask for; `all` is every agent.
 STATUSES = ("live", "idle", "offline", "all")
@@ -45,6 +51,7 @@ class EventData(_Reader):
     agent: AgentInfo = Field(default_factory=AgentInfo)
     card: dict[str, Any] | None = None
     verified: bool | None = None
+    signature: str | None = None
 
 
 class BadEvent(ValueError):
@@ -97,6 +104,7 @@ def make_filters(
     q: str | None = None,
     labels: Mapping[str, str] | None = None,
     verified: bool | None = None,
+    signature: str | None = None,
 ) -> Filters:
     """`Filters` from the keyword arguments `DiscoveryClient.find` takes."""
     skills = (skill,) if isinstance(skill, str) else tuple(skill or ())
@@ -108,6 +116,7 @@ def make_filters(
         labels=tuple((labels or {}).items()),
         q=q,
         verified=verified,
+        signature=signature,
     )
 
 
@@ -140,16 +149,19 @@ def entry_of(agent: Agent) -> Entry:
     terms = index_terms(agent.agent)
     if agent.verified is not None:  # indexed beside the card's terms, as the API does
         terms.append(verified_term(agent.verified))
+    if agent.signature is not None:  # as the registry indexes it (apply.lua, signature.lua)
+        terms.append(signature_term(agent.signature))
     return Entry(agent, frozenset(terms), search_text(agent.agent))
 
 
 def _same(a: Agent, b: Agent) -> bool:
     """Whether two records of one agent say the same, apart from the revision numbering."""
-    return (a.status, a.live_instances, a.card_digest, a.verified, a.agent) == (
+    return (a.status, a.live_instances, a.card_digest, a.verified, a.signature, a.agent) == (
         b.status,
         b.live_instances,
         b.card_digest,
         b.verified,
+        b.signature,
         b.agent,
     )
 
@@ -281,6 +293,7 @@ class RosterState:
                 "live_instances": event.live_instances,
                 "agent": event.agent,
                 "verified": event.verified,
+                "signature": event.signature,
             }
             if event.card is not None:
                 update["card_digest"] = card_digest(event.card)

@@ -113,14 +113,16 @@ class DiscoveryClient:
         verified: bool | None = None,
         status: str = "live",
         page_size: int = 100,
+        signature: str | None = None,
     ) -> AsyncIterator[Agent]:
         """Every agent matching all the filters given, in agent id order, page after page.
 
         `skill` may be several skills (the agent has all of them); `labels` must all match;
         `q` searches name, description and skills; `verified` True keeps the agents whose
         well-known card the registry fetched and found matching, False those it did not;
-        `status` is `live`, `idle`, `offline` or
-        `all`. Pages of `page_size` (1..1000) are fetched as the iteration needs them.
+        `signature` is `valid`, `invalid` or `unsigned` (the registry's check of the card's
+        signatures); `status` is `live`, `idle`, `offline` or `all`. Pages of `page_size`
+        (1..1000) are fetched as the iteration needs them.
         A label key containing `:` cannot be filtered by: `ValueError`.
         """
         cursor: str | None = None
@@ -136,6 +138,7 @@ class DiscoveryClient:
                 status=status,
                 page_size=page_size,
                 cursor=cursor,
+                signature=signature,
             )
             for agent in page.agents:
                 yield agent
@@ -162,6 +165,7 @@ class DiscoveryClient:
         status: str = "live",
         page_size: int = 100,
         cursor: str | None = None,
+        signature: str | None = None,
     ) -> AgentPage:
         """One page of `find`: its agents, the registry revision, and `next_cursor`.
 
@@ -179,6 +183,7 @@ class DiscoveryClient:
             status=status,
             page_size=page_size,
             cursor=cursor,
+            signature=signature,
         )
         response = await self._http.get("/v1/agents", params=params)
         return _parse(AgentPage, _checked(response))
@@ -248,12 +253,19 @@ def _query(
     status: str = "live",
     page_size: int = 100,
     cursor: str | None = None,
+    signature: str | None = None,
 ) -> _QueryItems:
     """The query of `GET /v1/agents`: only the filters given; `skill` and `label` repeated."""
     params: _QueryItems = []
     skills = [skill] if isinstance(skill, str) else list(skill or ())
     params += [("skill", s) for s in skills]
-    for name, value in (("tag", tag), ("protocol", protocol), ("transport", transport), ("q", q)):
+    for name, value in (
+        ("tag", tag),
+        ("protocol", protocol),
+        ("transport", transport),
+        ("q", q),
+        ("signature", signature),
+    ):
         if value is not None:
             params.append((name, value))
     for key, value in (labels or {}).items():

@@ -135,6 +135,11 @@ class Agent(_Reader):
         description="Whether the registry fetched the agent's well-known card and it matched; "
         "None while not checked.",
     )
+    signature: str | None = Field(
+        default=None,
+        description="The check of the card's signatures: `valid`, `invalid` or `unsigned`; "
+        "None while a signed card is not checked yet (or from an older registry).",
+    )
     agent: AgentInfo = Field(
         default_factory=AgentInfo, description="Name, description, endpoints, skills, labels."
     )

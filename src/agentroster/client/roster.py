@@ -191,10 +191,12 @@ class Roster:
         labels: Mapping[str, str] | None = None,
         verified: bool | None = None,
         status: str = "live",
+        signature: str | None = None,
     ) -> list[Agent]:
         """The agents held that match, in agent id order: `GET /v1/agents`'s rules, locally.
 
-        `status` is `live` by default, as in the API; `all` for any.
+        `status` is `live` by default, as in the API; `all` for any. `signature` is `valid`,
+        `invalid` or `unsigned` (the registry's check of the card's signatures).
         """
         filters = make_filters(
             skill=skill,
@@ -204,6 +206,7 @@ class Roster:
             q=q,
             labels=labels,
             verified=verified,
+            signature=signature,
         )
         return self._state.find(filters, check_status(status))
 

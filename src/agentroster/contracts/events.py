@@ -41,16 +41,42 @@ ChangeReason = TypeAliasType(
             "recovered",
             "retention",
             "verified",
+            "signature",
         ],
         Field(
             description="`registered`, `recovered` (back after the registry lost its data), "
             "`card-changed`, `scaled-to-zero` (now idle), `woke` (idle, now live again), "
             "`deregistered`, `expired` (its last lease, or its idle TTL, ran out), `retention` "
             "(agent.deleted: offline for the retention period, its record is deleted), `verified` "
-            "(agent.updated: the check of its well-known card changed `verified`)."
+            "(agent.updated: the check of its well-known card changed `verified`), `signature` "
+            "(agent.updated: the check of its signed card's signatures changed `signature`)."
         ),
     ],
 )
+SignatureStatus = TypeAliasType(
+    "SignatureStatus",
+    Annotated[
+        Literal["valid", "invalid", "unsigned"],
+        Field(
+            description="The agent's card signatures (A2A `signatures`, JWS over the JCS form "
+            "of the card): `valid` (one verifies with a trusted key), `invalid` (none does, or "
+            "none could be checked), `unsigned` (the card has none)."
+        ),
+    ],
+)
+
+
+def _absent_when_unknown(schema: dict[str, Any]) -> None:
+    """Document a field the registry leaves out, rather than sends as null, when unknown.
+
+    A nullable enum does not generate in every language (specification/_portable.py), and
+    the outbox never writes null for it (store/outbox.py).
+    """
+    options = schema.pop("anyOf")
+    schema.pop("default", None)
+    schema.update(next(option for option in options if option.get("type") != "null"))
+
+
 #: The same types by the names the rest of the code imports.
 Status = AgentStatus
 Reason = ChangeReason
@@ -113,4 +139,10 @@ class AgentEvent(BaseModel):
         default=None,
         description="Whether the agent's well-known card, fetched by the registry, matched the "
         "registered one; absent or null while not checked (or after the card changed).",
+    )
+    signature: SignatureStatus | None = Field(
+        default=None,
+        description="The check of the card's signatures; absent while a signed card is not "
+        "checked yet.",
+        json_schema_extra=_absent_when_unknown,
     )

@@ -37,6 +37,7 @@ from agentroster.contracts.endpoints import PRINTABLE, URL_PATTERN
 from agentroster.contracts.gateway import PRINCIPAL_HEADER, key_identity
 from agentroster.contracts.ids import AMQP_DEFAULT_USER
 from agentroster.contracts.mcp_server import SERVER_NAME_PATTERN
+from agentroster.registry.card_signature import is_signed
 from agentroster.registry.terms import index_terms, search_text
 
 
@@ -125,6 +126,10 @@ class Prepared:
     #: The registration asked for its well-known card to be checked (not stored: the worker
     #: queues the check once the batch committed).
     verify: bool = False
+    #: What apply.lua records as the card's `signature` (and index term) with the card:
+    #: `unsigned` for a card without `signatures`, '' for a signed one (checked after the
+    #: batch committed, signature.lua).
+    signature: str = ""
 
     def stored_bytes(self) -> int:
         """About what applying it writes to Redis: card, view, index terms and search text."""
@@ -288,6 +293,7 @@ def _prepare_register(command: Register, user: str, limits: Limits) -> Prepared:
         terms=terms_text,
         text=text,
         verify=command.verify,
+        signature="" if is_signed(command.card) else "unsigned",
     )
     if (stored := prepared.stored_bytes()) > limits.max_registration_bytes:
         raise Rejected(

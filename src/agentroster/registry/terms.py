@@ -97,6 +97,16 @@ def verified_term(verified: bool) -> str:
 VERIFIED_TERMS = (verified_term(True), verified_term(False))
 
 
+def signature_term(signature: str) -> str:
+    """Agents whose card's signature is `valid`, `invalid` or `unsigned` (a signed card not
+    checked yet, or whose card changed since, has none)."""
+    return f"signature:{signature}"
+
+
+#: Every signature term (an agent carries at most one of them).
+SIGNATURE_TERMS = tuple(signature_term(s) for s in ("valid", "invalid", "unsigned"))
+
+
 def index_terms(view: _Indexable) -> list[str]:
     """Every term an agent is indexed under."""
     terms = {skill_term(skill.id) for skill in view.skills}
@@ -128,6 +138,7 @@ class Filters:
     labels: tuple[tuple[str, str], ...] = ()
     q: str | None = None
     verified: bool | None = None
+    signature: str | None = None
 
     def terms(self) -> list[str]:
         """The index terms an agent must have (spelled as the worker indexes them)."""
@@ -141,6 +152,8 @@ class Filters:
         terms += [label_term(key, value) for key, value in self.labels]
         if self.verified is not None:
             terms.append(verified_term(self.verified))
+        if self.signature is not None:
+            terms.append(signature_term(self.signature))
         return terms
 
     def text(self) -> str:

@@ -31,13 +31,16 @@ neither side spells a key by hand (tests/unit/test_lua_seam.py holds them to tha
                                  first registration carried, "" for none), ttl, interval,
                                  idle_ttl, first_seen, last_seen, rev, terms (its index
                                  terms, to take it out of them), text (what `q` searches),
-                                 est/esd/esv (status, sdigest and verified last told in
-                                 an event), why (reason of the last change held back by
-                                 flap damping), verified (1/0: its well-known card matched;
-                                 absent: not checked), vdigest (the sdigest checked),
-                                 births (instances that registered so far), holder and
-                                 holder_born (the instance whose card this is, the newest
-                                 live one, and its born; see apply.lua)
+                                 est/esd/esv/esg (status, sdigest, verified and signature
+                                 last told in an event), why (reason of the last change
+                                 held back by flap damping), verified (1/0: its well-known
+                                 card matched; absent: not checked) and vdigest (the
+                                 sdigest checked), signature (valid/invalid/unsigned;
+                                 absent: a signed card not checked) and gdigest (the
+                                 sdigest whose signatures were checked), births (instances
+                                 that registered so far), holder and holder_born (the
+                                 instance whose card this is, the newest live one, and its
+                                 born; see apply.lua)
     {p}:owned:<u>        set     agent_ids owned by identity <u> (a broker user name; "" for
                                  none): the quota of agents per identity counts it
     {p}:inst:<a>         zset    live instance_id -> lease deadline (ms)

@@ -50,6 +50,8 @@ class OutboxEvent:
     idle_ttl_ms: int = 0
     #: Whether the agent's well-known card matched when checked; None: not checked (or unknown).
     verified: bool | None = None
+    #: `valid`, `invalid` or `unsigned`; None: a signed card not checked yet (or unknown).
+    signature: str | None = None
     #: The trace context of the command that caused it (`tracing.pack`), '' for none.
     trace: str = ""
 
@@ -74,6 +76,7 @@ class OutboxEvent:
             interval_ms=_ms(fields.get(b"ivl")) or 0,
             idle_ttl_ms=_ms(fields.get(b"ittl")) or 0,
             verified=_flag(fields.get(b"ver")),
+            signature=fields.get(b"sig", b"").decode() or None,
             trace=fields.get(b"tc", b"").decode(errors="replace"),
         )
 
@@ -101,6 +104,8 @@ class OutboxEvent:
             data["card"] = orjson.Fragment(self.card)
         if self.verified is not None:
             data["verified"] = self.verified
+        if self.signature is not None:
+            data["signature"] = self.signature
         return orjson.dumps(data)
 
 

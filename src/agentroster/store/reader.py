@@ -72,6 +72,8 @@ class StoredAgent:
     live_instances: int
     #: Whether its well-known card matched when the registry fetched it; None: not checked.
     verified: bool | None = field(default=None, kw_only=True)
+    #: `valid`, `invalid` or `unsigned`; None: a signed card not checked yet.
+    signature: str | None = field(default=None, kw_only=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,6 +242,7 @@ def _summary(agent_id: str, values: list[Any], live: Any) -> StoredAgent | None:
         idle_ttl_ms=_int(record["idle_ttl"]) or 0,
         live_instances=_int(live) or 0,
         verified=_flag(record["verified"]),
+        signature=_text(record["signature"]) if record["signature"] else None,
     )
 
 

@@ -17,7 +17,7 @@ from redis.asyncio import Redis
 
 from agentroster.registry.prepare import Prepared
 from agentroster.store.keys import Keys
-from agentroster.store.scripts import APPLY, REAP, VERIFY, Code, Script
+from agentroster.store.scripts import APPLY, REAP, SIGN, VERIFY, Code, Script
 
 #: The codes apply.lua returns per command, by the names the worker imports.
 APPLIED, DUPLICATE, FORBIDDEN, UNKNOWN_AGENT = (
@@ -133,6 +133,7 @@ class RedisStore:
         self._apply = Script(redis, APPLY)
         self._reap = Script(redis, REAP)
         self._verify = Script(redis, VERIFY)
+        self._sign = Script(redis, SIGN)
 
     def _common_args(self) -> dict[str, Any]:
         """The arguments every write script starts with (see common.lua)."""
@@ -226,6 +227,34 @@ class RedisStore:
         args = self._common_args()
         args.update(agent_id=agent_id, sdigest=state_digest, verified=1 if verified else 0)
         head, damped = self._verify.head(await self._verify([self.keys.agent(agent_id)], args))
+        self.epoch = head["epoch"].decode()
+        return VerifyResult(
+            recorded=bool(head["recorded"]),
+            changed=bool(head["changed"]),
+            damped=tuple(a.decode() for a in damped),
+        )
+
+    async def card_to_check(self, agent_id: str, state_digest: str) -> bytes | None:
+        """The agent's card while it still has this state and its signatures were not checked
+        yet; None otherwise (read here, not kept in the queue: a queue of cards could hold
+        1,000 cards of 64 KiB)."""
+        key = self.keys.agent(agent_id)
+        sdigest, gdigest = await self.redis.hmget(key, ["sdigest", "gdigest"])
+        state = state_digest.encode()
+        if sdigest != state or gdigest == state:
+            return None  # the common case (a Beacon re-registering its card): the card unread
+        card = await self.redis.hget(key, "card")
+        return card if isinstance(card, bytes) and card else None
+
+    async def record_signature(
+        self, agent_id: str, state_digest: str, signature: str
+    ) -> VerifyResult:
+        """Record the check of a signed card's signatures (`valid` or `invalid`) for the state
+        `state_digest` (see signature.lua): only if the agent still has that state; an
+        agent.updated event if the value changed."""
+        args = self._common_args()
+        args.update(agent_id=agent_id, sdigest=state_digest, signature=signature)
+        head, damped = self._sign.head(await self._sign([self.keys.agent(agent_id)], args))
         self.epoch = head["epoch"].decode()
         return VerifyResult(
             recorded=bool(head["recorded"]),

@@ -28,7 +28,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from agentroster.registry.terms import VERIFIED_TERMS
+from agentroster.registry.terms import SIGNATURE_TERMS, VERIFIED_TERMS
 from agentroster.store.keys import LAYOUT, lua_builders
 
 
@@ -58,6 +58,7 @@ SUMMARY_FIELDS = (
     "idle_ttl",
     "rev",
     "verified",
+    "signature",
 )
 
 
@@ -180,6 +181,7 @@ APPLY = ScriptSpec(
         "terms",
         "text",
         "trace",
+        "signature",
     ),
     codes=Code,
     # then a code per command, then the agents whose events began to be damped
@@ -280,6 +282,16 @@ VERIFY = ScriptSpec(
     tables={"VERIFIED_TERMS": VERIFIED_TERMS},
 )
 
+SIGN = ScriptSpec(
+    file="signature.lua",
+    keys=("agent",),
+    common=True,
+    args=(Arg("agent_id"), Arg("sdigest"), Arg("signature")),
+    # then the agents whose events began to be damped
+    reply=("recorded", "changed", "events", "epoch"),
+    tables={"SIGNATURE_TERMS": SIGNATURE_TERMS},
+)
+
 #: Every script, for the seam test.
 SPECS = (
     APPLY,
@@ -291,6 +303,7 @@ SPECS = (
     RELAY_RELEASE,
     MARK_RELAYED,
     VERIFY,
+    SIGN,
 )
 
 

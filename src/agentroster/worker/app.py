@@ -34,6 +34,7 @@ from agentroster.contracts import (
 )
 from agentroster.contracts.gateway import REPLY_TO_PREFIX, CommandReply
 from agentroster.contracts.ids import broker_user
+from agentroster.registry.prepare import Prepared
 from agentroster.settings import Settings
 from agentroster.store.outbox import Outbox
 from agentroster.store.redis_store import Quotas, RedisStore
@@ -48,6 +49,8 @@ from agentroster.worker.metrics import WorkerMetrics
 from agentroster.worker.net_guard import parse_networks
 from agentroster.worker.reaper import Reaper
 from agentroster.worker.relay import OutboxRelay
+from agentroster.worker.signature_check import SignatureChecker, SignatureVerifier
+from agentroster.worker.signature_keys import KeySource, load_jwks
 from agentroster.worker.topology import RabbitTopology, rabbit_topology
 
 log = logging.getLogger(__name__)
@@ -143,6 +146,26 @@ class Worker:
             self.metrics,
             mode=settings.verify_cards,
         )
+        self.signatures = SignatureVerifier(
+            self.store,
+            SignatureChecker(
+                KeySource(
+                    load_jwks(settings.signature_jwks),
+                    CardFetcher(
+                        FetchPolicy(
+                            allowed=parse_networks(settings.verify_networks),
+                            timeout_s=settings.verify_timeout_s,
+                            max_bytes=settings.signature_jwks_max_bytes,
+                            max_redirects=0,
+                        )
+                    )
+                    if settings.signature_jku
+                    else None,
+                    cache_s=settings.signature_jwks_cache_s,
+                )
+            ),
+            self.metrics,
+        )
         self.batcher = CommandBatcher(
             self.store,
             DeadLetters(self.dead_letter_publisher, self.metrics),
@@ -152,7 +175,7 @@ class Worker:
             batch_max=settings.batch_max,
             batch_max_bytes=settings.batch_max_bytes,
             linger_s=settings.batch_linger_ms / 1000,
-            on_registered=self.verifier.offer,
+            on_registered=self._registered,
             replier=self._reply,
         )
         self.consumer = CommandConsumer(
@@ -199,10 +222,16 @@ class Worker:
             asyncio.create_task(self.relay.run(), name="agentroster-relay"),
         ]
         self.verifier.start()
+        self.signatures.start()
         await self.consumer.start()
         # after the consumer: the reaper holds while the commands connection is down
         self._tasks.append(asyncio.create_task(self.reaper.run(), name="agentroster-reaper"))
         log.info("worker started: consuming %s", self.names.commands_queue)
+
+    def _registered(self, command: Prepared) -> None:
+        """An applied registration: offer it to the card and signature checks (no I/O)."""
+        self.verifier.offer(command)
+        self.signatures.offer(command)
 
     async def _reply(self, reply_to: str, correlation_id: str | None, reply: CommandReply) -> None:
         """Publish one gateway reply (see `reply_publisher`)."""
@@ -257,6 +286,7 @@ class Worker:
             log.error("%s did not stop within %.0fs; leaving it", task.get_name(), timeout_s)
         self._tasks = []
         await self.verifier.stop(timeout_s)  # checks not done yet are lost (card_check.py)
+        await self.signatures.stop(timeout_s)  # the same (signature_check.py)
         await self.consumer.close()
         await self.broker.stop()
         await self.backlog.close()

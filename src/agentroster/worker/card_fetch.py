@@ -80,6 +80,14 @@ class FetchPolicy:
     max_redirects: int = 3
 
 
+class FetchFailed(Exception):
+    """`CardFetcher.fetch` got no document; `result` says which way (the message says why)."""
+
+    def __init__(self, result: Result, why: str) -> None:
+        super().__init__(why)
+        self.result = result
+
+
 class _Stop(Exception):
     """Ends a check with a result."""
 
@@ -138,6 +146,38 @@ class CardFetcher:
             # the connection broke mid-body, or a redirect httpx cannot even parse
             log.info("card check of %s: unreachable (%s)", base_url, exc)
             return Result.UNREACHABLE
+
+    async def fetch(self, url: str, *, public_needs_tls: bool = False) -> bytes:
+        """GET one URL under the same guard, deadline and size cap as a card check, following
+        no redirect (one is refused: a key set must come from where it was named); the body,
+        or `FetchFailed`. `public_needs_tls`: plain http only to an address of the allowed
+        networks, never a public one (RFC 7515 wants a key set fetched with TLS; inside the
+        operator's own networks they may choose otherwise)."""
+        try:
+            async with asyncio.timeout(self.policy.timeout_s):
+                target = check_url(url)
+                address = await self._address(target)
+                if public_needs_tls and target.scheme == "http" and address.is_global:
+                    raise Refused(f"plain http to the public address {address}: https only")
+                response = await self._send(target, address)
+                try:
+                    if response.status_code in _REDIRECTS:
+                        location = response.headers.get("location", "")
+                        raise Refused(f"redirect to {location[:200]!r} refused")
+                    if response.status_code != 200:
+                        raise _Stop(Result.UNREACHABLE, f"HTTP status {response.status_code}")
+                    return await self._read(response)
+                finally:
+                    await response.aclose()
+        except _Stop as stop:
+            raise FetchFailed(stop.result, str(stop)) from None
+        except TimeoutError:
+            why = f"no answer within {self.policy.timeout_s}s"
+            raise FetchFailed(Result.UNREACHABLE, why) from None
+        except Refused as refused:
+            raise FetchFailed(Result.REFUSED, str(refused)) from None
+        except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
+            raise FetchFailed(Result.UNREACHABLE, str(exc)) from None
 
     async def _check(self, base_url: str, name: str, registered_urls: frozenset[str]) -> Result:
         base = check_url(base_url)

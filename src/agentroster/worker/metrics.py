@@ -91,6 +91,14 @@ class WorkerMetrics:
             ["result"],
             registry=r,
         )
+        self.signature_checks = Counter(
+            "agentroster_signature_checks_total",
+            "Checks of signed A2A cards, by result: valid, or why invalid (malformed, "
+            "algorithm-refused, no-trusted-key, jku-refused, jku-unreachable, jku-too-large, "
+            "jku-bad-jwks, bad-signature), or dropped (the queue was full).",
+            ["result"],
+            registry=r,
+        )
         self.redis_errors = Counter(
             "agentroster_redis_errors_total", "Failed Redis calls (retried).", registry=r
         )

@@ -26,7 +26,13 @@ from pydantic import ValidationError
 
 from agentroster.api.models import summary_json
 from agentroster.contracts import AgentView
-from agentroster.registry.terms import Filters, index_terms, search_text, verified_term
+from agentroster.registry.terms import (
+    Filters,
+    index_terms,
+    search_text,
+    signature_term,
+    verified_term,
+)
 from agentroster.store.outbox import OutboxEvent
 from agentroster.store.reader import StoredAgent
 
@@ -69,6 +75,8 @@ def entry_from_record(record: StoredAgent, stored: tuple[str, str] | None = None
             found = index_terms(view)
             if record.verified is not None:  # stored beside the others (verify.lua)
                 found.append(verified_term(record.verified))
+            if record.signature is not None:  # as apply.lua and signature.lua index it
+                found.append(signature_term(record.signature))
             terms = tuple(sys.intern(term) for term in found)
             text = search_text(view)
         except ValidationError:  # as `summary_json` shows it: an empty view matches no filter
@@ -105,6 +113,7 @@ def record_from_event(event: OutboxEvent) -> StoredAgent:
         idle_ttl_ms=event.idle_ttl_ms,
         live_instances=event.live_instances,
         verified=event.verified,
+        signature=event.signature,
     )
 
 

@@ -19,6 +19,7 @@ from agentroster.api.deps import AgentIdPath, ReaderDep, StateDep
 from agentroster.api.discovery import discovery_page
 from agentroster.api.errors import ERROR_RESPONSES, AgentNotFound, ErrorResponse
 from agentroster.api.models import AgentDetail, AgentList, detail_json
+from agentroster.contracts.events import SignatureStatus
 from agentroster.contracts.ids import AGENT_ID_PATTERN
 from agentroster.registry.terms import TEXT_BUDGET, Filters
 from agentroster.store.reader import SCAN_BUDGET, ListStatus
@@ -38,6 +39,7 @@ LIST_PARAMETERS = frozenset(
         "q",
         "label",
         "verified",
+        "signature",
         "min_revision",
     }
 )
@@ -177,6 +179,14 @@ async def list_agents(
             "neither)."
         ),
     ] = None,
+    signature: Annotated[
+        SignatureStatus | None,
+        Query(
+            description="`valid`: one of its card's signatures verified with a trusted key; "
+            "`invalid`: none did; `unsigned`: its card has none (a signed card not checked "
+            "yet has none of them)."
+        ),
+    ] = None,
     min_revision: Annotated[
         int | None,
         Query(
@@ -196,6 +206,7 @@ async def list_agents(
         labels=tuple(_label(item) for item in label),
         q=q,
         verified=verified,
+        signature=signature,
     )
     body = await discovery_page(
         state.read_model,

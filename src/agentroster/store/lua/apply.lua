@@ -118,9 +118,17 @@ for c = 0, n - 1 do
       -- what was verified was the state before: unknown until checked again (verify.lua);
       -- its index term leaves with the old terms
       redis.call('HDEL', k, 'verified', 'vdigest')
-      reindex(a, redis.call('HGET', k, 'terms'), ARGV[o + F_TERMS])
+      -- the same for the signature of a signed card (signature.lua); an unsigned card is
+      -- `unsigned` at once, index term included
+      redis.call('HDEL', k, 'signature', 'gdigest')
+      local terms, signature = ARGV[o + F_TERMS], ARGV[o + F_SIGNATURE]
+      if signature ~= '' then
+        redis.call('HSET', k, 'signature', signature)
+        terms = terms .. (terms == '' and '' or '\n') .. 'signature:' .. signature
+      end
+      reindex(a, redis.call('HGET', k, 'terms'), terms)
       redis.call('HSET', k, 'card', ARGV[o + F_CARD], 'view', ARGV[o + F_VIEW],
-                 'digest', ARGV[o + F_DIGEST], 'sdigest', sdigest, 'terms', ARGV[o + F_TERMS],
+                 'digest', ARGV[o + F_DIGEST], 'sdigest', sdigest, 'terms', terms,
                  'text', ARGV[o + F_TEXT])
     end
     redis.call('HSET', k, 'ttl', ttl, 'interval', ARGV[o + F_INTERVAL_MS],

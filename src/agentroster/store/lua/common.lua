@@ -50,12 +50,12 @@ local function emit(a, kind, status, reason, with_card, final)
   -- the summary's other fields ride along (internal: not in the event body) so that an API's
   -- in-memory read model can show the agent as Redis does, from the events alone
   local h = redis.call('HMGET', k, 'view', 'digest', 'first_seen', 'last_seen', 'ttl',
-                       'interval', 'idle_ttl', 'verified')
+                       'interval', 'idle_ttl', 'verified', 'signature')
   local fields = {'rev', rev, 'kind', kind, 'agent', a, 'status', status, 'live', live,
                   'reason', reason, 'time', now, 'view', h[1] or '{}', 'epoch', epoch,
                   'digest', h[2] or '', 'first', h[3] or '', 'seen', h[4] or '',
                   'ttl', h[5] or '', 'ivl', h[6] or '', 'ittl', h[7] or '',
-                  'ver', h[8] or ''}
+                  'ver', h[8] or '', 'sig', h[9] or ''}
   if with_card then
     fields[#fields + 1] = 'card'
     fields[#fields + 1] = redis.call('HGET', k, 'card') or 'null'
@@ -67,7 +67,7 @@ local function emit(a, kind, status, reason, with_card, final)
   redis.call('XADD', K_OUTBOX, rev .. '-0', unpack(fields))
   -- what the world was last told: the damped final state is measured against it
   redis.call('HSET', k, 'rev', rev, 'est', status, 'esd', redis.call('HGET', k, 'sdigest') or '',
-             'esv', h[8] or '')
+             'esv', h[8] or '', 'esg', h[9] or '')
   events = events + 1
 end
 

@@ -57,7 +57,7 @@ local function final_event(told, status, why)
   elseif told == 'idle' and status ~= 'idle' then
     return 'updated', 'woke'
   end
-  return 'updated', (why == 'verified') and why or 'card-changed'
+  return 'updated', (why == 'verified' or why == 'signature') and why or 'card-changed'
 end
 
 -- Deliver the final state of agents whose damping window ended, if it differs from what the
@@ -69,9 +69,10 @@ local function deliver_damped()
     if not afford(event_cost(a) + redis.call('HSTRLEN', K_AGENT(a), 'card')) then break end
     redis.call('ZREM', K_DAMPED, a)
     local h = redis.call('HMGET', K_AGENT(a), 'status', 'est', 'sdigest', 'esd', 'why',
-                         'verified', 'esv')
+                         'verified', 'esv', 'signature', 'esg')
     local status, told = h[1], h[2]
-    if status and (status ~= told or h[3] ~= h[4] or (h[6] or '') ~= (h[7] or '')) then
+    if status and (status ~= told or h[3] ~= h[4] or (h[6] or '') ~= (h[7] or '')
+        or (h[8] or '') ~= (h[9] or '')) then
       local kind, reason = final_event(told, status, h[5])
       emit(a, kind, status, reason, kind ~= 'left', true)
     end
