@@ -157,6 +157,10 @@ async def test_a_model_finds_an_agent_by_skill_reads_its_card_and_hears_it_join(
             by_text = await session.call_tool("discover_agents", {"text": "SUMMARIZER for"})
             assert by_text.structuredContent is not None
             assert [a["agent_id"] for a in by_text.structuredContent["agents"]] == ["summarizer"]
+            for signature, expected in (("unsigned", ["summarizer"]), ("valid", [])):
+                signed = await session.call_tool("discover_agents", {"signature": signature})
+                assert signed.structuredContent is not None
+                assert [a["agent_id"] for a in signed.structuredContent["agents"]] == expected
 
             listed = (await session.list_resources()).resources
             assert [(str(r.uri), r.title) for r in listed] == [(uri, "summarizer")]
@@ -203,6 +207,7 @@ async def test_unknown_agents_and_bad_arguments_are_clear_tool_errors(
             assert message in text_of(result)
         bad_arguments: list[tuple[str, dict[str, Any], str]] = [
             ("discover_agents", {"status": "bogus"}, "status"),
+            ("discover_agents", {"signature": "trusted"}, "signature: Input should be"),
             ("discover_agents", {"skill": ["summarize"]}, "skill: Extra inputs"),
             ("discover_agents", {"limit": 5000}, "limit: Input should be less than or equal"),
             ("discover_agents", {"skills": ["s"] * 21}, "skills: List should have at most 20"),

@@ -29,6 +29,7 @@ from agentroster.api.discovery import discovery_page
 from agentroster.api.errors import ApiError
 from agentroster.api.models import AgentDetail, AgentList, detail_json
 from agentroster.api.read_model import ReadModel
+from agentroster.contracts.events import SignatureStatus
 from agentroster.contracts.ids import AGENT_ID_PATTERN
 from agentroster.registry.terms import Filters
 from agentroster.store.reader import ListStatus, RegistryReader
@@ -93,6 +94,11 @@ class DiscoverAgentsInput(BaseModel):
         default=None,
         description="true: only agents whose own well-known card matched the registered one.",
     )
+    signature: SignatureStatus | None = Field(
+        default=None,
+        description="`valid`: only agents whose signed card verified with a trusted key "
+        "(`invalid`: signed but not verified; `unsigned`: no signature).",
+    )
     limit: int = Field(default=20, ge=1, le=MAX_PAGE, description="Agents per page.")
     cursor: Annotated[str, StringConstraints(pattern=AGENT_ID_PATTERN)] | None = Field(
         default=None,
@@ -109,6 +115,7 @@ class DiscoverAgentsInput(BaseModel):
             labels=tuple(self.labels.items()),
             q=self.text,
             verified=self.verified,
+            signature=self.signature,
         )
 
 
