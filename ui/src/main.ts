@@ -96,8 +96,9 @@ function route(): void {
   const match = /^#\/agents\/([^/]+)$/.exec(location.hash);
   const listView = byId("list-view", HTMLElement);
   const agentView = byId("agent-view", HTMLElement);
-  if (match?.[1] !== undefined) {
-    shownAgent = decodeURIComponent(match[1]);
+  const agentId = match?.[1] === undefined ? null : decoded(match[1]);
+  if (agentId !== null) {
+    shownAgent = agentId;
     listView.hidden = true;
     agentView.hidden = false;
     byId("agent-heading", HTMLHeadingElement).focus();
@@ -108,6 +109,15 @@ function route(): void {
     agentView.hidden = true;
     listView.hidden = false;
     if (wasAgent) byId("agents-heading", HTMLHeadingElement).focus();
+  }
+}
+
+/** A fragment part decoded, or null when it is not valid percent-encoding. */
+function decoded(part: string): string | null {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    return null;
   }
 }
 
