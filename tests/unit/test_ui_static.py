@@ -3,6 +3,7 @@ and a committed build that loads nothing from elsewhere and never parses data as
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from html.parser import HTMLParser
@@ -70,8 +71,13 @@ async def test_root_and_ui_lead_to_the_dashboard(client: httpx.AsyncClient, path
 async def raw_get(app: FastAPI, path: str) -> tuple[int, bytes]:
     """GET `path` exactly as given (no client normalising `..`): status and body."""
     sent: list[Message] = []
+    requested = False
 
     async def receive() -> Message:
+        nonlocal requested
+        if requested:  # the client stays connected: the response ends when it is sent
+            await asyncio.Event().wait()
+        requested = True
         return {"type": "http.request", "body": b"", "more_body": False}
 
     async def send(message: Message) -> None:
