@@ -19,7 +19,13 @@ from playwright.async_api import Browser, Locator, Page, expect
 
 from agentroster.client import Announcement, announce
 from agentroster.settings import Settings
-from tests.helpers import RunningProgram, free_port, registry_server, registry_server_on
+from tests.helpers import (
+    RunningProgram,
+    cleanup_redis,
+    free_port,
+    registry_server,
+    registry_server_on,
+)
 from tests.integration.agents import a2a_card
 from tests.ui.conftest import PageWatch
 
@@ -194,6 +200,31 @@ async def test_page_reconnects_after_a_restart_and_catches_up(
         await expect(page.locator("#feed li.joined").filter(has_text="late")).to_have_count(1)
         await late.close()
         await first.close()
+
+
+async def test_page_lists_again_after_redis_lost_the_registry_data(
+    settings: Settings, cleanup: None, page: Page
+) -> None:
+    """Redis loses the registry's keys (a restart without persistence); one agent registers
+    again. The page cannot continue from its revision (410 or a revision jump), lists again,
+    says so in the feed, and ends showing what the registry holds: the agent that came back."""
+    async with registry_server(settings) as registry:
+        kept = await register(settings, a2a_card("Kept"), "kept")
+        lost = await register(settings, a2a_card("Lost"), "lost")
+        await page.goto(f"{registry.url}/ui/")
+        await expect(row(page, "lost")).to_be_visible(timeout=TIMEOUT_MS)
+        await expect(row(page, "kept")).to_be_visible()
+
+        await cleanup_redis(settings.redis_url, settings.prefix)
+        await kept.register()  # its periodic full registration
+        await expect(row(page, "lost")).to_have_count(0, timeout=TIMEOUT_MS)
+        await expect(row(page, "kept").locator(".badge")).to_have_text("live")
+        await expect(page.locator("#feed li.note").first).to_contain_text(
+            "Listed the registry again"
+        )
+        await expect(page.locator("#count-total")).to_have_text("1")
+        await kept.close()
+        await lost.close()
 
 
 #: A bootstrap admin key of the test registry (any scope reads).
