@@ -5,14 +5,21 @@ import { byId, h, replace, when } from "./dom";
 import type { AgentDetail } from "./model";
 import { statusBadge } from "./table";
 
+/** Draws started; an answer that arrives after a later draw started is dropped (stale). */
+let detailDraws = 0;
+let cardDraws = 0;
+
 /** Draw agent `agentId`'s page from `GET /v1/agents/{id}` and its card. */
 export async function drawAgent(api: Api, agentId: string): Promise<void> {
+  const draw = ++detailDraws;
   const error = byId("agent-error", HTMLParagraphElement);
-  error.textContent = "";
   let detail: AgentDetail;
   try {
     detail = await api.json<AgentDetail>(`/v1/agents/${encodeURIComponent(agentId)}`);
+    if (draw !== detailDraws) return;
+    error.textContent = "";
   } catch (failure) {
+    if (draw !== detailDraws) return;
     replace(byId("agent-heading", HTMLHeadingElement), agentId);
     error.textContent = failure instanceof ApiError ? failure.message : "the registry is unreachable";
     return;
@@ -79,11 +86,13 @@ export async function drawAgent(api: Api, agentId: string): Promise<void> {
 
 /** Draw the agent's card, pretty-printed, in the A2A version the switch asks for. */
 export async function drawCard(api: Api, agentId: string): Promise<void> {
+  const draw = ++cardDraws;
   const version = byId("card-version", HTMLSelectElement).value;
   const pre = byId("card", HTMLPreElement);
   try {
     const headers: Record<string, string> = version ? { "A2A-Version": version } : {};
     const text = await (await api.get(`/v1/agents/${encodeURIComponent(agentId)}/card`, headers)).text();
+    if (draw !== cardDraws) return;
     let pretty = text;
     try {
       pretty = JSON.stringify(JSON.parse(text), null, 2);
@@ -92,6 +101,7 @@ export async function drawCard(api: Api, agentId: string): Promise<void> {
     }
     pre.textContent = pretty;
   } catch (failure) {
+    if (draw !== cardDraws) return;
     pre.textContent = failure instanceof ApiError ? `(${failure.message})` : "(the registry is unreachable)";
   }
 }

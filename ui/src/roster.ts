@@ -164,7 +164,7 @@ export class LiveRoster {
       if (response.body === null) return false;
       this.listener.connection({ phase: "live", revision: this.revision });
       for await (const sse of sseEvents(response.body, alive)) {
-        const revision = Number(sse.id);
+        const revision = sse.id === null || sse.id === "" ? NaN : Number(sse.id);
         if (!Number.isSafeInteger(revision)) throw new BadEvent(`an event without a revision id: ${sse.id}`);
         if (this.apply(revision, sse.event, sse.data)) {
           received = true;
