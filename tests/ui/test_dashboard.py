@@ -83,6 +83,66 @@ async def test_lists_agents_counts_them_and_filters_by_skill(
         await echo.close()
 
 
+async def test_label_tag_protocol_and_transport_filters_follow_the_registry_rules(
+    settings: Settings, cleanup: None, page: Page
+) -> None:
+    """Labels match exactly; tags, protocols and transports in any case, as `GET /v1/agents`
+    filters them; the status filter keeps only agents in that state."""
+    queue_card = {
+        "name": "Queued",
+        "url": "amqp://broker/queued",
+        "skills": [{"id": "batch", "name": "Batch", "tags": ["Nightly"]}],
+    }
+    async with registry_server(settings) as registry:
+        queued = await announce(
+            queue_card,
+            settings.broker_url,
+            ttl_s=60,
+            agent_id="queued",
+            labels={"team": "Data"},
+            prefix=settings.prefix,
+        )
+        web = await register(settings, a2a_card("Web", skills=("chat",)), "web")
+        await page.goto(f"{registry.url}/ui/")
+        await expect(row(page, "queued")).to_be_visible(timeout=TIMEOUT_MS)
+        await expect(row(page, "web")).to_be_visible()
+
+        checks = [
+            ("Transport", "AMQP", "queued"),
+            ("Protocol", "A2A", None),  # both speak a2a
+            ("Tag", "nightly", "queued"),
+            ("Labels", "team:Data", "queued"),
+        ]
+        for label, value, only in checks:
+            await page.get_by_label(label).fill(value)
+            await expect(row(page, "web")).to_have_count(0 if only == "queued" else 1)
+            await expect(row(page, "queued")).to_have_count(1)
+            await page.get_by_label(label).fill("")
+        await page.get_by_label("Labels").fill("team:data")  # a label's value: exactly
+        await expect(page.locator("#match-count")).to_have_text("0 agents match.")
+        await page.get_by_label("Labels").fill("")
+        await page.get_by_label("Status", exact=True).select_option("offline")
+        await expect(page.locator("#match-count")).to_have_text("0 agents match.")
+        await page.get_by_label("Status", exact=True).select_option("live")
+        await expect(page.locator("#match-count")).to_have_text("2 agents match.")
+        await queued.close()
+        await web.close()
+
+
+async def test_unknown_agent_and_malformed_addresses_are_told_not_thrown(
+    settings: Settings, cleanup: None, page: Page, watch: PageWatch
+) -> None:
+    """An address naming no agent says so; one that is not valid percent-encoding shows the
+    list; neither throws in the page."""
+    async with registry_server(settings) as registry:
+        await page.goto(f"{registry.url}/ui/#/agents/nobody")
+        await expect(page.locator("#agent-error")).to_contain_text("nobody", timeout=TIMEOUT_MS)
+        await page.goto(f"{registry.url}/ui/#/agents/%E0%A4%A")
+        await expect(page.locator("#list-view")).to_be_visible()
+        await expect(page.locator("#agent-view")).to_be_hidden()
+        assert not [e for e in watch.errors if e.startswith("uncaught")]
+
+
 async def test_agent_that_stops_heartbeating_turns_offline(
     settings: Settings, cleanup: None, page: Page
 ) -> None:
@@ -254,6 +314,9 @@ async def test_page_asks_for_a_key_where_reads_need_one_and_sends_it_as_a_header
         await expect(page.locator("#key-form")).to_be_hidden()
         await expect(row(page, "private")).to_be_visible(timeout=TIMEOUT_MS)
         await expect(page.locator("#connection")).to_contain_text("Live at revision")
+
+        await row(page, "private").get_by_role("link").click()
+        await expect(page.locator("#card")).to_contain_text('"name": "Private"')
 
         assert not [r.url for r in watch.requests if KEY in r.url]
         streams = [r for r in watch.requests if "/v1/events" in r.url]
