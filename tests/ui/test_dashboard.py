@@ -125,6 +125,8 @@ async def test_label_tag_protocol_and_transport_filters_follow_the_registry_rule
         await expect(page.locator("#match-count")).to_have_text("0 agents match.")
         await page.get_by_label("Status", exact=True).select_option("live")
         await expect(page.locator("#match-count")).to_have_text("2 agents match.")
+        await page.get_by_label("Verified card").select_option("true")  # nobody asked: none
+        await expect(page.locator("#match-count")).to_have_text("0 agents match.")
         await queued.close()
         await web.close()
 

@@ -13,6 +13,8 @@ export interface Filters {
   transport: string;
   labels: [string, string][];
   q: string;
+  /** `true`: the registry fetched the agent's well-known card and it matched; `false`: not. */
+  verified: boolean | null;
 }
 
 /** The filters a form's fields say (comma-separated lists trimmed, empty items dropped). */
@@ -36,6 +38,7 @@ export function readFilters(form: HTMLFormElement): Filters {
       return colon < 0 ? [item, ""] : [item.slice(0, colon), item.slice(colon + 1)];
     }),
     q: text("q"),
+    verified: text("verified") === "true" ? true : text("verified") === "false" ? false : null,
   };
 }
 
@@ -49,6 +52,7 @@ export function searchText(view: AgentView): string {
 /** Whether `agent` passes every filter. */
 export function matches(agent: Agent, filters: Filters): boolean {
   if (filters.status !== "all" && agent.status !== filters.status) return false;
+  if (filters.verified !== null && agent.verified !== filters.verified) return false;
   const view = agent.agent;
   const skills = new Set((view.skills ?? []).map((skill) => skill.id));
   if (!filters.skills.every((skill) => skills.has(skill))) return false;
