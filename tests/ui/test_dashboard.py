@@ -55,7 +55,8 @@ async def test_lists_agents_counts_them_and_filters_by_skill(
     settings: Settings, cleanup: None, page: Page, watch: PageWatch
 ) -> None:
     """Registered agents are listed and counted; a skill filter and a text search narrow the
-    table to the agents that match, without asking the registry again."""
+    table to the agents that match, without asking the registry again; the page asks nothing
+    of any other origin."""
     async with registry_server(settings) as registry:
         weather = await register(settings, a2a_card("Weather", skills=("forecast",)), "weather")
         echo = await register(settings, a2a_card("Echo", skills=("echo", "ping")), "echo")
@@ -79,6 +80,7 @@ async def test_lists_agents_counts_them_and_filters_by_skill(
         await page.get_by_label("Skills").fill("forecast, echo")  # every one must match
         await expect(page.locator("#agents tbody")).to_have_text("No agent matches.")
         assert watch.errors == []
+        assert [r.url for r in watch.requests if not r.url.startswith(f"{registry.url}/")] == []
         await weather.close()
         await echo.close()
 
