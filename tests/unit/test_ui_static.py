@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from starlette.types import Message, Scope
 
 from agentroster.api import create_api
+from agentroster.api.metrics import ApiMetrics
 from agentroster.api.routes.ui import UI_DIRECTORY
 from agentroster.settings import Settings
 
@@ -185,3 +186,20 @@ def test_the_script_never_turns_data_into_markup_or_code() -> None:
 def test_the_openapi_description_links_the_dashboard(app: FastAPI) -> None:
     assert "[/ui/](/ui/)" in (app.description or "")
     assert not [path for path in app.openapi()["paths"] if path in {"/", "/ui"}]
+
+
+async def test_metrics_count_every_file_under_one_route_template(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """Paths a client makes up under /ui/ add no metric series of their own."""
+    metrics = next(m.kwargs["metrics"] for m in app.user_middleware if "metrics" in m.kwargs)
+    assert isinstance(metrics, ApiMetrics)
+    for path in ("/ui/", "/ui/app.js", "/ui/made-up-1", "/ui/made-up-2"):
+        await client.get(path)
+    routes = {
+        sample.labels["route"]
+        for metric in metrics.requests.collect()
+        for sample in metric.samples
+        if sample.name.endswith("_total")
+    }
+    assert routes == {"/ui/{path}"}

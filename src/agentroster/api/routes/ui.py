@@ -9,13 +9,14 @@ and sends it as a header. `/` and `/ui` lead to it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import APIRouter
 from fastapi.responses import RedirectResponse
 from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
-from starlette.types import Scope
+from starlette.types import Receive, Scope, Send
 
 #: Where the committed build lives (`ui/vite.config.ts` writes it there).
 UI_DIRECTORY = Path(__file__).resolve().parent.parent / "ui_static"
@@ -48,8 +49,24 @@ UI_HEADERS = {
 router = APIRouter(include_in_schema=False)
 
 
+@dataclass(frozen=True, slots=True)
+class _Template:
+    """What the API's metrics read from `scope["route"]`: the route template."""
+
+    path: str
+
+
+#: The template every file under /ui/ is counted under (a mount sets no route of its own).
+UI_ROUTE = _Template(f"{UI_PATH}{{path}}")
+
+
 class UiFiles(StaticFiles):
     """The dashboard's files, each answer with the page's security headers."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve a file, counted in the metrics under one template, not its raw path."""
+        scope["route"] = UI_ROUTE
+        await super().__call__(scope, receive, send)
 
     async def get_response(self, path: str, scope: Scope) -> Response:
         """The file at `path` (or the 404), with `UI_HEADERS`."""
