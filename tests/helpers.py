@@ -294,7 +294,15 @@ class RegistryProcess:
 @contextlib.asynccontextmanager
 async def registry_server(settings: Settings, **env: str) -> AsyncIterator[RegistryProcess]:
     """`python -m agentroster up` on a free port (with `env` added) until the block ends."""
-    port = free_port()
+    async with registry_server_on(free_port(), settings, **env) as registry:
+        yield registry
+
+
+@contextlib.asynccontextmanager
+async def registry_server_on(
+    port: int, settings: Settings, **env: str
+) -> AsyncIterator[RegistryProcess]:
+    """`registry_server` on `port`: a restart on the same address is a second block on it."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",

@@ -33,7 +33,17 @@ from agentroster.api.page_cache import PageCache
 from agentroster.api.params import reject_repeated_query_parameters
 from agentroster.api.probes import PROBE_TIMEOUT_S, BrokerProbe
 from agentroster.api.read_model import ReadModel
-from agentroster.api.routes import agents, compat, events, health, jsonrpc, keys, wellknown, writes
+from agentroster.api.routes import (
+    agents,
+    compat,
+    events,
+    health,
+    jsonrpc,
+    keys,
+    ui,
+    wellknown,
+    writes,
+)
 from agentroster.api.streams import StreamHub
 from agentroster.metrics_export import exporting_metrics
 from agentroster.settings import Settings
@@ -46,6 +56,9 @@ Discovery of the agents in an agentroster registry.
 
 Every error has one shape: `{"error": {"code", "message", "details"}}`. Responses carry the
 registry `revision`: list at revision R, then follow events after R (list + watch).
+
+A live dashboard of the registry is served at [/ui/](/ui/): the agents with their status, the
+filters of `GET /v1/agents`, each agent's card, and the events as they happen.
 """
 
 
@@ -176,4 +189,6 @@ def create_api(
     app.include_router(jsonrpc.router)
     # the MCP server (api/mcp_server): Streamable HTTP, every method on the one path
     app.router.routes.append(Route(MCP_PATH, McpEndpoint(), include_in_schema=False))
+    app.include_router(ui.router)
+    app.mount("/ui", ui.ui_files(), name="ui")
     return app
