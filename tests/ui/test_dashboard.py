@@ -182,8 +182,17 @@ async def test_agent_page_shows_endpoints_instances_and_card_in_either_a2a_versi
 ) -> None:
     """An agent's name opens its page from the keyboard: endpoints, its live instance, and its
     card pretty-printed as registered (A2A 1.0), then converted to 0.3 by the version switch."""
+    weather_card = a2a_card("Weather", skills=("forecast",))
+    legacy = {
+        "url": "http://127.0.0.1:9/v03",
+        "protocolBinding": "JSONRPC",
+        "protocolVersion": "0.3",
+    }
+    weather_card["supportedInterfaces"].append(
+        legacy
+    )  # a v0.3 view lists only interfaces speaking 0.x
     async with registry_server(settings) as registry:
-        weather = await register(settings, a2a_card("Weather", skills=("forecast",)), "weather")
+        weather = await register(settings, weather_card, "weather")
         await page.goto(f"{registry.url}/ui/")
         link = row(page, "weather").get_by_role("link", name="Weather")
         await link.focus()
@@ -203,6 +212,7 @@ async def test_agent_page_shows_endpoints_instances_and_card_in_either_a2a_versi
 
         await page.get_by_label("A2A version").select_option("0.3")
         await expect(card).to_contain_text('"preferredTransport": "JSONRPC"')
+        await expect(card).to_contain_text('"url": "http://127.0.0.1:9/v03"')
         await expect(card).not_to_contain_text("supportedInterfaces")
 
         await page.get_by_role("link", name="All agents").click()
