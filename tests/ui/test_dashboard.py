@@ -8,6 +8,7 @@ Every wait is Playwright's `expect` on the page (it polls the DOM until the cond
 
 from __future__ import annotations
 
+import copy
 import os
 import sys
 from collections.abc import AsyncIterator
@@ -19,6 +20,7 @@ from playwright.async_api import Browser, Locator, Page, expect
 
 from agentroster.client import Announcement, announce
 from agentroster.settings import Settings
+from tests.card_examples import MCP_STDIO_SERVER
 from tests.helpers import (
     RunningProgram,
     cleanup_redis,
@@ -129,6 +131,19 @@ async def test_label_tag_protocol_and_transport_filters_follow_the_registry_rule
         await expect(page.locator("#match-count")).to_have_text("2 agents match.")
         await page.get_by_label("Verified card").select_option("true")  # nobody asked: none
         await expect(page.locator("#match-count")).to_have_text("0 agents match.")
+        await page.get_by_label("Verified card").select_option("")
+        # a stdio-only MCP server has no endpoint: found by its card format's protocol
+        local = await register(settings, copy.deepcopy(MCP_STDIO_SERVER), "local-mcp")
+        await expect(row(page, "local-mcp")).to_be_visible(timeout=TIMEOUT_MS)
+        await page.get_by_label("Protocol").fill("MCP")
+        await expect(page.locator("#match-count")).to_have_text("1 agent matches.")
+        await expect(row(page, "local-mcp")).to_have_count(1)
+        await page.get_by_label("Protocol").fill("")
+        await page.get_by_label("Card signature").select_option("unsigned")
+        await expect(page.locator("#match-count")).to_have_text("3 agents match.")
+        await page.get_by_label("Card signature").select_option("valid")
+        await expect(page.locator("#match-count")).to_have_text("0 agents match.")
+        await local.close()
         await queued.close()
         await web.close()
 

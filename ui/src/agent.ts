@@ -36,6 +36,7 @@ export async function drawAgent(api: Api, agentId: string): Promise<void> {
     ["Tags", (view.tags ?? []).join(", ") || "—"],
     ["Labels", Object.entries(view.labels ?? {}).map(([k, v]) => `${k}=${v}`).join(", ") || "—"],
     ["Verified", detail.verified == null ? "not checked" : detail.verified ? "yes" : "no"],
+    ["Signature", detail.signature ?? "not checked"],
     ["Lease", detail.lease ? `${detail.lease.ttl_s} s` : "—"],
     ["First seen", when(detail.first_seen)],
     ["Last seen", when(detail.last_seen)],

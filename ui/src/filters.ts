@@ -3,7 +3,7 @@
 // protocols and transports match in any case, skill ids and labels exactly, every given
 // filter must match, `q` is text in the name, description, skill ids or names (any case).
 
-import type { Agent, AgentView } from "./model";
+import type { Agent, AgentView, Signature } from "./model";
 
 export interface Filters {
   status: "all" | "live" | "idle" | "offline";
@@ -15,6 +15,8 @@ export interface Filters {
   q: string;
   /** `true`: the registry fetched the agent's well-known card and it matched; `false`: not. */
   verified: boolean | null;
+  /** The registry's check of the card's signatures (`valid`, `invalid`, `unsigned`). */
+  signature: Signature | null;
 }
 
 /** The filters a form's fields say (comma-separated lists trimmed, empty items dropped). */
@@ -39,7 +41,16 @@ export function readFilters(form: HTMLFormElement): Filters {
     }),
     q: text("q"),
     verified: text("verified") === "true" ? true : text("verified") === "false" ? false : null,
+    signature: SIGNATURES.find((value) => value === text("signature")) ?? null,
   };
+}
+
+const SIGNATURES: readonly Signature[] = ["valid", "invalid", "unsigned"];
+
+/** The protocol a card format belongs to (`mcp/server` is `mcp`), as `format_protocol` says. */
+export function formatProtocol(cardFormat: string | undefined): string | null {
+  const slash = (cardFormat ?? "").indexOf("/");
+  return slash > 0 ? (cardFormat ?? "").slice(0, slash).toLowerCase() : null;
 }
 
 /** What `q` searches, lower-cased, as the registry builds it (`search_text`). */
@@ -53,6 +64,7 @@ export function searchText(view: AgentView): string {
 export function matches(agent: Agent, filters: Filters): boolean {
   if (filters.status !== "all" && agent.status !== filters.status) return false;
   if (filters.verified !== null && agent.verified !== filters.verified) return false;
+  if (filters.signature !== null && agent.signature !== filters.signature) return false;
   const view = agent.agent;
   const skills = new Set((view.skills ?? []).map((skill) => skill.id));
   if (!filters.skills.every((skill) => skills.has(skill))) return false;
@@ -60,7 +72,10 @@ export function matches(agent: Agent, filters: Filters): boolean {
   if (tag && !(view.tags ?? []).some((t) => t.toLowerCase() === tag)) return false;
   const endpoints = view.endpoints ?? [];
   const protocol = filters.protocol.toLowerCase();
-  if (protocol && !endpoints.some((e) => e.protocol.toLowerCase() === protocol)) return false;
+  // an endpoint's protocol, or the card format's (an MCP server with no network endpoint)
+  const speaks = (p: string): boolean =>
+    formatProtocol(view.card_format) === p || endpoints.some((e) => e.protocol.toLowerCase() === p);
+  if (protocol && !speaks(protocol)) return false;
   const transport = filters.transport.toLowerCase();
   if (transport && !endpoints.some((e) => e.transport.toLowerCase() === transport)) return false;
   const labels = view.labels ?? {};

@@ -40,8 +40,12 @@ export interface Agent {
   first_seen?: string | null;
   last_seen?: string | null;
   verified?: boolean | null;
+  /** The registry's check of the card's signatures; absent while a signed card is unchecked. */
+  signature?: Signature | null;
   agent: AgentView;
 }
+
+export type Signature = "valid" | "invalid" | "unsigned";
 
 export interface AgentPage {
   revision: number;
@@ -72,4 +76,5 @@ export interface AgentEvent {
   reason: string;
   agent: AgentView;
   verified?: boolean | null;
+  signature?: Signature | null;
 }

@@ -214,6 +214,7 @@ export class LiveRoster {
         revision,
         live_instances: event.live_instances,
         verified: event.verified ?? null,
+        signature: event.signature ?? null,
         agent: event.agent,
         // events carry no time: one caused by a command means the agent was just heard
         last_seen: HEARD.has(event.reason) ? new Date().toISOString() : before?.last_seen,
