@@ -20,7 +20,7 @@ their own.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import orjson
@@ -135,11 +135,11 @@ class RegistryReader:
         args = {"P": self.keys.base, "agent_id": agent_id, "max_instances": MAX_INSTANCES}
         reply = await self._read_agent([self.keys.agent(agent_id)], args)
         head, tail = self._read_agent.head(reply)
-        summary = _summary(agent_id, head["summary"], head["live"])
+        summary = _summary_fields(agent_id, head["summary"], head["live"])
         if summary is None:
             return None
         return StoredAgentDetail(
-            **{f.name: getattr(summary, f.name) for f in fields(StoredAgent)},
+            **summary,
             instances=tuple(
                 StoredInstance(
                     instance_id=_text(instance_id),
@@ -225,25 +225,32 @@ class RegistryReader:
 
 def _summary(agent_id: str, values: list[Any], live: Any) -> StoredAgent | None:
     """Build a summary from the `SUMMARY_FIELDS` values; None when the agent has no record."""
+    summary = _summary_fields(agent_id, values, live)
+    return None if summary is None else StoredAgent(**summary)
+
+
+def _summary_fields(agent_id: str, values: list[Any], live: Any) -> dict[str, Any] | None:
+    """A `StoredAgent`'s fields from the `SUMMARY_FIELDS` values (a detail adds its own);
+    None when the agent has no record."""
     record = dict(zip(SUMMARY_FIELDS, values, strict=True))
     status, digest, view = record["status"], record["digest"], record["view"]
     if status is None:
         return None
-    return StoredAgent(
-        agent_id=agent_id,
-        status=_text(status),
-        revision=_int(record["rev"]) or 0,
-        digest=_text(digest) if digest is not None else "",
-        view=_view(view),
-        first_seen_ms=_int(record["first_seen"]),
-        last_seen_ms=_int(record["last_seen"]),
-        ttl_ms=_int(record["ttl"]) or 0,
-        interval_ms=_int(record["interval"]) or 0,
-        idle_ttl_ms=_int(record["idle_ttl"]) or 0,
-        live_instances=_int(live) or 0,
-        verified=_flag(record["verified"]),
-        signature=_text(record["signature"]) if record["signature"] else None,
-    )
+    return {
+        "agent_id": agent_id,
+        "status": _text(status),
+        "revision": _int(record["rev"]) or 0,
+        "digest": _text(digest) if digest is not None else "",
+        "view": _view(view),
+        "first_seen_ms": _int(record["first_seen"]),
+        "last_seen_ms": _int(record["last_seen"]),
+        "ttl_ms": _int(record["ttl"]) or 0,
+        "interval_ms": _int(record["interval"]) or 0,
+        "idle_ttl_ms": _int(record["idle_ttl"]) or 0,
+        "live_instances": _int(live) or 0,
+        "verified": _flag(record["verified"]),
+        "signature": _text(record["signature"]) if record["signature"] else None,
+    }
 
 
 def _flag(value: Any) -> bool | None:
