@@ -123,7 +123,8 @@ class RegistryReader:
         self.keys = Keys(prefix)
         self.text_budget = text_budget
         self.scan_budget = scan_budget
-        self._read_agent = Script(redis, READ_AGENT)
+        # concurrent reads of agents share round trips (`GET /v1/agents/{id}`'s CPU)
+        self._read_agent = Script(redis, READ_AGENT, batched=True)
         self._query = Script(redis, QUERY)
 
     async def revision(self) -> int:
