@@ -109,12 +109,12 @@ async def test_an_unreachable_redis_fails_every_call_and_none_hangs() -> None:
 
 
 async def test_a_caller_that_goes_away_does_not_disturb_the_others(redis: Redis) -> None:
-    """A call cancelled while its pipeline is in flight: the others still get their replies,
-    and the batch goes on."""
+    """A call cancelled while it waits for the call in flight: the others still get their
+    replies, and the batch goes on."""
     batch = echo(redis)
     await batch(["k"], ["load"])
     calls = [asyncio.ensure_future(batch(["k"], [str(n)])) for n in range(6)]
-    await asyncio.sleep(0)  # every call is queued, the first pipeline sent
+    await asyncio.sleep(0)  # one turn of the loop: the first call is in flight, the rest wait
     calls[2].cancel()
     results = await asyncio.gather(*calls, return_exceptions=True)
     assert isinstance(results[2], asyncio.CancelledError)

@@ -3,9 +3,10 @@
 Each call through redis-py pays a fixed cost of its own (a connection taken from the pool and
 given back, the command packed, a timeout armed for the send and for the read): about 70 µs
 of the API's CPU for the one-agent read, as much as the rest of the read together. While one
-call is in flight, the calls that arrive wait and then go together, in one pipeline
-(`transaction=False`: each script is atomic by itself), and share that cost. A call that finds
-nothing in flight goes at once: nothing waits for a timer, so a lone read is not delayed.
+call or pipeline is in flight, the calls that arrive wait and then go together, in one
+pipeline (`transaction=False`: each script is atomic by itself), and share that cost. A call
+that finds nothing in flight goes at once, by itself, as without batching: nothing waits for a
+timer, so a lone read costs what it did.
 
 Each caller gets its own reply or its own error: a script's error is that call's alone; a lost
 connection fails every call of its pipeline with redis-py's error, as it would have failed
@@ -37,26 +38,47 @@ class ScriptBatch:
         self.script = script
         self.max_batch = max_batch
         self._waiting: deque[_Call] = deque()
+        #: whether a call or a pipeline is in flight (then calls wait)
+        self._busy = False
         self._sending: asyncio.Task[None] | None = None
 
     async def __call__(self, keys: list[Any], args: list[Any]) -> Any:
         """The script's reply to this call (its error raised)."""
+        if not self._busy:  # nothing in flight: this call goes at once, by itself
+            self._busy = True
+            try:
+                return await self.script(keys=keys, args=args)
+            finally:
+                self._next()
         reply: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._waiting.append((keys, args, reply))
-        if self._sending is None:
-            self._sending = asyncio.create_task(self._send())
         return await reply
 
+    def _next(self) -> None:
+        """After a call or a pipeline: the calls that arrived meanwhile go in the next
+        pipeline; with none waiting, nothing is in flight any more."""
+        if self._waiting:
+            self._sending = asyncio.create_task(self._send())
+        else:
+            self._busy, self._sending = False, None
+
     async def _send(self) -> None:
-        """Send the waiting calls, a pipeline at a time, until none waits."""
+        """Send up to `max_batch` waiting calls in one pipeline, then hand over."""
+        count = min(len(self._waiting), self.max_batch)
+        calls = [self._waiting.popleft() for _ in range(count)]
         try:
-            while self._waiting:
-                count = min(len(self._waiting), self.max_batch)
-                await self._run([self._waiting.popleft() for _ in range(count)])
-        finally:
-            self._sending = None
-            while self._waiting:  # cancelled: nobody is left to send them
-                self._waiting.popleft()[2].cancel()
+            await self._run(calls)
+        except Exception as exc:  # unforeseen: these calls fail with it, the others go on
+            for _, _, reply in calls:
+                if not reply.done():
+                    reply.set_exception(exc)
+        except BaseException:  # cancelled (the loop is closing): nobody is left to send
+            for _, _, reply in [*calls, *self._waiting]:
+                reply.cancel()
+            self._waiting.clear()
+            self._busy, self._sending = False, None
+            raise
+        self._next()
 
     async def _run(self, calls: list[_Call]) -> None:
         client = self.script.registered_client
@@ -65,10 +87,6 @@ class ScriptBatch:
             pipe.execute_command("EVALSHA", self.script.sha, len(keys), *keys, *args)
         try:
             replies = await pipe.execute(raise_on_error=False)
-        except asyncio.CancelledError:
-            for _, _, reply in calls:
-                reply.cancel()
-            raise
         except Exception as exc:  # every call of the pipeline gets the error
             for _, _, reply in calls:
                 if not reply.done():
