@@ -16,12 +16,17 @@ import orjson
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from agentroster.api import create_api
 from agentroster.api.fast_get_agent import GET_AGENT_ROUTE, FastGetAgent
+from agentroster.api.fast_heartbeat import FastHeartbeat
 from agentroster.registry.prepare import prepare
 from agentroster.settings import Settings
 from agentroster.store.redis_store import RedisStore
 from tests.integration.agents import command_body
 from tests.integration.fast_paths import BOOTSTRAP, Api, bearer, new_key, pair
+from tests.tracing_support import spans, untraced
+
+__all__ = ["spans", "untraced"]  # fixtures
 
 BURST = 3
 
@@ -261,3 +266,22 @@ async def test_reads_answered_in_front_keep_the_request_metrics_of_the_route(
             f'status="{status}"}} {count}'
         )
         assert line in metrics
+
+
+def middleware_classes(settings: Settings) -> list[object]:
+    """The classes of the middlewares an API built now would run, outermost first."""
+    return [middleware.cls for middleware in create_api(settings).user_middleware]
+
+
+@pytest.mark.usefixtures("spans")
+def test_with_tracing_on_reads_take_the_route_which_makes_the_spans(settings: Settings) -> None:
+    """Tracing on: the fast path is not installed (nor the heartbeat's)."""
+    installed = middleware_classes(settings)
+    assert FastGetAgent not in installed
+    assert FastHeartbeat not in installed
+
+
+@pytest.mark.usefixtures("untraced")
+def test_without_tracing_the_fast_path_is_outermost(settings: Settings) -> None:
+    """Tracing off: the fast path runs first, before the page cache and the other middlewares."""
+    assert middleware_classes(settings)[0] is FastGetAgent
