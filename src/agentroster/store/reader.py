@@ -2,7 +2,8 @@
 
 Uses the key layout of `store/keys.py` and the scripts named in `store/scripts.py`. One agent
 is read by one small read-only script (`read_agent.lua`), so a
-`GET /v1/agents/{id}` costs one round trip and sees one consistent moment (the agent hash, its
+`GET /v1/agents/{id}` costs one round trip (shared by the reads that arrive while another is
+in flight: store/script_batch.py) and sees one consistent moment (the agent hash, its
 instances and their records, and the global revision together). A page of agents is one call
 of `query.lua`, which filters, cuts the page and returns its summaries with the revision, all
 at one moment.
