@@ -8,138 +8,33 @@ must have been answered without the route, the others by it.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import orjson
 import pytest
-from fastapi import FastAPI
-from pydantic import SecretStr
-from starlette.middleware import Middleware
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from agentroster.api import create_api
-from agentroster.api.auth import Principal
-from agentroster.api.deps import ApiState
 from agentroster.api.fast_heartbeat import HEARTBEAT_ROUTE, FastHeartbeat
-from agentroster.api.gateway import BrokerUnavailable, CommandGateway, Outcome
-from agentroster.contracts.commands import Command
+from agentroster.api.gateway import BrokerUnavailable
 from agentroster.settings import Settings
+from tests.integration.fast_paths import BOOTSTRAP, Api, bearer, new_key, pair
 
-BOOTSTRAP = "test-bootstrap-admin-key-" + "f" * 16
 BURST = 4
 JSON = {"Content-Type": "application/json"}
-
-
-@dataclass
-class Spy(CommandGateway):
-    """Records every command; answers `accepted`, or raises `error`."""
-
-    sent: list[tuple[Command, Principal | None, bool]] = field(default_factory=list)
-    error: Exception | None = None
-
-    async def start(self) -> None:
-        """Nothing to connect."""
-
-    async def stop(self) -> None:
-        """Nothing to close."""
-
-    async def send(
-        self, command: Command, principal: Principal | None, *, wait: bool = False
-    ) -> Outcome:
-        """Record; answer as told."""
-        if self.error is not None:
-            raise self.error
-        self.sent.append((command, principal, wait))
-        return Outcome("accepted")
-
-
-@dataclass
-class Api:
-    """One API under test: its client, its spy, and how often the route itself answered."""
-
-    client: httpx.AsyncClient
-    spy: Spy
-    state: ApiState
-    route_calls: list[str] = field(default_factory=list)
-
-
-class PassedOn:
-    """ASGI middleware noting each heartbeat request that reaches the app behind it."""
-
-    def __init__(self, app: ASGIApp, calls: list[str]) -> None:
-        self.app = app
-        self.calls = calls
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Note a POST to a heartbeat path; pass everything on."""
-        if scope["type"] == "http" and scope["path"].endswith("/heartbeat"):
-            self.calls.append(scope["path"])
-        await self.app(scope, receive, send)
-
-
-def _is_fast_path(middleware: Middleware) -> bool:
-    factory: object = middleware.cls
-    return factory is FastHeartbeat
-
-
-def _count_route_calls(app: FastAPI, calls: list[str]) -> None:
-    """Note each heartbeat request that goes on to FastAPI (past the fast path, if any)."""
-    stack = app.user_middleware  # outermost first; built on the first request
-    fast = [n for n, m in enumerate(stack) if _is_fast_path(m)]
-    stack.insert(fast[0] + 1 if fast else 0, Middleware(PassedOn, calls=calls))
-
-
-@contextlib.asynccontextmanager
-async def serve(settings: Settings, *, fast: bool) -> AsyncIterator[Api]:
-    """The API in process, with or without the fast path."""
-    spy = Spy()
-    app = create_api(settings, gateway=spy)
-    if not fast:
-        app.user_middleware = [m for m in app.user_middleware if not _is_fast_path(m)]
-    api_calls: list[str] = []
-    _count_route_calls(app, api_calls)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://registry.test"
-        ) as client,
-    ):
-        yield Api(client, spy, app.state.agentroster, api_calls)
-
-
-@contextlib.asynccontextmanager
-async def pair(settings: Settings, **more: Any) -> AsyncIterator[tuple[Api, Api]]:
-    """(with the fast path, without it), on the same registry, with the bootstrap key."""
-    tuned = settings.model_copy(
-        update={"bootstrap_admin_key": SecretStr(BOOTSTRAP), "key_cache_s": 1.0, **more}
-    )
-    async with serve(tuned, fast=True) as fast, serve(tuned, fast=False) as slow:
-        yield fast, slow
 
 
 @pytest.fixture
 async def apis(settings: Settings, cleanup: None) -> AsyncIterator[tuple[Api, Api]]:
     """(with the fast path, without it), on the same registry."""
-    async with pair(settings) as both_apis:
+    async with pair(settings, FastHeartbeat) as both_apis:
         yield both_apis
 
 
 def heartbeat(agent_id: str = "weather-1", instance_id: str = "i1") -> str:
     return f"/v1/agents/{agent_id}/instances/{instance_id}/heartbeat"
-
-
-async def new_key(api: Api, *patterns: str) -> str:
-    """A fresh agent key (its own rate bucket) that writes `patterns`."""
-    created = await api.state.keys.create(f"p-{len(patterns)}-{id(patterns)}", "agent", patterns)
-    return created.token
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 @dataclass(frozen=True)
@@ -201,7 +96,7 @@ async def test_common_heartbeats_are_answered_in_front_of_fastapi_exactly_as_by_
     """Bodies empty, `{}`, with every field, nulls, an int TTL; the bootstrap key and an agent
     key: the same answers, 202 with Retry-After, and the fast API's route never ran."""
     fast, slow = apis
-    token = await new_key(fast, "weather-*", "warm-up")
+    token = await new_key(fast, "agent", "weather-*", "warm-up")
     await warm(apis, token)
     cases: list[tuple[bytes | None, dict[str, str]]] = [
         (None, bearer(token)),
@@ -236,7 +131,7 @@ async def test_unusual_and_hostile_requests_get_the_routes_own_answer(
     both APIs: refusals (401, 403, 413, 422) publish nothing, and a valid heartbeat after them
     still gets through the fast path."""
     fast, _ = apis
-    token = await new_key(fast, "weather-*", "warm-up")
+    token = await new_key(fast, "agent", "weather-*", "warm-up")
     await warm(apis, token)
     big = b'{"card_digest": "' + b"x" * 2000 + b'"}'
     cases: list[dict[str, Any]] = [
@@ -291,7 +186,7 @@ async def test_unusual_and_hostile_requests_get_the_routes_own_answer(
     # the `?wait` one waiting; nothing of what it refused
     assert len(fast.spy.sent) - sent_before == statuses.count(202)
     assert [w for _, _, w in fast.spy.sent[sent_before:]].count(True) == 1
-    other = await new_key(fast, "weather-*", "warm-up")
+    other = await new_key(fast, "agent", "weather-*", "warm-up")
     await warm(apis, other)  # via the route: the key is read
     fast.route_calls.clear()
     valid = await fast.client.post(heartbeat(), headers=bearer(other))
@@ -304,10 +199,10 @@ async def test_a_key_over_its_rate_is_refused_by_the_route_and_others_go_on(
 ) -> None:
     """A greedy key: its burst is served fast, then 429 with Retry-After from the route
     (counted once per request, not twice), while another key is still answered 202."""
-    async with pair(settings, key_rate_per_s=0.001, key_rate_burst=BURST) as apis:
+    async with pair(settings, FastHeartbeat, key_rate_per_s=0.001, key_rate_burst=BURST) as apis:
         fast, _ = apis
-        greedy = await new_key(fast, "weather-*", "warm-up")
-        honest = await new_key(fast, "weather-*", "warm-up")
+        greedy = await new_key(fast, "agent", "weather-*", "warm-up")
+        honest = await new_key(fast, "agent", "weather-*", "warm-up")
         await warm(apis, greedy)
         await warm(apis, honest)
         fast.route_calls.clear()
@@ -324,7 +219,7 @@ async def test_broker_down_is_the_same_503_with_retry_after_and_nothing_recorded
 ) -> None:
     """The gateway cannot publish: 503 `broker-unavailable` with its Retry-After, on both."""
     fast, _ = apis
-    token = await new_key(fast, "weather-*", "warm-up")
+    token = await new_key(fast, "agent", "weather-*", "warm-up")
     await warm(apis, token)
     for api in apis:
         api.spy.error = BrokerUnavailable("connection refused", retry_after_s=3)
@@ -346,7 +241,7 @@ async def test_the_fast_path_keeps_the_request_metrics_of_the_route(
 ) -> None:
     """Heartbeats answered in front of FastAPI are counted under the route's template."""
     fast, _ = apis
-    token = await new_key(fast, "weather-*", "warm-up")
+    token = await new_key(fast, "agent", "weather-*", "warm-up")
     await warm(apis, token)
     fast.route_calls.clear()
     for _ in range(2):

@@ -18,10 +18,11 @@ from pydantic import SecretStr
 
 from agentroster.api import create_api
 from agentroster.api.auth import Principal, Scope, authenticate
-from agentroster.api.gateway import BrokerUnavailable, CommandGateway, Outcome
-from agentroster.contracts.commands import Command, Deregister, Heartbeat, Register
+from agentroster.api.gateway import BrokerUnavailable, Outcome
+from agentroster.contracts.commands import Deregister, Heartbeat, Register
 from agentroster.settings import Settings
 from tests.integration.agents import a2a_card
+from tests.integration.fast_paths import Spy
 
 KEY = "test-bootstrap-admin-key-" + "y" * 16
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -30,38 +31,14 @@ WEATHER_KEY = Principal(
 )
 
 
-class SpyGateway(CommandGateway):
-    """Records every command; answers `outcome` (or raises `error`)."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[Command, Principal | None, bool]] = []
-        self.outcome = Outcome("accepted")
-        self.error: Exception | None = None
-
-    async def start(self) -> None:
-        """Nothing to connect."""
-
-    async def stop(self) -> None:
-        """Nothing to close."""
-
-    async def send(
-        self, command: Command, principal: Principal | None, *, wait: bool = False
-    ) -> Outcome:
-        """Record; answer as told."""
-        if self.error is not None:
-            raise self.error
-        self.sent.append((command, principal, wait))
-        return self.outcome
-
-
 @pytest.fixture
-def spy() -> SpyGateway:
-    return SpyGateway()
+def spy() -> Spy:
+    return Spy()
 
 
 @contextlib.asynccontextmanager
 async def api_with(
-    settings: Settings, spy: SpyGateway, principal: Principal | None = None
+    settings: Settings, spy: Spy, principal: Principal | None = None
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The API with the spy gateway; `principal` stands in for whatever key is presented."""
     app = create_api(
@@ -83,9 +60,7 @@ async def api_with(
 
 
 @pytest.fixture
-async def api(
-    settings: Settings, spy: SpyGateway, cleanup: None
-) -> AsyncIterator[httpx.AsyncClient]:
+async def api(settings: Settings, spy: Spy, cleanup: None) -> AsyncIterator[httpx.AsyncClient]:
     async with api_with(settings, spy) as client:
         yield client
 
@@ -105,9 +80,7 @@ REGISTER = {"card": a2a_card("weather-1")}
 URL = "/v1/agents/weather-1/instances/i1"
 
 
-async def test_without_a_valid_key_nothing_is_published(
-    api: httpx.AsyncClient, spy: SpyGateway
-) -> None:
+async def test_without_a_valid_key_nothing_is_published(api: httpx.AsyncClient, spy: Spy) -> None:
     """No key, an unknown key, a malformed Basic header: 401 with WWW-Authenticate."""
     attempts = [
         {},
@@ -133,7 +106,7 @@ async def test_without_a_valid_key_nothing_is_published(
 
 
 async def test_a_key_outside_its_pattern_is_forbidden_and_nothing_published(
-    settings: Settings, spy: SpyGateway, cleanup: None
+    settings: Settings, spy: Spy, cleanup: None
 ) -> None:
     """An agent key for `weather-*` writing `billing`: 403 naming what it lacks."""
     async with api_with(settings, spy, WEATHER_KEY) as api:
@@ -176,7 +149,7 @@ async def test_a_key_outside_its_pattern_is_forbidden_and_nothing_published(
     ],
 )
 async def test_invalid_writes_are_422_before_anything_is_published(
-    api: httpx.AsyncClient, spy: SpyGateway, url: str, body: Any
+    api: httpx.AsyncClient, spy: Spy, url: str, body: Any
 ) -> None:
     """Each invalid request: 422 in the error shape; a valid one next to it is published."""
     refused = await api.request(
@@ -187,9 +160,7 @@ async def test_invalid_writes_are_422_before_anything_is_published(
     assert (await api.put(URL, json=REGISTER, headers=AUTH)).status_code == 202
 
 
-async def test_non_finite_numbers_in_a_card_are_422(
-    api: httpx.AsyncClient, spy: SpyGateway
-) -> None:
+async def test_non_finite_numbers_in_a_card_are_422(api: httpx.AsyncClient, spy: Spy) -> None:
     """JSON has no NaN: a card with one (Python's json accepts it) is refused, not nulled."""
     raw = b'{"card": {"name": "weather-1", "score": NaN}}'
     refused = await api.put(URL, content=raw, headers={**AUTH, "Content-Type": "application/json"})
@@ -198,7 +169,7 @@ async def test_non_finite_numbers_in_a_card_are_422(
 
 
 async def test_a_body_over_the_message_limit_is_413_unread(
-    settings: Settings, api: httpx.AsyncClient, spy: SpyGateway
+    settings: Settings, api: httpx.AsyncClient, spy: Spy
 ) -> None:
     """Over AGENTROSTER_MAX_MESSAGE_BYTES, with a length or chunked: 413, nothing published."""
     big = b'{"card": {"name": "' + b"x" * settings.max_message_bytes + b'"}}'
@@ -220,9 +191,7 @@ async def test_a_body_over_the_message_limit_is_413_unread(
     assert chunked.status_code == 202, chunked.text
 
 
-async def test_broker_unavailable_is_503_with_retry_after(
-    api: httpx.AsyncClient, spy: SpyGateway
-) -> None:
+async def test_broker_unavailable_is_503_with_retry_after(api: httpx.AsyncClient, spy: Spy) -> None:
     spy.error = BrokerUnavailable("down", retry_after_s=2)
     refused = await api.post(URL + "/heartbeat", headers=AUTH)
     error(refused, 503, "broker-unavailable")
@@ -230,7 +199,7 @@ async def test_broker_unavailable_is_503_with_retry_after(
 
 
 async def test_the_answer_says_what_to_do_next(
-    settings: Settings, api: httpx.AsyncClient, spy: SpyGateway
+    settings: Settings, api: httpx.AsyncClient, spy: Spy
 ) -> None:
     """202 with seq, bounded ttl and Retry-After; defaults from the settings; numbered seqs."""
     first = await api.put(URL, json={**REGISTER, "interval_s": 4, "ttl_s": 12}, headers=AUTH)
@@ -277,7 +246,7 @@ async def test_the_answer_says_what_to_do_next(
     ],
 )
 async def test_a_rejection_is_answered_with_its_reason(
-    api: httpx.AsyncClient, spy: SpyGateway, reason: str, status: int
+    api: httpx.AsyncClient, spy: Spy, reason: str, status: int
 ) -> None:
     spy.outcome = Outcome("rejected", reason, "what the worker said")
     refused = await api.put(URL, json=REGISTER, params={"wait": "true"}, headers=AUTH)
@@ -289,7 +258,7 @@ async def test_a_rejection_is_answered_with_its_reason(
 
 
 async def test_applied_with_wait_is_200_and_201_for_a_new_instance(
-    api: httpx.AsyncClient, spy: SpyGateway
+    api: httpx.AsyncClient, spy: Spy
 ) -> None:
     spy.outcome = Outcome("applied", "applied")
     applied = await api.put(URL, json=REGISTER, params={"wait": "true"}, headers=AUTH)

@@ -23,6 +23,7 @@ from agentroster.api.auth import READ_RESPONSES, ReadAccess
 from agentroster.api.body_limit import BodyLimitMiddleware
 from agentroster.api.deps import ApiState
 from agentroster.api.errors import NoSniffMiddleware, install_error_handlers
+from agentroster.api.fast_get_agent import FastGetAgent
 from agentroster.api.fast_heartbeat import FastHeartbeat
 from agentroster.api.follower import OutboxFollower
 from agentroster.api.gateway import CommandGateway, create_gateway
@@ -169,11 +170,13 @@ def create_api(
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_message_bytes)
     # in front of the rest: a hit skips them (it counts itself in the request metrics)
     app.add_middleware(PageCache, metrics=metrics)
-    if not tracing.enabled():  # with tracing, heartbeats take the route, which makes spans
-        # outermost but for tracing: a common heartbeat skips FastAPI (api/fast_heartbeat.py)
+    if not tracing.enabled():  # with tracing, requests take the routes, which make spans
+        # outermost but for tracing: a common heartbeat (api/fast_heartbeat.py) and a common
+        # read of one agent (api/fast_get_agent.py) skip FastAPI
         app.add_middleware(
             FastHeartbeat, metrics=metrics, max_body_bytes=settings.max_message_bytes
         )
+        app.add_middleware(FastGetAgent, metrics=metrics)
     if tracing.enabled():  # outermost: a SERVER span per request (api/http_tracing.py)
         from agentroster.api.http_tracing import instrument
 

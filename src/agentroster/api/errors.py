@@ -170,7 +170,12 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _store_unavailable(request: Request, exc: Exception) -> JSONResponse:
-    log.warning("Redis unreachable during %s %s: %s", request.method, request.url.path, exc)
+    return store_unavailable(request.method, request.url.path, exc)
+
+
+def store_unavailable(method: str, path: str, exc: Exception) -> JSONResponse:
+    """503 `store-unavailable` with Retry-After, Redis's error logged (not answered)."""
+    log.warning("Redis unreachable during %s %s: %s", method, path, exc)
     return error_response(
         503,
         "store-unavailable",

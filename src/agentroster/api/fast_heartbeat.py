@@ -38,7 +38,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from agentroster.api.auth import Principal
 from agentroster.api.deps import ApiState
 from agentroster.api.dispatch import app_seq_clock
-from agentroster.api.errors import NOSNIFF, ApiError, error_response
+from agentroster.api.errors import ApiError, error_response
+from agentroster.api.fast_path import JsonAnswer, bearer_key, plain_request, since
 from agentroster.api.gateway import BrokerUnavailable
 from agentroster.api.metrics import ApiMetrics
 from agentroster.api.write_answers import MAX_SEQ, heartbeat_in_s, write_answer
@@ -52,8 +53,6 @@ log = logging.getLogger(__name__)
 HEARTBEAT_ROUTE = "/v1/agents/{agent_id}/instances/{instance_id}/heartbeat"
 #: Largest body taken here (a heartbeat's is under 200 bytes); larger ones go to the route.
 MAX_BODY_BYTES = 1024
-#: Longest Authorization header taken here (as `auth.MAX_AUTHORIZATION_CHARS`).
-MAX_AUTHORIZATION_BYTES = 1024
 #: Largest `ttl_s` (as `contracts.commands.Seconds`).
 MAX_SECONDS = 10 * 365 * 24 * 3600
 
@@ -62,7 +61,6 @@ _SUFFIX = "/heartbeat"
 _AGENT_ID = re.compile(AGENT_ID_PATTERN)
 _INSTANCE_ID = re.compile(INSTANCE_ID_PATTERN)
 _FIELDS = frozenset({"ttl_s", "card_digest", "seq"})
-_NOSNIFF = [(name.lower().encode(), value.encode()) for name, value in NOSNIFF.items()]
 
 
 class FastHeartbeat:
@@ -75,17 +73,9 @@ class FastHeartbeat:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Answer a common heartbeat; pass anything else on."""
-        if (
-            scope["type"] != "http"
-            or scope["method"] != "POST"
-            or scope["query_string"]
-            or scope.get("root_path")
-        ):
-            await self.app(scope, receive, send)
-            return
-        ids = _ids(scope["path"])
+        state = plain_request(scope, "POST")
+        ids = _ids(scope["path"]) if state is not None else None
         token = _common_headers(scope["headers"], self.max_body) if ids else None
-        state: ApiState | None = getattr(scope["app"].state, "agentroster", None)
         if ids is None or token is None or state is None:
             await self.app(scope, receive, send)
             return
@@ -106,7 +96,7 @@ class FastHeartbeat:
             await self.app(scope, replay, send)
             return
         answer = await self._publish(scope, state, principal, command)
-        self.observe(answer.status_code, _since(started))
+        self.observe(answer.status_code, since(started))
         await answer(scope, replay, send)
 
     async def _publish(
@@ -138,23 +128,7 @@ class FastHeartbeat:
         except Exception:  # as the app's handler of the unexpected
             log.exception("unexpected error in POST %s", scope["path"])
             return error_response(500, "internal-error", "internal error")
-        return _Answer(status, body, headers)
-
-
-class _Answer(Response):
-    """The route's `Response(body, status, headers, media_type="application/json")` after
-    `NoSniffMiddleware`, its header list written out instead of assembled per request."""
-
-    def __init__(self, status: int, body: bytes, headers: dict[str, str]) -> None:
-        self.status_code = status
-        self.body = body
-        self.background = None
-        self.raw_headers = [
-            *((name.lower().encode("latin-1"), v.encode("latin-1")) for name, v in headers.items()),
-            (b"content-length", str(len(body)).encode()),
-            (b"content-type", b"application/json"),
-            *_NOSNIFF,
-        ]
+        return JsonAnswer(status, body, headers)
 
 
 def _command(
@@ -207,7 +181,6 @@ def _common_headers(headers: list[tuple[bytes, bytes]], max_body: int) -> str | 
             return None
     if (
         authorization is None
-        or len(authorization) > MAX_AUTHORIZATION_BYTES
         or length is None
         or not length.isdigit()
         or int(length) > max_body
@@ -216,12 +189,7 @@ def _common_headers(headers: list[tuple[bytes, bytes]], max_body: int) -> str | 
         or (content_type is not None and content_type.lower() != b"application/json")
     ):
         return None
-    # as `auth.presented_key` reads it (Starlette decodes header values as latin-1)
-    scheme, _, key = authorization.decode("latin-1").strip().partition(" ")
-    key = key.strip()
-    if scheme.lower() != "bearer" or not key:
-        return None
-    return key
+    return bearer_key(authorization)
 
 
 async def _read_body(receive: Receive, max_body: int) -> tuple[bytes, Message | None]:
@@ -281,7 +249,3 @@ def _fields(body: bytes) -> dict[str, Any] | None:
     if seq is not None and not (type(seq) is int and 1 <= seq <= MAX_SEQ):
         return None
     return parsed
-
-
-def _since(started: float) -> float:
-    return time.perf_counter() - started

@@ -251,21 +251,22 @@ def _time(ms: int | None) -> datetime | None:
     return datetime.fromtimestamp(ms / 1000, UTC) if ms is not None else None
 
 
+#: The view's field names (`AgentView.model_fields` builds a new mapping at each access).
+_VIEW_FIELDS = frozenset(AgentView.model_fields)
+
+
 def _view(agent_id: str, raw: dict[str, Any]) -> AgentView:
     """The stored view as the contract's `AgentView`; fields a newer worker added are dropped.
 
     A view that does not validate (it never should) is logged and shown as an empty one
     rather than failing the whole response.
     """
-    known = {key: value for key, value in raw.items() if key in AgentView.model_fields}
+    known = {key: value for key, value in raw.items() if key in _VIEW_FIELDS}
     try:
         return AgentView.model_validate(known)
     except ValidationError as exc:
         log.warning("agent %s: stored view does not validate: %s", agent_id, exc)
         return AgentView(name=str(raw.get("name") or ""), card_format="generic")
-
-
-_VIEW_FIELDS = frozenset(AgentView.model_fields)
 
 
 def summary_json(record: StoredAgent) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
 Uses the key layout of `store/keys.py` and the scripts named in `store/scripts.py`. One agent
 is read by one small read-only script (`read_agent.lua`), so a
-`GET /v1/agents/{id}` costs one round trip and sees one consistent moment (the agent hash, its
+`GET /v1/agents/{id}` costs one round trip (shared by the reads that arrive while another is
+in flight: store/script_batch.py) and sees one consistent moment (the agent hash, its
 instances and their records, and the global revision together). A page of agents is one call
 of `query.lua`, which filters, cuts the page and returns its summaries with the revision, all
 at one moment.
@@ -20,7 +21,7 @@ their own.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import orjson
@@ -123,7 +124,8 @@ class RegistryReader:
         self.keys = Keys(prefix)
         self.text_budget = text_budget
         self.scan_budget = scan_budget
-        self._read_agent = Script(redis, READ_AGENT)
+        # concurrent reads of agents share round trips (`GET /v1/agents/{id}`'s CPU)
+        self._read_agent = Script(redis, READ_AGENT, batched=True)
         self._query = Script(redis, QUERY)
 
     async def revision(self) -> int:
@@ -135,11 +137,11 @@ class RegistryReader:
         args = {"P": self.keys.base, "agent_id": agent_id, "max_instances": MAX_INSTANCES}
         reply = await self._read_agent([self.keys.agent(agent_id)], args)
         head, tail = self._read_agent.head(reply)
-        summary = _summary(agent_id, head["summary"], head["live"])
+        summary = _summary_fields(agent_id, head["summary"], head["live"])
         if summary is None:
             return None
         return StoredAgentDetail(
-            **{f.name: getattr(summary, f.name) for f in fields(StoredAgent)},
+            **summary,
             instances=tuple(
                 StoredInstance(
                     instance_id=_text(instance_id),
@@ -225,25 +227,32 @@ class RegistryReader:
 
 def _summary(agent_id: str, values: list[Any], live: Any) -> StoredAgent | None:
     """Build a summary from the `SUMMARY_FIELDS` values; None when the agent has no record."""
+    summary = _summary_fields(agent_id, values, live)
+    return None if summary is None else StoredAgent(**summary)
+
+
+def _summary_fields(agent_id: str, values: list[Any], live: Any) -> dict[str, Any] | None:
+    """A `StoredAgent`'s fields from the `SUMMARY_FIELDS` values (a detail adds its own);
+    None when the agent has no record."""
     record = dict(zip(SUMMARY_FIELDS, values, strict=True))
     status, digest, view = record["status"], record["digest"], record["view"]
     if status is None:
         return None
-    return StoredAgent(
-        agent_id=agent_id,
-        status=_text(status),
-        revision=_int(record["rev"]) or 0,
-        digest=_text(digest) if digest is not None else "",
-        view=_view(view),
-        first_seen_ms=_int(record["first_seen"]),
-        last_seen_ms=_int(record["last_seen"]),
-        ttl_ms=_int(record["ttl"]) or 0,
-        interval_ms=_int(record["interval"]) or 0,
-        idle_ttl_ms=_int(record["idle_ttl"]) or 0,
-        live_instances=_int(live) or 0,
-        verified=_flag(record["verified"]),
-        signature=_text(record["signature"]) if record["signature"] else None,
-    )
+    return {
+        "agent_id": agent_id,
+        "status": _text(status),
+        "revision": _int(record["rev"]) or 0,
+        "digest": _text(digest) if digest is not None else "",
+        "view": _view(view),
+        "first_seen_ms": _int(record["first_seen"]),
+        "last_seen_ms": _int(record["last_seen"]),
+        "ttl_ms": _int(record["ttl"]) or 0,
+        "interval_ms": _int(record["interval"]) or 0,
+        "idle_ttl_ms": _int(record["idle_ttl"]) or 0,
+        "live_instances": _int(live) or 0,
+        "verified": _flag(record["verified"]),
+        "signature": _text(record["signature"]) if record["signature"] else None,
+    }
 
 
 def _flag(value: Any) -> bool | None:

@@ -30,6 +30,7 @@ from redis.asyncio import Redis
 
 from agentroster.registry.terms import SIGNATURE_TERMS, VERIFIED_TERMS
 from agentroster.store.keys import LAYOUT, lua_builders
+from agentroster.store.script_batch import ScriptBatch
 
 
 class Code(IntEnum):
@@ -309,12 +310,15 @@ SPECS = (
 
 class Script:
     """One loaded script, called with its arguments by name; redis-py's `Script` runs
-    `EVALSHA` and reloads the script after a Redis restart (NOSCRIPT)."""
+    `EVALSHA` and reloads the script after a Redis restart (NOSCRIPT). `batched`: concurrent
+    calls go to Redis together (store/script_batch.py), for read-only scripts on hot paths."""
 
-    def __init__(self, redis: Redis, spec: ScriptSpec) -> None:
+    def __init__(self, redis: Redis, spec: ScriptSpec, *, batched: bool = False) -> None:
         self.spec = spec
         self._names = [arg.name for arg in spec.arguments]
         self._run = redis.register_script(spec.source())
+        #: concurrent calls share round trips (store/script_batch.py): read-only scripts
+        self._batch = ScriptBatch(self._run) if batched else None
 
     async def __call__(
         self, keys: Sequence[str], args: Mapping[str, Any], extra: Sequence[Any] = ()
@@ -326,7 +330,10 @@ class Script:
         argv = [args[name] for name in self._names]
         if extra:
             argv += extra
-        reply: Any = await self._run(keys=list(keys), args=argv)
+        if self._batch is not None:
+            reply: Any = await self._batch(list(keys), argv)
+        else:
+            reply = await self._run(keys=list(keys), args=argv)
         return reply if isinstance(reply, list) else [reply]
 
     def head(self, reply: Sequence[Any]) -> tuple[dict[str, Any], Sequence[Any]]:
