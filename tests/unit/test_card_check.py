@@ -166,6 +166,34 @@ async def test_a_full_queue_drops_with_a_metric() -> None:
     assert {verified for _, _, verified in store.recorded} == {False}
 
 
+async def test_one_agent_holds_one_place_in_the_queue() -> None:
+    """An agent registering 50 new cards while its check waits holds one place, and its newest
+    card is the one checked: another agent still finds room (before the shared queue, the 50
+    filled it and the other's check was dropped)."""
+    gate = asyncio.Event()
+    fetcher = FakeFetcher(Result.VERIFIED, gate)
+    made, store = verifier("all", fetcher, queue_size=2, concurrency=1)
+    made.start()
+    try:
+        made.offer(registration("first"))
+        await asyncio.sleep(0)  # the one task takes it and waits at the gate: the queue is empty
+        greedy = [registration("greedy", description=f"card {n}") for n in range(50)]
+        for command in greedy:
+            made.offer(command)
+        made.offer(registration("other"))
+        made.offer(registration("late"))  # dropped: two agents wait
+        assert count(made, "dropped") == 1
+        gate.set()
+        await made.idle()
+    finally:
+        await made.stop()
+    assert [(agent, digest) for agent, digest, _ in store.recorded] == [
+        ("first", registration("first").state_digest),
+        ("greedy", greedy[-1].state_digest),
+        ("other", registration("other").state_digest),
+    ]
+
+
 def test_no_http_endpoint_has_no_base_url() -> None:
     """A card reached only over AMQP has nothing to fetch."""
     amqp = registration(

@@ -1,8 +1,8 @@
 """Card verification in the background: after a batch committed, never in its way.
 
 The batcher offers each applied registration (`offer`, no I/O); one that asked for it (or
-every one, `AGENTROSTER_VERIFY_CARDS=all`; none when `off`) goes into a bounded queue, and a
-few tasks take checks from it: each skips a card that is no longer the agent's or was already
+every one, `AGENTROSTER_VERIFY_CARDS=all`; none when `off`) goes into a bounded queue where an
+agent holds one place at most (`background_checks.py`), and a few tasks take checks from it: each skips a card that is no longer the agent's or was already
 checked (`RedisStore.needs_check`: a Beacon re-registering the same card is not fetched again),
 fetches through the guard (`card_fetch.py`) and records the result with verify.lua, which bumps
 the revision and writes `agent.updated` when `verified` changed.
@@ -15,19 +15,18 @@ or it registers again after its record was deleted.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Literal
 
 import orjson
 
-from agentroster.cancellation import cancel_and_wait
 from agentroster.registry.card_match import endpoint_urls
 from agentroster.registry.prepare import Prepared
 from agentroster.store.redis_store import RedisStore
+from agentroster.worker.background_checks import BackgroundChecks
 from agentroster.worker.card_fetch import CardFetcher, Result
-from agentroster.worker.loops import REDIS_UNAVAILABLE, report_flapping
+from agentroster.worker.loops import report_flapping
 from agentroster.worker.metrics import WorkerMetrics
 
 log = logging.getLogger(__name__)
@@ -89,13 +88,13 @@ class CardVerifier:
         self._fetcher = fetcher
         self._metrics = metrics
         self.mode = mode
-        self._queue: asyncio.Queue[Check] = asyncio.Queue(queue_size)
-        self._concurrency = concurrency
-        #: (agent, state) queued or in flight: the same registration is checked once at a time
-        self._pending: set[tuple[str, str]] = set()
-        self._tasks: list[asyncio.Task[None]] = []
-        self._idle = asyncio.Event()
-        self._idle.set()
+        self._checks = BackgroundChecks(
+            "card check",
+            self._check,
+            metrics.verifications.labels("dropped").inc,
+            queue_size=queue_size,
+            concurrency=concurrency,
+        )
 
     def wanted(self, command: Prepared) -> bool:
         """Whether this registration is to be checked under the mode."""
@@ -105,52 +104,22 @@ class CardVerifier:
 
     def offer(self, command: Prepared) -> None:
         """Queue a check of an applied registration if wanted; never waits."""
-        if not self.wanted(command):
-            return
-        key = (command.agent_id, command.state_digest)
-        if key in self._pending:
-            return
-        try:
-            self._queue.put_nowait(check_for(command))
-        except asyncio.QueueFull:
-            self._metrics.verifications.labels("dropped").inc()
-            log.warning("card check of %s dropped: the queue is full", command.agent_id)
-            return
-        self._pending.add(key)
-        self._idle.clear()
+        if self.wanted(command):
+            key = (command.agent_id, command.state_digest)
+            self._checks.offer(command.agent_id, key, check_for(command))
 
     def start(self) -> None:
         """Start the checking tasks."""
-        self._tasks = [
-            asyncio.create_task(self._run(), name=f"agentroster-card-check-{n}")
-            for n in range(self._concurrency)
-        ]
+        self._checks.start()
 
     async def stop(self, timeout_s: float = 5.0) -> None:
         """Stop checking (pending checks are lost) and close the fetcher."""
-        await cancel_and_wait(self._tasks, timeout_s)
-        self._tasks = []
+        await self._checks.stop(timeout_s)
         await self._fetcher.aclose()
 
     async def idle(self) -> None:
         """Return once no check is queued or in flight (for tests and shutdown)."""
-        await self._idle.wait()
-
-    async def _run(self) -> None:
-        while True:
-            check = await self._queue.get()
-            try:
-                await self._check(check)
-            except asyncio.CancelledError:
-                raise
-            except REDIS_UNAVAILABLE as exc:
-                log.warning("card check of %s lost: Redis unavailable (%s)", check.agent_id, exc)
-            except Exception:
-                log.exception("card check of %s failed", check.agent_id)
-            finally:
-                self._pending.discard((check.agent_id, check.state_digest))
-                if not self._pending:
-                    self._idle.set()
+        await self._checks.idle()
 
     async def _check(self, check: Check) -> None:
         if not await self._store.needs_check(check.agent_id, check.state_digest):

@@ -25,7 +25,6 @@ from urllib.parse import urlsplit
 import orjson
 from jwt.api_jwk import PyJWK
 
-from agentroster.cancellation import cancel_and_wait
 from agentroster.registry.card_signature import (
     Reason,
     Signature,
@@ -36,7 +35,8 @@ from agentroster.registry.card_signature import (
 )
 from agentroster.registry.prepare import Prepared
 from agentroster.store.redis_store import RedisStore
-from agentroster.worker.loops import REDIS_UNAVAILABLE, report_flapping
+from agentroster.worker.background_checks import BackgroundChecks
+from agentroster.worker.loops import report_flapping
 from agentroster.worker.metrics import WorkerMetrics
 from agentroster.worker.signature_keys import KeySource
 
@@ -152,71 +152,37 @@ class SignatureVerifier:
         self._store = store
         self.checker = checker
         self._metrics = metrics
-        #: agents with a check waiting, in order; their newest check in `_waiting`
-        self._queue: asyncio.Queue[str] = asyncio.Queue(queue_size)
-        self._waiting: dict[str, SignatureCheck] = {}
-        self._busy = 0
-        self._concurrency = concurrency
-        self._tasks: list[asyncio.Task[None]] = []
-        self._idle = asyncio.Event()
-        self._idle.set()
+        self._checks = BackgroundChecks(
+            "signature check",
+            self._check,
+            metrics.signature_checks.labels("dropped").inc,
+            queue_size=queue_size,
+            concurrency=concurrency,
+        )
 
     def offer(self, command: Prepared) -> None:
         """Queue the check of an applied registration of a signed card; never waits. An agent
-        holds one place in the queue at most: a newer registration of an agent already
-        waiting replaces its check (only the newest state can be recorded anyway), so one
-        agent re-registering new cards in a loop cannot crowd the others out."""
+        holds one place in the queue at most (`BackgroundChecks`): its newest state is the
+        one checked, so one agent re-registering new cards in a loop cannot crowd the others
+        out."""
         if command.kind != "register" or command.signature != "":
             return  # unsigned: apply.lua recorded it
-        agent_id = command.agent_id
-        if agent_id in self._waiting:
-            self._waiting[agent_id] = check_for(command)
-            return
-        try:
-            self._queue.put_nowait(agent_id)
-        except asyncio.QueueFull:
-            self._metrics.signature_checks.labels("dropped").inc()
-            log.warning("signature check of %s dropped: the queue is full", agent_id)
-            return
-        self._waiting[agent_id] = check_for(command)
-        self._idle.clear()
+        key = (command.agent_id, command.state_digest)
+        self._checks.offer(command.agent_id, key, check_for(command))
 
     def start(self) -> None:
         """Start the checking tasks."""
-        self._tasks = [
-            asyncio.create_task(self._run(), name=f"agentroster-signature-check-{n}")
-            for n in range(self._concurrency)
-        ]
+        self._checks.start()
 
     async def stop(self, timeout_s: float = 5.0) -> None:
         """Stop checking (pending checks are lost), cancel key set fetches, close the fetcher."""
-        await cancel_and_wait(self._tasks, timeout_s)
-        self._tasks = []
+        await self._checks.stop(timeout_s)
         await self.checker.keys.aclose()
         self.checker.close()
 
     async def idle(self) -> None:
         """Return once no check is queued or in flight (for tests and shutdown)."""
-        await self._idle.wait()
-
-    async def _run(self) -> None:
-        while True:
-            check = self._waiting.pop(await self._queue.get())
-            self._busy += 1
-            try:
-                await self._check(check)
-            except asyncio.CancelledError:
-                raise
-            except REDIS_UNAVAILABLE as exc:
-                log.warning(
-                    "signature check of %s lost: Redis unavailable (%s)", check.agent_id, exc
-                )
-            except Exception:
-                log.exception("signature check of %s failed", check.agent_id)
-            finally:
-                self._busy -= 1
-                if not self._waiting and not self._busy:
-                    self._idle.set()
+        await self._checks.idle()
 
     async def _check(self, check: SignatureCheck) -> None:
         card = await self._store.card_to_check(check.agent_id, check.state_digest)
