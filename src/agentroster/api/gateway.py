@@ -35,13 +35,13 @@ from agentroster import tracing
 from agentroster.api.auth import Principal
 from agentroster.api.gateway_errors import BrokerUnavailable
 from agentroster.api.heartbeat_batches import HeartbeatBatches, batch_item
+from agentroster.client._publisher import command_message
 from agentroster.contracts import CommandKind, Topology
 from agentroster.contracts.commands import (
     Command,
     Deregister,
     Heartbeat,
     Register,
-    command_json,
 )
 from agentroster.contracts.gateway import (
     DIRECT_REPLY_TO,
@@ -190,15 +190,12 @@ class AmqpGateway(CommandGateway):
             with tracing.publishing(
                 exchange.name, routing_key, correlation_id, traced=self._traced
             ) as trace_headers:
-                message = aio_pika.Message(
-                    command_json(command),
-                    content_type="application/json",
-                    type=kind,
-                    message_id=correlation_id,
-                    timestamp=datetime.now(UTC),
-                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                    user_id=self._user_id,
-                    headers={**headers, **trace_headers} if trace_headers else headers,
+                message = command_message(
+                    command,
+                    kind,
+                    correlation_id,
+                    self._user_id,
+                    {**headers, **trace_headers} if trace_headers else headers,
                     reply_to=DIRECT_REPLY_TO if wait else None,
                     correlation_id=correlation_id if wait else None,
                 )

@@ -12,7 +12,7 @@ import contextlib
 import random
 import uuid
 from datetime import UTC, datetime
-from typing import Protocol, Self
+from typing import Any, Protocol, Self
 from urllib.parse import parse_qs, urlsplit
 
 import aio_pika
@@ -36,6 +36,32 @@ MEMORY_SCHEME = "memory"
 #: after a broker restart does not knock all at once (aio-pika's default is a fixed 5 s: too
 #: slow for leases of a few seconds).
 RECONNECT_INTERVAL_S = (0.5, 1.5)
+
+
+def command_message(
+    command: Register | Heartbeat | Deregister,
+    kind: str,
+    message_id: str,
+    user_id: str | None,
+    headers: dict[str, Any] | None,
+    *,
+    reply_to: str | None = None,
+    correlation_id: str | None = None,
+) -> aio_pika.Message:
+    """A command as every publisher sends it (agents' clients and the API's gateway): its wire
+    JSON, persistent, typed by its kind, stamped, under the publisher's validated `user_id`."""
+    return aio_pika.Message(
+        command_json(command),
+        content_type="application/json",
+        type=kind,
+        message_id=message_id,
+        timestamp=datetime.now(UTC),
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        user_id=user_id,
+        headers=headers,
+        reply_to=reply_to,
+        correlation_id=correlation_id,
+    )
 
 
 class Publisher(Protocol):
@@ -144,16 +170,7 @@ class CommandPublisher:
         with tracing.publishing(
             exchange.name, routing_key, message_id, traced=self._traced
         ) as trace_headers:
-            message = aio_pika.Message(
-                command_json(command),
-                content_type="application/json",
-                type=kind,
-                message_id=message_id,
-                timestamp=datetime.now(UTC),
-                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                user_id=self.user_id,
-                headers=trace_headers,
-            )
+            message = command_message(command, kind, message_id, self.user_id, trace_headers)
             await self._send(exchange, message, routing_key)
 
     async def _send(

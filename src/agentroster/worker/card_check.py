@@ -2,10 +2,11 @@
 
 The batcher offers each applied registration (`offer`, no I/O); one that asked for it (or
 every one, `AGENTROSTER_VERIFY_CARDS=all`; none when `off`) goes into a bounded queue where an
-agent holds one place at most (`background_checks.py`), and a few tasks take checks from it: each skips a card that is no longer the agent's or was already
-checked (`RedisStore.needs_check`: a Beacon re-registering the same card is not fetched again),
-fetches through the guard (`card_fetch.py`) and records the result with verify.lua, which bumps
-the revision and writes `agent.updated` when `verified` changed.
+agent holds one place at most (`background_checks.py`), and a few tasks take checks from it:
+each skips a card that is no longer the agent's or was already checked
+(`RedisStore.needs_check`: a Beacon re-registering the same card is not fetched again), fetches
+through the guard (`card_fetch.py`) and records the result with verify.lua, which bumps the
+revision and writes `agent.updated` when `verified` changed.
 
 What this costs the write path: an append to a queue. What it may lose: a full queue drops the
 check (counted, `result="dropped"`); a worker that stops or crashes loses the checks it had not
