@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from tests.faults.audit import Outcome, joined_agents, left_agents, settle
 from tests.faults.fleet import Fleet, SimAgent, confirmed_of, numbered
-from tests.faults.harness import Rig
+from tests.faults.harness import Rig, eventually
 from tests.faults.steps import (
     account_outage,
     caught_up,
@@ -73,7 +73,14 @@ async def kill_minus_nine(
                 outcome.commands_lost += await caught_up(rig, [*steady[:half], *joins])
                 redis_proxy.hang()
                 await asyncio.gather(fleet.beat(steady[half:]), fleet.deregister(leaves))
-                await redis_proxy.held(b"heartbeat")  # a batch is in flight, unacknowledged
+                # a batch is in flight, unacknowledged: its script call is held, or the new
+                # connection it waits for (redis-py opens one with HELLO when none is idle:
+                # the reaper's or the relay's call may hold the idle one), and every heartbeat
+                # was delivered to the worker
+                await redis_proxy.held(b"heartbeat", b"HELLO")
+                await eventually(
+                    lambda: _delivered(rig), "the worker holds every heartbeat, unacknowledged"
+                )
                 killed_at = loop.time()
                 await worker.crash()
                 if kill % 2 == 0:
@@ -246,3 +253,8 @@ async def poison_message(
     joined = joined_agents(events.events, rig.prefix)
     outcome.expect(set(joined) == set(good_ids), "agent.joined not exactly for the good agents")
     return outcome
+
+
+async def _delivered(rig: Rig) -> bool:
+    """Whether no command waits in the queue (the worker has them all, acknowledged or not)."""
+    return await rig.queue_messages(rig.names.commands_queue) == 0

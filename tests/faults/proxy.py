@@ -99,19 +99,24 @@ class TcpProxy:
         self._holding.clear()
         self._flowing.set()
 
-    async def held(self, marker: bytes = b"", timeout: float = 30.0) -> None:
-        """Wait until `hang()` holds bytes a client sent that contain `marker` (e.g. the
-        arguments of a script call: it is in flight, and stays so until `restore()`)."""
+    async def held(self, *markers: bytes, timeout: float = 30.0) -> None:
+        """Wait until `hang()` holds bytes a client sent that contain one of `markers` (e.g. the
+        arguments of a script call: it is in flight, and stays so until `restore()`); no
+        marker: any bytes."""
+        wanted = markers or (b"",)
 
         async def seen() -> None:
-            while not any(marker in chunk for chunk in self._holding):
+            while not any(m in chunk for chunk in self._holding for m in wanted):
                 self._held_more.clear()
                 await self._held_more.wait()
 
         try:
             await asyncio.wait_for(seen(), timeout)
         except TimeoutError:
-            raise AssertionError(f"the hung proxy never held {marker!r} from a client") from None
+            what = [chunk[:60] for chunk in self._holding[:5]]
+            raise AssertionError(
+                f"the hung proxy never held {wanted!r} from a client; it holds {what!r}"
+            ) from None
 
     async def close(self) -> None:
         """Stop listening and reset what is still connected."""
