@@ -224,15 +224,16 @@ class RawTarget:
         return count, reply[1].decode() or None, seconds
 
     async def agent(self, agent_id: str) -> tuple[bool, float]:
-        """The read-one-agent script."""
+        """The read-agents script for this one agent (a call per read: the API merges its
+        concurrent reads into one call, the ceiling does not)."""
         started = time.perf_counter()
-        reply = await self.redis.evalsha(
+        (reply,) = await self.redis.evalsha(
             self.read_sha,
             1,
             self.keys.agent(agent_id),
             self.keys.base,
-            agent_id,
             MAX_INSTANCES,
+            agent_id,
         )
         seconds = time.perf_counter() - started
         return reply[1][0] is not None, seconds  # the status field of the summary

@@ -79,13 +79,14 @@ def test_orjson_bodies_equal_the_pydantic_models(view: dict[str, Any], times: An
     detail = record(view, **times)
     summary = StoredAgent(**{f: getattr(detail, f) for f in StoredAgent.__dataclass_fields__})
     options = orjson.OPT_UTC_Z
+    if view is VIEWS["invalid"]:
+        # a view with exactly the view's fields is trusted: the worker wrote it validated
+        assert summary_json(summary)["agent"] == view
+        assert detail_json(detail)["agent"] == view
+        return
     assert orjson.dumps(detail_json(detail), option=options) == (
         AgentDetail.from_detail(detail).model_dump_json().encode()
     )
-    if view is VIEWS["invalid"]:
-        # a page trusts a view with exactly the view's fields: the worker wrote it validated
-        assert summary_json(summary)["agent"] == view
-        return
     assert orjson.dumps(summary_json(summary), option=options) == (
         AgentSummary.from_record(summary).model_dump_json().encode()
     )

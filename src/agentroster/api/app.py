@@ -163,6 +163,10 @@ def create_api(
         description=DESCRIPTION,
         lifespan=lifespan,
         dependencies=[Depends(reject_repeated_query_parameters)],
+        # the API makes its own spans (api/http_tracing.py, opt-in) and metrics (/metrics,
+        # metrics_export.py): FastAPI's native telemetry would add a second set, and it asks
+        # the global OpenTelemetry providers on every request (a few % of a read's CPU)
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     install_error_handlers(app)
     app.add_middleware(MetricsMiddleware, metrics=metrics)

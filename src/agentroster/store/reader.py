@@ -2,8 +2,8 @@
 
 Uses the key layout of `store/keys.py` and the scripts named in `store/scripts.py`. One agent
 is read by one small read-only script (`read_agent.lua`), so a
-`GET /v1/agents/{id}` costs one round trip (shared by the reads that arrive while another is
-in flight: store/script_batch.py) and sees one consistent moment (the agent hash, its
+`GET /v1/agents/{id}` costs one round trip (the reads that arrive while another is in flight
+are merged into one call: store/script_batch.py) and sees one consistent moment (the agent hash, its
 instances and their records, and the global revision together). A page of agents is one call
 of `query.lua`, which filters, cuts the page and returns its summaries with the revision, all
 at one moment.
@@ -124,7 +124,7 @@ class RegistryReader:
         self.keys = Keys(prefix)
         self.text_budget = text_budget
         self.scan_budget = scan_budget
-        # concurrent reads of agents share round trips (`GET /v1/agents/{id}`'s CPU)
+        # concurrent reads of agents are merged into one call (`GET /v1/agents/{id}`'s CPU)
         self._read_agent = Script(redis, READ_AGENT, batched=True)
         self._query = Script(redis, QUERY)
 
@@ -134,8 +134,8 @@ class RegistryReader:
 
     async def get_agent(self, agent_id: str) -> StoredAgentDetail | None:
         """One agent with its live instances, in one round trip; None if unknown."""
-        args = {"P": self.keys.base, "agent_id": agent_id, "max_instances": MAX_INSTANCES}
-        reply = await self._read_agent([self.keys.agent(agent_id)], args)
+        args = {"P": self.keys.base, "max_instances": MAX_INSTANCES}
+        (reply,) = await self._read_agent([self.keys.agent(agent_id)], args, [agent_id])
         head, tail = self._read_agent.head(reply)
         summary = _summary_fields(agent_id, head["summary"], head["live"])
         if summary is None:

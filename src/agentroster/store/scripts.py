@@ -236,8 +236,11 @@ QUERY = ScriptSpec(
 
 READ_AGENT = ScriptSpec(
     file="read_agent.lua",
+    # the first agent's hash (the others share its hash tag)
     keys=("agent",),
-    args=(Arg("P"), Arg("agent_id"), Arg("max_instances", number=True)),
+    args=(Arg("P"), Arg("max_instances", number=True)),
+    rest="agent_ids",
+    # one reply per agent id, each this head
     reply=("revision", "summary", "live"),
     # then the instances, soonest lease deadline first
     row=("instance_id", "deadline", "first_seen", "last_seen"),
@@ -311,13 +314,16 @@ SPECS = (
 class Script:
     """One loaded script, called with its arguments by name; redis-py's `Script` runs
     `EVALSHA` and reloads the script after a Redis restart (NOSCRIPT). `batched`: concurrent
-    calls go to Redis together (store/script_batch.py), for read-only scripts on hot paths."""
+    calls are merged into one (store/script_batch.py), for read-only scripts on hot paths that
+    reply once per item of their `rest` list."""
 
     def __init__(self, redis: Redis, spec: ScriptSpec, *, batched: bool = False) -> None:
         self.spec = spec
         self._names = [arg.name for arg in spec.arguments]
         self._run = redis.register_script(spec.source())
-        #: concurrent calls share round trips (store/script_batch.py): read-only scripts
+        if batched and not spec.rest:
+            raise ValueError(f"{spec.file} has no `rest` list to merge calls by")
+        #: concurrent calls merged into one (store/script_batch.py): read-only scripts
         self._batch = ScriptBatch(self._run) if batched else None
 
     async def __call__(
@@ -328,12 +334,10 @@ class Script:
         if len(keys) != len(self.spec.keys):
             raise ValueError(f"{self.spec.file} takes the keys {self.spec.keys}")
         argv = [args[name] for name in self._names]
-        if extra:
-            argv += extra
-        if self._batch is not None:
-            reply: Any = await self._batch(list(keys), argv)
+        if self._batch is not None:  # concurrent calls merged: their `rest` lists joined
+            reply: Any = await self._batch(list(keys), argv, extra)
         else:
-            reply = await self._run(keys=list(keys), args=argv)
+            reply = await self._run(keys=list(keys), args=[*argv, *extra] if extra else argv)
         return reply if isinstance(reply, list) else [reply]
 
     def head(self, reply: Sequence[Any]) -> tuple[dict[str, Any], Sequence[Any]]:
